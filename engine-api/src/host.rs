@@ -1,0 +1,312 @@
+//! The host side: load every engine library in a directory, and call engines
+//! with typed requests, a timeout on every call.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RResult, RStr, RString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::abi::{EngineMod_Ref, ErrorKind, Host, Host_TO, HostArc, JobEngineBox, JsonFuture};
+use crate::wire::{
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
+    LogRequest, StatusReport, Validated,
+};
+
+/// What the service does with what engines tell it.
+pub trait HostHooks: Send + Sync + 'static {
+    /// An engine saw a job's status change.
+    fn status_hint(&self, engine_id: &str, execution_id: &str);
+}
+
+/// A loaded engine.
+#[derive(Clone)]
+pub struct LoadedEngine {
+    pub file: PathBuf,
+    pub description: EngineDescription,
+    pub client: EngineClient,
+}
+
+/// A library that was not loaded, and why, in one line.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Default)]
+pub struct LoadReport {
+    pub loaded: Vec<LoadedEngine>,
+    pub refused: Vec<Refused>,
+}
+
+/// Loads every dynamic library in `dir` (sorted by name, so a duplicate id
+/// is always refused in the same file). `settings_for(engine_id, file)`
+/// gives each engine its constructor settings.
+///
+/// Each file is loaded with `lib_header_from_path(..).init_root_module()`:
+/// `RootModule::load_from_file` caches one module per interface type and
+/// would hand back the first plugin for every file.
+pub fn load_dir(
+    dir: &Path,
+    settings_for: &dyn Fn(&str, &Path) -> EngineSettings,
+    hooks: Arc<dyn HostHooks>,
+) -> LoadReport {
+    let mut report = LoadReport::default();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == std::env::consts::DLL_EXTENSION))
+            .collect(),
+        Err(e) => {
+            report
+                .refused
+                .push(Refused { file: dir.to_path_buf(), reason: format!("cannot read plugin directory: {e}") });
+            return report;
+        }
+    };
+    files.sort();
+    for file in files {
+        match load_file(&file, settings_for, &hooks, &report.loaded) {
+            Ok(engine) => report.loaded.push(engine),
+            Err(reason) => report.refused.push(Refused { file, reason }),
+        }
+    }
+    report
+}
+
+fn load_file(
+    file: &Path,
+    settings_for: &dyn Fn(&str, &Path) -> EngineSettings,
+    hooks: &Arc<dyn HostHooks>,
+    loaded: &[LoadedEngine],
+) -> Result<LoadedEngine, String> {
+    let module = lib_header_from_path(file)
+        .and_then(|header| header.init_root_module::<EngineMod_Ref>())
+        .map_err(|e| summarize_load_error(&e))?;
+    let id = module.engine_id()().to_string();
+    if let Some(first) = loaded.iter().find(|l| l.description.id == id) {
+        return Err(format!("duplicate engine id `{id}`: already loaded from {}", first.file.display()));
+    }
+    let settings = serde_json::to_string(&settings_for(&id, file)).map_err(|e| e.to_string())?;
+    let host: HostArc =
+        Host_TO::from_ptr(RArc::new(HostImpl { engine_id: id.clone(), hooks: hooks.clone() }), TD_Opaque);
+    let engine = match module.new()(settings.into(), host) {
+        RResult::ROk(engine) => engine,
+        RResult::RErr(e) => return Err(format!("constructor failed: {}", e.message)),
+    };
+    let description: EngineDescription = match engine.describe() {
+        RResult::ROk(json) => {
+            serde_json::from_str(&json).map_err(|e| format!("describe() answered malformed JSON: {e}"))?
+        }
+        RResult::RErr(e) => return Err(format!("describe() failed: {}", e.message)),
+    };
+    if description.id != id {
+        return Err(format!("engine id mismatch: the module says `{id}`, describe() says `{}`", description.id));
+    }
+    Ok(LoadedEngine {
+        file: file.to_path_buf(),
+        client: EngineClient { id: id.into(), inner: Arc::new(engine) },
+        description,
+    })
+}
+
+/// abi_stable's errors dump both full type layouts (tens of KB). Users need
+/// the gist: which check failed, and the `Error:` lines of a layout mismatch.
+pub fn summarize_load_error(err: &LibraryError) -> String {
+    let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match err {
+        LibraryError::OpenError { err, .. } => format!("cannot load library: {err}"),
+        LibraryError::GetSymbolError { .. } => {
+            "not an edp engine: the library exports no abi_stable root module".to_string()
+        }
+        LibraryError::InvalidAbiHeader(_) => "built with an incompatible abi_stable version".to_string(),
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+            format!("built against engine interface {actual_version}, this edpd provides {expected_version}")
+        }
+        LibraryError::RootModule { err, .. } => {
+            format!("root module failed to initialise: {}", one_line(err.to_string()))
+        }
+        LibraryError::AbiInstability(e) => {
+            let text = e.to_string();
+            let mut gist = Vec::new();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            while let Some(line) = lines.next() {
+                if let Some(rest) = line.strip_prefix("Error:") {
+                    let mut block = vec![rest.trim().to_string()];
+                    // The lines right after an `Error:` say what was expected and found.
+                    for follow in lines.by_ref().take(4) {
+                        if follow.starts_with("Expected")
+                            || follow.starts_with("Found")
+                            || follow.starts_with("field_name")
+                        {
+                            block.push(follow.to_string());
+                        }
+                    }
+                    gist.push(block.join(" "));
+                }
+            }
+            gist.dedup();
+            if gist.is_empty() {
+                format!("incompatible engine interface: {}", truncate(&one_line(text), 300))
+            } else {
+                format!(
+                    "incompatible engine interface (built against another edp-engine-api): {}",
+                    truncate(&gist.join("; "), 600)
+                )
+            }
+        }
+        other => truncate(&one_line(other.to_string()), 300),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+struct HostImpl {
+    engine_id: String,
+    hooks: Arc<dyn HostHooks>,
+}
+
+impl Host for HostImpl {
+    fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
+        let (engine, target, message) = (self.engine_id.as_str(), target.as_str(), message.as_str());
+        match level {
+            1 => tracing::error!(target: "edp::engine", engine, from = target, "{message}"),
+            2 => tracing::warn!(target: "edp::engine", engine, from = target, "{message}"),
+            3 => tracing::info!(target: "edp::engine", engine, from = target, "{message}"),
+            4 => tracing::debug!(target: "edp::engine", engine, from = target, "{message}"),
+            _ => tracing::trace!(target: "edp::engine", engine, from = target, "{message}"),
+        }
+    }
+
+    fn status_hint(&self, execution_id: RStr<'_>) {
+        self.hooks.status_hint(&self.engine_id, execution_id.as_str());
+    }
+}
+
+/// Why a call to an engine did not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The engine answered with an error.
+    #[error("{message}")]
+    Engine { kind: ErrorKind, message: String },
+    #[error("engine `{engine}` did not answer {op} within {after:?}")]
+    Timeout { engine: String, op: &'static str, after: Duration },
+    #[error("engine `{engine}` answered {op} with malformed JSON: {detail}")]
+    BadReply { engine: String, op: &'static str, detail: String },
+}
+
+impl CallError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Engine { kind, .. } => *kind,
+            Self::Timeout { .. } => ErrorKind::TRANSIENT,
+            Self::BadReply { .. } => ErrorKind::FATAL,
+        }
+    }
+
+    /// Worth trying again later: the engine or its backend was busy or away.
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::TRANSIENT
+    }
+}
+
+/// A typed, timed handle on one engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineClient {
+    id: Arc<str>,
+    inner: Arc<JobEngineBox>,
+}
+
+impl fmt::Debug for EngineClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineClient").field("id", &self.id).finish()
+    }
+}
+
+impl EngineClient {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub async fn check_cluster(&self, cluster: &ClusterSpec, timeout: Duration) -> Result<ClusterCheck, CallError> {
+        self.call("check_cluster", cluster, timeout, |e, p| e.check_cluster(p)).await
+    }
+
+    pub async fn validate(&self, job: &JobRequest, timeout: Duration) -> Result<Validated, CallError> {
+        self.call("validate", job, timeout, |e, p| e.validate(p)).await
+    }
+
+    pub async fn run_job(&self, job: &JobRequest, timeout: Duration) -> Result<Launched, CallError> {
+        self.call("run_job", job, timeout, |e, p| e.run_job(p)).await
+    }
+
+    pub async fn get_job_status(&self, handle: &JobHandle, timeout: Duration) -> Result<StatusReport, CallError> {
+        self.call("get_job_status", handle, timeout, |e, p| e.get_job_status(p)).await
+    }
+
+    pub async fn cancel_job(&self, handle: &JobHandle, timeout: Duration) -> Result<StatusReport, CallError> {
+        self.call("cancel_job", handle, timeout, |e, p| e.cancel_job(p)).await
+    }
+
+    pub async fn fetch_logs(&self, request: &LogRequest, timeout: Duration) -> Result<LogChunk, CallError> {
+        self.call("fetch_logs", request, timeout, |e, p| e.fetch_logs(p)).await
+    }
+
+    pub async fn dry_run(&self, job: &JobRequest, timeout: Duration) -> Result<DryRun, CallError> {
+        self.call("dry_run", job, timeout, |e, p| e.dry_run(p)).await
+    }
+
+    pub async fn suspend_job(&self, handle: &JobHandle, timeout: Duration) -> Result<StatusReport, CallError> {
+        self.call("suspend_job", handle, timeout, |e, p| e.suspend_job(p)).await
+    }
+
+    pub async fn resume_job(&self, handle: &JobHandle, timeout: Duration) -> Result<StatusReport, CallError> {
+        self.call("resume_job", handle, timeout, |e, p| e.resume_job(p)).await
+    }
+
+    pub async fn delete_job(&self, handle: &JobHandle, timeout: Duration) -> Result<(), CallError> {
+        let _: serde_json::Value = self.call("delete_job", handle, timeout, |e, p| e.delete_job(p)).await?;
+        Ok(())
+    }
+
+    async fn call<Req, Resp>(
+        &self,
+        op: &'static str,
+        request: &Req,
+        timeout: Duration,
+        method: impl FnOnce(&JobEngineBox, RString) -> JsonFuture,
+    ) -> Result<Resp, CallError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let payload = serde_json::to_string(request).expect("wire types always serialise");
+        // The SDK's methods only spawn onto the plugin's runtime and return;
+        // the work happens while we await, under the timeout.
+        let future = method(&self.inner, payload.into());
+        match tokio::time::timeout(timeout, future).await {
+            Err(_) => Err(CallError::Timeout { engine: self.id.to_string(), op, after: timeout }),
+            Ok(RResult::RErr(e)) => Err(CallError::Engine { kind: e.kind, message: e.message.into_string() }),
+            Ok(RResult::ROk(json)) => serde_json::from_str(&json).map_err(|e| CallError::BadReply {
+                engine: self.id.to_string(),
+                op,
+                detail: e.to_string(),
+            }),
+        }
+    }
+}

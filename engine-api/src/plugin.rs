@@ -1,0 +1,375 @@
+//! The SDK for plugin authors: implement [`Engine`] with plain Rust types and
+//! `async fn`s, then `edp_engine_api::export_engine!(MyEngine);`.
+//!
+//! The SDK owns what a plugin must never get wrong: every entry point catches
+//! panics (an unguarded one would take edpd down), every call runs on the
+//! plugin's own tokio runtime (the host's is invisible from a plugin), a
+//! dropped call aborts its task, and `tracing` events go to the host's log.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RStr, RString};
+use async_ffi::FutureExt as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::runtime::Runtime;
+
+use crate::abi::{
+    EngineError, EngineMod, EngineMod_Ref, EngineResult, ErrorKind, HostArc, JobEngine, JobEngine_TO, JobEngineBox,
+    JsonFuture,
+};
+use crate::wire::{
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
+    LogRequest, StatusReport, Validated,
+};
+
+/// An engine error as plugin code builds it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::INVALID_INPUT, message)
+    }
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::UNSUPPORTED, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NOT_FOUND, message)
+    }
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TRANSIENT, message)
+    }
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::FATAL, message)
+    }
+}
+
+impl From<Error> for EngineError {
+    fn from(e: Error) -> Self {
+        EngineError::new(e.kind, e.message)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an engine gets at construction.
+pub struct EngineContext {
+    pub settings: EngineSettings,
+    pub host: HostHandle,
+}
+
+/// The host, as plugin code talks to it. Logs go through `tracing`.
+#[derive(Clone)]
+pub struct HostHandle(Arc<HostArc>);
+
+impl HostHandle {
+    /// Wraps what the host passed to the constructor. Public so that engine
+    /// tests can drive an engine in-process with a host of their own.
+    pub fn new(host: HostArc) -> Self {
+        Self(Arc::new(host))
+    }
+
+    /// Tell the host this execution's status changed, so it polls it now.
+    pub fn status_hint(&self, execution_id: &str) {
+        self.0.status_hint(RStr::from_str(execution_id));
+    }
+
+    fn log(&self, level: u8, target: &str, message: &str) {
+        self.0.log(level, RStr::from_str(target), RStr::from_str(message));
+    }
+}
+
+/// A job engine. Only the four operations every engine needs are required;
+/// the rest answer `UNSUPPORTED` until implemented.
+pub trait Engine: Send + Sync + Sized + 'static {
+    /// The id clusters name in `plugin_name`.
+    const ID: &'static str;
+
+    fn new(ctx: EngineContext) -> Result<Self>;
+
+    fn describe(&self) -> EngineDescription;
+
+    fn check_cluster(&self, cluster: ClusterSpec) -> impl Future<Output = Result<ClusterCheck>> + Send;
+
+    fn validate(&self, job: JobRequest) -> impl Future<Output = Result<Validated>> + Send;
+
+    /// Idempotent on `job.execution_id`: see [`crate::abi::JobEngine::run_job`].
+    fn run_job(&self, job: JobRequest) -> impl Future<Output = Result<Launched>> + Send;
+
+    fn get_job_status(&self, handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send;
+
+    fn cancel_job(&self, handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send;
+
+    fn fetch_logs(&self, _request: LogRequest) -> impl Future<Output = Result<LogChunk>> + Send {
+        async { Err(Error::unsupported(format!("engine `{}` keeps no logs", Self::ID))) }
+    }
+
+    fn dry_run(&self, _job: JobRequest) -> impl Future<Output = Result<DryRun>> + Send {
+        async { Err(Error::unsupported(format!("engine `{}` has no dry run", Self::ID))) }
+    }
+
+    fn suspend_job(&self, _handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send {
+        async { Err(Error::unsupported(format!("engine `{}` cannot suspend jobs", Self::ID))) }
+    }
+
+    fn resume_job(&self, _handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send {
+        async { Err(Error::unsupported(format!("engine `{}` cannot resume jobs", Self::ID))) }
+    }
+
+    fn delete_job(&self, _handle: JobHandle) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    fn invoke(
+        &self,
+        op: String,
+        _payload: serde_json::Value,
+    ) -> impl Future<Output = Result<serde_json::Value>> + Send {
+        async move { Err(Error::unsupported(format!("engine `{}` has no operation `{op}`", Self::ID))) }
+    }
+}
+
+/// Exports `$engine` as this library's root module.
+#[macro_export]
+macro_rules! export_engine {
+    ($engine:ty) => {
+        // What `#[abi_stable::export_root_module]` expands to, spelt out so
+        // that plugin crates need no direct dependency on abi_stable.
+        #[doc(hidden)]
+        #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
+        pub static EDP_ENGINE_LIB_HEADER: $crate::__private::LibHeader = {
+            extern "C" fn constructor() -> $crate::__private::RootModuleResult {
+                $crate::__private::__call_root_module_loader($crate::plugin::root_module::<$engine>)
+            }
+            unsafe {
+                $crate::__private::LibHeader::from_constructor::<$crate::abi::EngineMod_Ref>(
+                    constructor,
+                    $crate::__private::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+#[doc(hidden)]
+pub fn root_module<E: Engine>() -> EngineMod_Ref {
+    use abi_stable::prefix_type::PrefixTypeTrait;
+    EngineMod { engine_id: engine_id::<E>, new: new_engine::<E> }.leak_into_prefix()
+}
+
+extern "C" fn engine_id<E: Engine>() -> RStr<'static> {
+    RStr::from_str(E::ID)
+}
+
+extern "C" fn new_engine<E: Engine>(settings: RString, host: HostArc) -> EngineResult<JobEngineBox> {
+    let built = catch_unwind(AssertUnwindSafe(|| -> Result<JobEngineBox> {
+        let host = HostHandle::new(host);
+        install_host_logging::<E>(&host);
+        let settings: EngineSettings = parse(&settings)?;
+        let engine = E::new(EngineContext { settings, host })?;
+        Ok(JobEngine_TO::from_value(Adapter { engine: Arc::new(engine) }, TD_Opaque))
+    }));
+    match built {
+        Ok(Ok(engine)) => RResult::ROk(engine),
+        Ok(Err(e)) => RResult::RErr(e.into()),
+        Err(panic) => RResult::RErr(panicked(panic).into()),
+    }
+}
+
+/// The plugin's own runtime: the host's tokio is a different copy and cannot
+/// be reached from here. Two workers; blocking work goes to its blocking pool.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("edp-engine")
+            .enable_all()
+            .build()
+            .expect("the plugin runtime could not start")
+    })
+}
+
+struct Adapter<E> {
+    engine: Arc<E>,
+}
+
+impl<E: Engine> JobEngine for Adapter<E> {
+    fn describe(&self) -> EngineResult<RString> {
+        let described = catch_unwind(AssertUnwindSafe(|| to_json(&self.engine.describe())));
+        match described {
+            Ok(result) => result.map_err(EngineError::from).into(),
+            Err(panic) => RResult::RErr(panicked(panic).into()),
+        }
+    }
+
+    fn check_cluster(&self, cluster: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.check_cluster(parse(&cluster)?).await })
+    }
+
+    fn validate(&self, job: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.validate(parse(&job)?).await })
+    }
+
+    fn run_job(&self, job: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.run_job(parse(&job)?).await })
+    }
+
+    fn get_job_status(&self, handle: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.get_job_status(parse(&handle)?).await })
+    }
+
+    fn cancel_job(&self, handle: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.cancel_job(parse(&handle)?).await })
+    }
+
+    fn fetch_logs(&self, request: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.fetch_logs(parse(&request)?).await })
+    }
+
+    fn dry_run(&self, job: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.dry_run(parse(&job)?).await })
+    }
+
+    fn suspend_job(&self, handle: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.suspend_job(parse(&handle)?).await })
+    }
+
+    fn resume_job(&self, handle: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.resume_job(parse(&handle)?).await })
+    }
+
+    fn delete_job(&self, handle: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move {
+            engine.delete_job(parse(&handle)?).await?;
+            Ok(serde_json::json!({}))
+        })
+    }
+
+    fn invoke(&self, op: RString, payload: RString) -> JsonFuture {
+        let engine = self.engine.clone();
+        spawn_call(async move { engine.invoke(op.into_string(), parse(&payload)?).await })
+    }
+}
+
+/// Runs one call on the plugin runtime. The host polls the returned future;
+/// dropping it (a host timeout) aborts the task. A panic in the task comes
+/// back as a `FATAL` error with the panic message.
+fn spawn_call<T, F>(call: F) -> JsonFuture
+where
+    T: Serialize + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let mut task = AbortOnDrop(runtime().spawn(call));
+    async move {
+        let outcome = match (&mut task.0).await {
+            Ok(result) => result.and_then(|reply| to_json(&reply)),
+            Err(join) if join.is_panic() => Err(panicked(join.into_panic())),
+            Err(_) => Err(Error::fatal("the engine call was cancelled")),
+        };
+        outcome.map_err(EngineError::from).into()
+    }
+    .into_ffi()
+}
+
+/// Aborting a task that already finished does nothing, so this can abort
+/// unconditionally.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn parse<T: DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::invalid_input(format!("malformed request from the host: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<RString> {
+    serde_json::to_string(value)
+        .map(RString::from)
+        .map_err(|e| Error::fatal(format!("the engine's reply is not JSON: {e}")))
+}
+
+fn panicked(payload: Box<dyn Any + Send>) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into());
+    Error::fatal(format!("engine panicked: {message}"))
+}
+
+/// Routes the plugin's `tracing` events (and panic messages) to the host.
+/// The plugin's `tracing` is its own copy, so this subscriber is global to
+/// this library only; the first engine constructed in it installs it.
+fn install_host_logging<E: Engine>(host: &HostHandle) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = tracing_subscriber::registry().with(ForwardToHost(host.clone())).try_init();
+        let panic_host = host.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            panic_host.log(1, E::ID, &format!("panic: {info}"));
+        }));
+    });
+}
+
+struct ForwardToHost(HostHandle);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ForwardToHost {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        let level = match *meta.level() {
+            tracing::Level::ERROR => 1,
+            tracing::Level::WARN => 2,
+            tracing::Level::INFO => 3,
+            tracing::Level::DEBUG => 4,
+            tracing::Level::TRACE => 5,
+        };
+        let mut line = LineVisitor(String::new());
+        event.record(&mut line);
+        self.0.log(level, meta.target(), &line.0);
+    }
+}
+
+struct LineVisitor(String);
+
+impl tracing::field::Visit for LineVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, "{}={value:?}", field.name());
+        }
+    }
+}
