@@ -1,0 +1,268 @@
+//! Job templates (Sahara v1's "jobs"): a job type, its main binaries and
+//! libraries, and an optional interface. Launching one makes an execution.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::Edp;
+use crate::catalog::{self, check_delete, check_update, ensure_unique, like, name_conflict};
+use crate::entity::{job_binary, job_execution, job_template, job_template_binary};
+use crate::error::{Error, Result};
+use crate::job_types::{self, Binaries};
+use crate::model::{JobBinary, JobTemplate, Page};
+use crate::paging::{self, ListQuery};
+use crate::scope::Scope;
+use crate::{interface, time, validate};
+
+pub const MAIN: &str = "main";
+pub const LIB: &str = "lib";
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewJobTemplate {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub mains: Vec<String>,
+    #[serde(default)]
+    pub libs: Vec<String>,
+    #[serde(default)]
+    pub interface: Vec<Value>,
+    /// Accepted for Sahara compatibility; the type says it all.
+    #[serde(default)]
+    pub streaming: Option<bool>,
+    #[serde(default)]
+    pub is_public: bool,
+    #[serde(default)]
+    pub is_protected: bool,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JobTemplatePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+    pub is_protected: Option<bool>,
+}
+
+pub async fn create(edp: &Edp, scope: &Scope, new: NewJobTemplate) -> Result<JobTemplate> {
+    validate::name("job template", &new.name, 50)?;
+    validate::description(&new.description)?;
+    if !job_types::known(&new.kind) && !edp.engines().loaded().any(|e| e.description.job_types.contains(&new.kind)) {
+        return Err(Error::Validation(format!("job type '{}' is unknown: see GET /v2/job-types", new.kind)));
+    }
+    if let Some((mains, libs)) = job_types::binaries(&new.kind) {
+        count_rule(&new.kind, "mains", mains, new.mains.len())?;
+        count_rule(&new.kind, "libs", libs, new.libs.len())?;
+    }
+    for id in new.mains.iter().chain(&new.libs) {
+        catalog::find::<job_binary::Entity>(edp, scope, id)
+            .await
+            .map_err(|_| Error::InvalidReference(format!("job binary {id} not found")))?;
+    }
+    let interface = interface::check(&new.kind, new.interface)?;
+    ensure_unique::<job_template::Entity>(edp, scope, &new.name, None).await?;
+
+    let now = time::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let txn = edp.db().begin().await?;
+    let row = job_template::ActiveModel {
+        id: Set(id.clone()),
+        project_id: Set(scope.project_id.clone()),
+        name: Set(new.name.clone()),
+        description: Set(new.description),
+        kind: Set(new.kind),
+        interface: Set(interface),
+        is_public: Set(new.is_public),
+        is_protected: Set(new.is_protected),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(name_conflict("job template", &new.name))?;
+    let links = new
+        .mains
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (MAIN, i, b))
+        .chain(new.libs.iter().enumerate().map(|(i, b)| (LIB, i, b)))
+        .map(|(role, position, binary)| job_template_binary::ActiveModel {
+            job_template_id: Set(id.clone()),
+            role: Set(role.to_string()),
+            position: Set(position as i32),
+            job_binary_id: Set(binary.clone()),
+        })
+        .collect::<Vec<_>>();
+    if !links.is_empty() {
+        job_template_binary::Entity::insert_many(links).exec(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(views(edp, vec![row]).await?.remove(0))
+}
+
+pub async fn get(edp: &Edp, scope: &Scope, id: &str) -> Result<JobTemplate> {
+    let row = find(edp, scope, id).await?;
+    Ok(views(edp, vec![row]).await?.remove(0))
+}
+
+pub async fn list(
+    edp: &Edp,
+    scope: &Scope,
+    kind: Option<String>,
+    name: Option<String>,
+    query: &ListQuery,
+) -> Result<Page<JobTemplate>> {
+    let mut select = job_template::Entity::find()
+        .filter(scope.visible(job_template::Column::ProjectId, job_template::Column::IsPublic));
+    if let Some(kind) = kind {
+        select = select.filter(job_template::Column::Kind.eq(kind));
+    }
+    if let Some(name) = name {
+        select = select.filter(job_template::Column::Name.like(like(&name)));
+    }
+    let sort = paging::sort(
+        query.sort_by.as_deref(),
+        &[
+            ("id", job_template::Column::Id),
+            ("name", job_template::Column::Name),
+            ("type", job_template::Column::Kind),
+            ("created_at", job_template::Column::CreatedAt),
+            ("updated_at", job_template::Column::UpdatedAt),
+        ],
+        job_template::Column::CreatedAt,
+    )?;
+    let page = paging::page(edp.db(), select, job_template::Column::Id, sort, query).await?;
+    Ok(Page { items: views(edp, page.items).await?, prev: page.prev, next: page.next, paged: page.paged })
+}
+
+pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: JobTemplatePatch) -> Result<JobTemplate> {
+    let row = find(edp, scope, id).await?;
+    let only_flags = patch.name.is_none() && patch.description.is_none();
+    check_update(
+        scope,
+        "job template",
+        &row.project_id,
+        row.is_protected,
+        only_flags || patch.is_protected == Some(false),
+    )?;
+    let mut active: job_template::ActiveModel = row.into();
+    if let Some(name) = &patch.name {
+        validate::name("job template", name, 50)?;
+        ensure_unique::<job_template::Entity>(edp, scope, name, Some(id)).await?;
+        active.name = Set(name.clone());
+    }
+    if let Some(description) = patch.description {
+        validate::description(&description)?;
+        active.description = Set(description);
+    }
+    if let Some(public) = patch.is_public {
+        active.is_public = Set(public);
+    }
+    if let Some(protected) = patch.is_protected {
+        active.is_protected = Set(protected);
+    }
+    active.updated_at = Set(time::now());
+    let row =
+        active.update(edp.db()).await.map_err(name_conflict("job template", patch.name.as_deref().unwrap_or("")))?;
+    Ok(views(edp, vec![row]).await?.remove(0))
+}
+
+pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
+    let row = find(edp, scope, id).await?;
+    check_delete(scope, "job template", &row.project_id, row.is_protected)?;
+    let uses =
+        job_execution::Entity::find().filter(job_execution::Column::JobTemplateId.eq(id)).count(edp.db()).await?;
+    if uses > 0 {
+        return Err(Error::DeletionFailed(format!("job template {id} has {uses} job(s): delete them first")));
+    }
+    job_template::Entity::delete_by_id(id).exec(edp.db()).await?;
+    Ok(())
+}
+
+/// Sahara's `config-hints/{type}`: what configs, params and args a type
+/// takes. Engines give no hints yet, so the lists are empty.
+pub fn config_hints(edp: &Edp, job_type: &str) -> Result<Value> {
+    if !job_types::known(job_type)
+        && !edp.engines().loaded().any(|e| e.description.job_types.iter().any(|t| t == job_type))
+    {
+        return Err(Error::not_found("job type", job_type));
+    }
+    Ok(serde_json::json!({"job_config": {"configs": [], "args": [], "params": {}}}))
+}
+
+pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_template::Model> {
+    catalog::find::<job_template::Entity>(edp, scope, id).await
+}
+
+/// A template's mains and libs, in order, as rows.
+pub(crate) async fn binaries(edp: &Edp, template_id: &str) -> Result<(Vec<job_binary::Model>, Vec<job_binary::Model>)> {
+    let links = job_template_binary::Entity::find()
+        .filter(job_template_binary::Column::JobTemplateId.eq(template_id))
+        .order_by_asc(job_template_binary::Column::Position)
+        .all(edp.db())
+        .await?;
+    let ids: Vec<String> = links.iter().map(|l| l.job_binary_id.clone()).collect();
+    let by_id: HashMap<String, job_binary::Model> = job_binary::Entity::find()
+        .filter(job_binary::Column::Id.is_in(ids))
+        .all(edp.db())
+        .await?
+        .into_iter()
+        .map(|b| (b.id.clone(), b))
+        .collect();
+    let pick = |role: &str| {
+        links.iter().filter(|l| l.role == role).filter_map(|l| by_id.get(&l.job_binary_id).cloned()).collect()
+    };
+    Ok((pick(MAIN), pick(LIB)))
+}
+
+/// Templates with their binaries, in two queries whatever the count.
+async fn views(edp: &Edp, rows: Vec<job_template::Model>) -> Result<Vec<JobTemplate>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let links = job_template_binary::Entity::find()
+        .filter(job_template_binary::Column::JobTemplateId.is_in(ids))
+        .order_by_asc(job_template_binary::Column::Position)
+        .all(edp.db())
+        .await?;
+    let binary_ids: Vec<String> = links.iter().map(|l| l.job_binary_id.clone()).collect();
+    let binaries: HashMap<String, JobBinary> = job_binary::Entity::find()
+        .filter(job_binary::Column::Id.is_in(binary_ids))
+        .all(edp.db())
+        .await?
+        .into_iter()
+        .map(|b| (b.id.clone(), JobBinary::from(b)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let pick = |role: &str| {
+                links
+                    .iter()
+                    .filter(|l| l.job_template_id == row.id && l.role == role)
+                    .filter_map(|l| binaries.get(&l.job_binary_id).cloned())
+                    .collect()
+            };
+            let (mains, libs) = (pick(MAIN), pick(LIB));
+            JobTemplate::from_row(row, mains, libs)
+        })
+        .collect())
+}
+
+fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -> Result<()> {
+    let problem = match rule {
+        Binaries::Forbidden if n > 0 => Some(format!("{job_type} jobs take no {what}")),
+        Binaries::Required if n == 0 => Some(format!("{job_type} jobs need at least one of {what}")),
+        Binaries::ExactlyOne if n != 1 => Some(format!("{job_type} jobs need exactly one of {what}")),
+        _ => None,
+    };
+    problem.map_or(Ok(()), |p| Err(Error::Validation(p)))
+}

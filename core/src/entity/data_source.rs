@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "data_sources")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    #[sea_orm(column_name = "type")]
+    pub kind: String,
+    pub url: String,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub credentials: Option<Json>,
+    pub is_public: bool,
+    pub is_protected: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

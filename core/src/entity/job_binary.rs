@@ -1,0 +1,21 @@
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "job_binaries")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub extra: Option<Json>,
+    pub is_public: bool,
+    pub is_protected: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

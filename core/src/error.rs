@@ -1,0 +1,63 @@
+//! The errors the service's operations end in. Each variant is one of
+//! Sahara's error names; the server maps them to HTTP statuses.
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An object named in the path does not exist or is not visible.
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request body or query is malformed.
+    #[error("{0}")]
+    Validation(String),
+    /// The request names an object that does not exist, or one that cannot
+    /// serve (an unknown cluster, a job type its engine lacks).
+    #[error("{0}")]
+    InvalidReference(String),
+    /// Well-formed but unacceptable data (an engine refused the job).
+    #[error("{0}")]
+    InvalidData(String),
+    #[error("{what} with name '{name}' already exists")]
+    NameAlreadyExists { what: &'static str, name: String },
+    #[error("{0}")]
+    DeletionFailed(String),
+    #[error("{0}")]
+    UpdateFailed(String),
+    #[error("{0}")]
+    CancelingFailed(String),
+    #[error("{0}")]
+    DataTooBig(String),
+    /// The engine could not be reached or did not answer in time.
+    #[error("{0}")]
+    EngineUnavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { what, id: id.into() }
+    }
+
+    /// Sahara's `error_name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::Validation(_) => "VALIDATION_ERROR",
+            Self::InvalidReference(_) => "INVALID_REFERENCE",
+            Self::InvalidData(_) => "INVALID_DATA",
+            Self::NameAlreadyExists { .. } => "NAME_ALREADY_EXISTS",
+            Self::DeletionFailed(_) => "DELETION_FAILED",
+            Self::UpdateFailed(_) => "UPDATE_FAILED",
+            Self::CancelingFailed(_) => "CANCELING_FAILED",
+            Self::DataTooBig(_) => "DATA_TOO_BIG",
+            Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
+            Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,63 @@
+//! edp's domain, independent of HTTP: the Sahara EDP objects
+//! ([`catalog`]), executions and the job manager ([`manager`]), the engines
+//! loaded from plugins ([`engines`]), persistence ([`db`]).
+
+pub mod catalog;
+pub mod db;
+pub mod engines;
+mod entity;
+pub mod error;
+mod interface;
+mod job_types;
+pub mod manager;
+pub mod model;
+pub mod paging;
+mod redact;
+pub mod scope;
+pub mod settings;
+pub mod status;
+pub mod time;
+mod validate;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+pub use engines::Engines;
+pub use error::{Error, Result};
+pub use scope::Scope;
+pub use settings::Settings;
+
+/// The service's state, cheap to clone: the database, the engines, the
+/// settings and the job manager's coordination.
+#[derive(Clone)]
+pub struct Edp(Arc<Inner>);
+
+struct Inner {
+    db: DatabaseConnection,
+    engines: Engines,
+    settings: Settings,
+    jobs: manager::State,
+}
+
+impl Edp {
+    pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings) -> Self {
+        Self(Arc::new(Inner { db, engines, settings, jobs: manager::State::default() }))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    pub fn engines(&self) -> &Engines {
+        &self.0.engines
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub(crate) fn jobs(&self) -> &manager::State {
+        &self.0.jobs
+    }
+}

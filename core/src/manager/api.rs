@@ -1,0 +1,312 @@
+//! What the API asks of the job manager.
+
+use edp_engine_api::abi::ErrorKind;
+use edp_engine_api::host::CallError;
+use edp_engine_api::wire::{DryRun, LogChunk, LogRequest, Object};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Edp;
+use crate::catalog::check_update;
+use crate::entity::job_execution;
+use crate::error::{Error, Result};
+use crate::model::{Execution, Page};
+use crate::paging::{self, ListQuery};
+use crate::scope::Scope;
+use crate::status::Status;
+use crate::time;
+
+use super::{Busy, cancel, poll, request, rows};
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    pub job_template_id: String,
+    pub cluster_id: String,
+    #[serde(default)]
+    pub input_id: Option<String>,
+    #[serde(default)]
+    pub output_id: Option<String>,
+    #[serde(default)]
+    pub job_configs: JobConfigs,
+    #[serde(default)]
+    pub interface: Option<Object>,
+    #[serde(default)]
+    pub is_public: bool,
+    #[serde(default)]
+    pub is_protected: bool,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfigs {
+    #[serde(default)]
+    pub configs: Object,
+    #[serde(default)]
+    pub params: Object,
+    #[serde(default)]
+    pub args: Vec<Value>,
+    #[serde(default)]
+    pub job_execution_info: Option<Value>,
+}
+
+impl JobConfigs {
+    /// Sahara's `simple_config`: strings and numbers (booleans pass too).
+    fn check(&self) -> Result<()> {
+        for (section, map) in [("configs", &self.configs), ("params", &self.params)] {
+            for (key, value) in map {
+                if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+                    return Err(Error::Validation(format!("job_configs.{section}.{key} must be a string or a number")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn args(&self) -> Result<Vec<String>> {
+        self.args
+            .iter()
+            .map(|a| match a {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(Error::Validation("job_configs.args must be strings".into())),
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionPatch {
+    pub is_public: Option<bool>,
+    pub is_protected: Option<bool>,
+    pub info: Option<ActionInfo>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ActionInfo {
+    /// An action, lower case: `cancel`, `suspend` or `resume`.
+    pub status: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ExecutionFilter {
+    pub status: Option<String>,
+    pub cluster_id: Option<String>,
+    pub job_template_id: Option<String>,
+}
+
+/// Validates the launch with the engine and stores it PENDING; the
+/// scheduler launches it. Nothing is written when anything is wrong.
+pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Execution> {
+    new.job_configs.check()?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let resolved = request::resolve(edp, scope, &id, &new).await?;
+    let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
+    client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
+
+    let now = time::now();
+    let row = job_execution::ActiveModel {
+        id: Set(id),
+        project_id: Set(scope.project_id.clone()),
+        job_template_id: Set(resolved.template.id.clone()),
+        cluster_id: Set(resolved.cluster.id.clone()),
+        input_id: Set(new.input_id),
+        output_id: Set(new.output_id),
+        engine: Set(resolved.engine),
+        status: Set(Status::Pending.as_str().into()),
+        info: Set(rows::info(Status::Pending, Object::new())),
+        engine_job_id: Set(None),
+        return_code: Set(None),
+        job_configs: Set(resolved.job_configs),
+        interface: Set(Value::Object(new.interface.unwrap_or_default())),
+        data_source_urls: Set(resolved.data_source_urls),
+        extra: Set(json!({"request": resolved.request})),
+        is_public: Set(new.is_public),
+        is_protected: Set(new.is_protected),
+        start_time: Set(None),
+        end_time: Set(None),
+        next_action_at: Set(Some(now)),
+        attempts: Set(0),
+        cancel_deadline: Set(None),
+        delete_requested: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(edp.db())
+    .await?;
+    edp.jobs().wake();
+    Ok(row.into())
+}
+
+/// What a launch would submit, in the engine's own terms. Nothing is stored
+/// or submitted.
+pub async fn dry_run(edp: &Edp, scope: &Scope, new: NewJob) -> Result<DryRun> {
+    new.job_configs.check()?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let resolved = request::resolve(edp, scope, &id, &new).await?;
+    let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
+    client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
+    client.dry_run(&resolved.request, edp.settings().call_timeout).await.map_err(refused)
+}
+
+/// One execution. With `refresh`, the engine is asked first (bounded by the
+/// refresh timeout; a slow engine leaves the last known state).
+pub async fn get(edp: &Edp, scope: &Scope, id: &str, refresh: bool) -> Result<Execution> {
+    let row = find(edp, scope, id).await?;
+    if refresh
+        && !rows::status(&row).is_terminal()
+        && rows::status(&row) != Status::ToBeKilled
+        && row.engine_job_id.is_some()
+    {
+        if let Some(busy) = Busy::try_claim(edp, id) {
+            let polled =
+                tokio::time::timeout(edp.settings().refresh_timeout, poll::poll_once(edp, row.clone(), busy)).await;
+            if let Ok(Err(e)) = polled {
+                tracing::warn!(execution = %id, error = %e, "refresh failed");
+            }
+        }
+        return Ok(find(edp, scope, id).await?.into());
+    }
+    Ok(row.into())
+}
+
+pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &ListQuery) -> Result<Page<Execution>> {
+    let mut select = job_execution::Entity::find()
+        .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));
+    if let Some(status) = &filter.status {
+        let wanted: Vec<&str> = status
+            .split(',')
+            .map(|s| {
+                Status::parse(s.trim())
+                    .map(Status::as_str)
+                    .ok_or_else(|| Error::Validation(format!("unknown status '{s}'")))
+            })
+            .collect::<Result<_>>()?;
+        select = select.filter(job_execution::Column::Status.is_in(wanted));
+    }
+    if let Some(cluster) = filter.cluster_id {
+        select = select.filter(job_execution::Column::ClusterId.eq(cluster));
+    }
+    if let Some(template) = filter.job_template_id {
+        select = select.filter(job_execution::Column::JobTemplateId.eq(template));
+    }
+    let sort = paging::sort(
+        query.sort_by.as_deref(),
+        &[
+            ("id", job_execution::Column::Id),
+            ("job_template", job_execution::Column::JobTemplateId),
+            ("cluster", job_execution::Column::ClusterId),
+            ("status", job_execution::Column::Status),
+            ("created_at", job_execution::Column::CreatedAt),
+            ("updated_at", job_execution::Column::UpdatedAt),
+        ],
+        job_execution::Column::CreatedAt,
+    )?;
+    let page = paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(Into::into).collect(),
+        prev: page.prev,
+        next: page.next,
+        paged: page.paged,
+    })
+}
+
+/// Sahara's PATCH: visibility flags, and `info.status` actions.
+pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ExecutionPatch) -> Result<Execution> {
+    let row = find(edp, scope, id).await?;
+    if patch.is_public.is_some() || patch.is_protected.is_some() {
+        check_update(scope, "job", &row.project_id, row.is_protected, true)?;
+        let mut changes = rows::blank();
+        if let Some(public) = patch.is_public {
+            changes.is_public = Set(public);
+        }
+        if let Some(protected) = patch.is_protected {
+            changes.is_protected = Set(protected);
+        }
+        rows::write(edp, id, changes).await?;
+    }
+    if let Some(action) = patch.info {
+        let row = find(edp, scope, id).await?;
+        match action.status.to_ascii_lowercase().as_str() {
+            "cancel" => cancel::request(edp, scope, row, false).await?,
+            "suspend" => poll::suspend_or_resume(edp, row, true).await?,
+            "resume" => poll::suspend_or_resume(edp, row, false).await?,
+            other => {
+                return Err(Error::Validation(format!(
+                    "info.status '{other}' is not an action: use cancel, suspend or resume"
+                )));
+            }
+        }
+    }
+    Ok(find(edp, scope, id).await?.into())
+}
+
+/// Sahara's DELETE: a finished job goes at once; a running one is cancelled
+/// first and removed when the engine confirms.
+pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
+    let row = find(edp, scope, id).await?;
+    crate::catalog::check_delete(scope, "job", &row.project_id, row.is_protected)?;
+    if rows::status(&row).is_terminal() {
+        let edp = edp.clone();
+        // The row goes now; the engine's clean-up may take a while.
+        job_execution::Entity::delete_by_id(id).exec(edp.db()).await?;
+        tokio::spawn(async move {
+            let id = row.id.clone();
+            if let Err(e) = rows::destroy(&edp, row).await {
+                tracing::warn!(execution = %id, error = %e, "clean-up after delete failed");
+            }
+        });
+        return Ok(());
+    }
+    cancel::request(edp, scope, row, true).await
+}
+
+pub async fn logs(
+    edp: &Edp,
+    scope: &Scope,
+    id: &str,
+    stream: Option<String>,
+    offset: u64,
+    limit: u64,
+) -> Result<LogChunk> {
+    let row = find(edp, scope, id).await?;
+    if row.engine_job_id.is_none() {
+        return Ok(LogChunk {
+            stream: stream.unwrap_or_default(),
+            streams: Vec::new(),
+            offset,
+            next_offset: offset,
+            data: String::new(),
+            complete: rows::status(&row).is_terminal(),
+        });
+    }
+    let client = edp
+        .engines()
+        .client(&row.engine)
+        .ok_or_else(|| Error::EngineUnavailable(format!("engine '{}' is not loaded", row.engine)))?;
+    let request = LogRequest { handle: rows::handle(&row)?, stream, offset, limit };
+    client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)
+}
+
+pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_execution::Model> {
+    job_execution::Entity::find_by_id(id)
+        .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic))
+        .one(edp.db())
+        .await?
+        .ok_or_else(|| Error::not_found("job", id))
+}
+
+/// An engine's refusal, as the user sees it.
+pub(crate) fn refused(e: CallError) -> Error {
+    match &e {
+        CallError::Engine { kind, message } if *kind == ErrorKind::INVALID_INPUT => Error::InvalidData(message.clone()),
+        CallError::Engine { kind, message } if *kind == ErrorKind::UNSUPPORTED => {
+            Error::InvalidReference(message.clone())
+        }
+        CallError::Engine { kind, message } if *kind == ErrorKind::NOT_FOUND => Error::InvalidData(message.clone()),
+        _ => Error::EngineUnavailable(e.to_string()),
+    }
+}

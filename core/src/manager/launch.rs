@@ -1,0 +1,68 @@
+//! Launching a PENDING execution: `run_job`, then record what the engine
+//! said. A transient failure is retried with backoff (the execution id makes
+//! `run_job` idempotent); anything else fails the job with the reason.
+
+use sea_orm::Set;
+
+use crate::Edp;
+use crate::entity::job_execution::Model;
+use crate::error::Result;
+use crate::status::Status;
+use crate::time;
+
+use super::{Busy, rows};
+
+pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
+    let Some(engine) = edp.engines().get(&row.engine) else {
+        let reason = format!("engine '{}' is not loaded", row.engine);
+        rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await?;
+        return Ok(());
+    };
+    let request = rows::request(&row)?;
+    let permits = edp.jobs().permits(&row.engine, edp.settings().engine_concurrency);
+    let _permit = permits.acquire().await.map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+
+    match engine.client.run_job(&request, edp.settings().launch_timeout).await {
+        Ok(launched) => {
+            let mut extra = row.extra.clone();
+            extra["engine"] = launched.extra;
+            let mut recorded = rows::blank();
+            recorded.engine_job_id = Set(Some(launched.engine_job_id));
+            recorded.extra = Set(extra);
+            recorded.start_time = Set(Some(time::now()));
+            recorded.attempts = Set(0);
+
+            let status = Status::from(launched.status);
+            let mut launched_row = recorded.clone();
+            launched_row.status = Set(status.as_str().into());
+            launched_row.info = Set(rows::info(status, launched.info));
+            if status.is_terminal() {
+                launched_row.end_time = Set(Some(time::now()));
+                launched_row.next_action_at = Set(None);
+            } else {
+                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(engine.description.polling, 0))));
+            }
+            if !rows::write_if(edp, &row.id, Status::Pending, launched_row).await? {
+                // A cancel came while the engine was launching: keep
+                // TOBEKILLED, record what the kill needs, cancel now.
+                recorded.next_action_at = Set(Some(time::now()));
+                rows::write(edp, &row.id, recorded).await?;
+                edp.jobs().wake();
+            }
+        }
+        Err(e) if e.is_transient() && row.attempts + 1 < edp.settings().launch_attempts => {
+            let attempts = row.attempts + 1;
+            tracing::warn!(execution = %row.id, attempt = attempts, error = %e, "launch failed, will retry");
+            let mut retry = rows::blank();
+            retry.attempts = Set(attempts);
+            retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
+            retry.info = Set(rows::info_with(&row, Status::Pending, "launch_error", e.to_string().into()));
+            rows::write_if(edp, &row.id, Status::Pending, retry).await?;
+        }
+        Err(e) => {
+            tracing::info!(execution = %row.id, error = %e, "launch failed");
+            rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await?;
+        }
+    }
+    Ok(())
+}

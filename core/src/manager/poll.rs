@@ -1,0 +1,86 @@
+//! Polling a launched execution, and the other calls that read back a
+//! status report (suspend, resume).
+
+use edp_engine_api::abi::ErrorKind;
+use edp_engine_api::host::CallError;
+use sea_orm::Set;
+
+use crate::Edp;
+use crate::entity::job_execution::Model;
+use crate::error::{Error, Result};
+use crate::status::Status;
+
+use super::api::refused;
+use super::{Busy, rows};
+
+/// Asks the engine once and records the answer. Only `NOT_FOUND` ends a job
+/// here: a network error or a misbehaving engine leaves the last known state
+/// (with `info.poll_error`) and is retried with backoff.
+pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
+    let was = rows::status(&row);
+    let Some(engine) = edp.engines().get(&row.engine) else {
+        let mut later = rows::blank();
+        later.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(60))));
+        later.info =
+            Set(rows::info_with(&row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
+        rows::write_if(edp, &row.id, was, later).await?;
+        return Ok(());
+    };
+    let handle = rows::handle(&row)?;
+    let permits = edp.jobs().permits(&row.engine, edp.settings().engine_concurrency);
+    let _permit = permits.acquire().await.map_err(|e| Error::Internal(e.to_string()))?;
+    let hints = engine.description.polling;
+    let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
+        Ok(report) => rows::apply_report(&row, report, hints).1,
+        Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
+            rows::finish(&row, Status::Failed, &format!("the engine no longer knows this job: {message}"))
+        }
+        Err(e) => {
+            tracing::debug!(execution = %row.id, error = %e, "poll failed");
+            let attempts = row.attempts.saturating_add(1);
+            let mut retry = rows::blank();
+            retry.attempts = Set(attempts);
+            retry.next_action_at = Set(Some(rows::later(rows::backoff(hints, attempts))));
+            retry.info = Set(rows::info_with(&row, was, "poll_error", e.to_string().into()));
+            retry
+        }
+    };
+    if rows::write_if(edp, &row.id, was, changes).await? {
+        rows::destroy_if_requested(edp, &row.id).await?;
+    } else {
+        // The API changed the row meanwhile (a cancel); look again.
+        edp.jobs().wake();
+    }
+    Ok(())
+}
+
+/// PATCH `info.status` = `suspend` / `resume`, for engines that can.
+pub(crate) async fn suspend_or_resume(edp: &Edp, row: Model, suspend: bool) -> Result<()> {
+    let action = if suspend { "suspend" } else { "resume" };
+    let engine = edp
+        .engines()
+        .get(&row.engine)
+        .ok_or_else(|| Error::EngineUnavailable(format!("engine '{}' is not loaded", row.engine)))?;
+    if !engine.description.capabilities.suspend {
+        return Err(Error::InvalidData(format!("engine '{}' cannot suspend or resume jobs", row.engine)));
+    }
+    let was = rows::status(&row);
+    let allowed = if suspend { matches!(was, Status::Prep | Status::Running) } else { was == Status::Suspended };
+    if !allowed || row.engine_job_id.is_none() {
+        return Err(Error::UpdateFailed(format!("a {was} job cannot {action}")));
+    }
+    let _busy = Busy::try_claim(edp, &row.id).ok_or_else(|| {
+        Error::UpdateFailed(format!("the job is busy with another engine call; {action} again in a moment"))
+    })?;
+    let handle = rows::handle(&row)?;
+    let timeout = edp.settings().call_timeout;
+    let report = if suspend {
+        engine.client.suspend_job(&handle, timeout).await
+    } else {
+        engine.client.resume_job(&handle, timeout).await
+    }
+    .map_err(refused)?;
+    let (_, changes) = rows::apply_report(&row, report, engine.description.polling);
+    rows::write_if(edp, &row.id, was, changes).await?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The objects as users see them: Sahara v2's field names, with secrets
+//! (data-source credentials, job-binary `extra`, execution `extra`, secret
+//! cluster configs) left out by construction: these types have no field to
+//! hold them.
+
+use chrono::{DateTime, Utc};
+use edp_engine_api::wire::Object;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::entity::{cluster, data_source, job_binary, job_binary_internal, job_execution, job_template};
+use crate::redact;
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Cluster {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub plugin_name: String,
+    pub plugin_version: String,
+    /// `Active` or `Error`.
+    pub status: String,
+    pub status_description: Option<String>,
+    pub cluster_configs: Object,
+    pub info: Value,
+    pub is_transient: bool,
+    /// Declared in the configuration file rather than registered by a user.
+    pub declared: bool,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Cluster {
+    pub(crate) fn from_row(row: cluster::Model, secret_configs: &[String]) -> Self {
+        let mut configs = row.cluster_configs.as_object().cloned().unwrap_or_default();
+        for key in secret_configs {
+            configs.remove(key);
+        }
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            description: row.description,
+            plugin_name: row.plugin_name,
+            plugin_version: row.plugin_version,
+            status: row.status,
+            status_description: row.status_description,
+            cluster_configs: configs,
+            info: row.info,
+            is_transient: false,
+            declared: row.declared,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct DataSource {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<data_source::Model> for DataSource {
+    fn from(row: data_source::Model) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            description: row.description,
+            kind: row.kind,
+            url: row.url,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct JobBinary {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<job_binary::Model> for JobBinary {
+    fn from(row: job_binary::Model) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            description: row.description,
+            url: row.url,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// Uploaded bytes, referenced by job binaries as `internal-db://<id>`.
+#[derive(Serialize, Clone, Debug)]
+pub struct JobBinaryInternal {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub datasize: i64,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<job_binary_internal::Model> for JobBinaryInternal {
+    fn from(row: job_binary_internal::Model) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            datasize: row.datasize,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct JobTemplate {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mains: Vec<JobBinary>,
+    pub libs: Vec<JobBinary>,
+    pub interface: Value,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl JobTemplate {
+    pub(crate) fn from_row(row: job_template::Model, mains: Vec<JobBinary>, libs: Vec<JobBinary>) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            description: row.description,
+            kind: row.kind,
+            mains,
+            libs,
+            interface: row.interface,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A job execution: Sahara v2 calls it a "job".
+#[derive(Serialize, Clone, Debug)]
+pub struct Execution {
+    pub id: String,
+    pub project_id: String,
+    pub job_template_id: String,
+    pub cluster_id: String,
+    pub input_id: Option<String>,
+    pub output_id: Option<String>,
+    /// The engine it runs on.
+    pub engine: String,
+    /// Sahara's `info.status`, also here for convenience.
+    pub status: String,
+    pub info: Value,
+    pub engine_job_id: Option<String>,
+    pub return_code: Option<i32>,
+    pub job_configs: Value,
+    pub interface: Value,
+    pub data_source_urls: Value,
+    pub is_public: bool,
+    pub is_protected: bool,
+    #[serde(with = "crate::time::option")]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(with = "crate::time::option")]
+    pub end_time: Option<DateTime<Utc>>,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<job_execution::Model> for Execution {
+    fn from(row: job_execution::Model) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            job_template_id: row.job_template_id,
+            cluster_id: row.cluster_id,
+            input_id: row.input_id,
+            output_id: row.output_id,
+            engine: row.engine,
+            status: row.status,
+            info: row.info,
+            engine_job_id: row.engine_job_id,
+            return_code: row.return_code,
+            job_configs: redact::job_configs(row.job_configs),
+            interface: row.interface,
+            data_source_urls: row.data_source_urls,
+            is_public: row.is_public,
+            is_protected: row.is_protected,
+            start_time: row.start_time,
+            end_time: row.end_time,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// One page of a list, with Sahara's markers.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `marker` to get the previous page; `None` when that page is
+    /// the first one (or there is none).
+    pub prev: Option<String>,
+    /// Pass as `marker` to get the next page; `None` on the last page.
+    pub next: Option<String>,
+    /// Whether the request used paging at all (Sahara then adds `markers`).
+    pub paged: bool,
+}

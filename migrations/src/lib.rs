@@ -1,0 +1,14 @@
+//! The database schema, one migration per change. Runs on SQLite and Postgres.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_init::Migration)]
+    }
+}
