@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+
+use clap::Parser;
+use edp_server::{config::Settings, startup::Application, telemetry};
+
+/// edpd: launch, poll and cancel data-processing jobs through one REST API.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// A configuration file (default: ./edp.toml when present).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    let settings = Settings::load(cli.config.as_deref())?;
+    let app = Application::build(settings).await?;
+    // Tests and scripts read this line to learn the port when it was 0.
+    println!("edpd listening on http://{}", app.addr());
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Job executions (Sahara v2 "jobs"), their logs and dry runs.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use edp_core::Scope;
+use edp_core::manager::{self, ExecutionFilter, ExecutionPatch, NewJob};
+
+use super::{accepted, no_content, ok, page};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, PAGING, Params};
+use crate::startup::AppState;
+
+const LOG_CHUNK_DEFAULT: u64 = 64 * 1024;
+const LOG_CHUNK_MAX: u64 = 4 * 1024 * 1024;
+
+pub async fn launch(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJob>) -> ApiResult<Response> {
+    Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?))
+}
+
+/// What the engine would be asked to run; nothing is stored or submitted.
+pub async fn dry_run(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJob>) -> ApiResult<Response> {
+    Ok(ok("dry_run", manager::dry_run(&s.edp, &scope, new).await?))
+}
+
+pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
+    params.allow(&[&PAGING[..], &["status", "cluster_id", "job_template_id"]].concat())?;
+    let filter = ExecutionFilter {
+        status: params.get("status"),
+        cluster_id: params.get("cluster_id"),
+        job_template_id: params.get("job_template_id"),
+    };
+    Ok(page("jobs", manager::list(&s.edp, &scope, filter, &params.list_query()?).await?))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    params.allow(&["refresh_status"])?;
+    let refresh = params.flag("refresh_status")?;
+    Ok(ok("job", manager::get(&s.edp, &scope, &id, refresh).await?))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    Json(patch): Json<ExecutionPatch>,
+) -> ApiResult<Response> {
+    Ok(accepted("job", manager::update(&s.edp, &scope, &id, patch).await?))
+}
+
+pub async fn delete(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
+    manager::delete(&s.edp, &scope, &id).await?;
+    Ok(no_content())
+}
+
+/// `?offset=N&limit=M&stream=stdout`: a chunk of the job's log and where
+/// the next one starts.
+pub async fn logs(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    params.allow(&["offset", "limit", "stream"])?;
+    let offset = params.number("offset")?.unwrap_or(0);
+    let limit = params.number("limit")?.unwrap_or(LOG_CHUNK_DEFAULT);
+    if limit == 0 || limit > LOG_CHUNK_MAX {
+        return Err(ApiError::bad_params(format!("limit must be between 1 and {LOG_CHUNK_MAX}")));
+    }
+    Ok(ok("log", manager::logs(&s.edp, &scope, &id, params.get("stream"), offset, limit).await?))
+}

@@ -1,0 +1,120 @@
+//! The routes: Sahara v2 under `/v2` (and `/v2/{project}`), the v1.1
+//! upload of internal binaries that python-saharaclient uses, and edp's
+//! extensions.
+
+mod binaries;
+mod clusters;
+mod data_sources;
+mod engines;
+mod jobs;
+mod templates;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edp_core::model::Page;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let internals = || {
+        Router::new()
+            .route("/job-binary-internals", get(binaries::list_internals))
+            .route(
+                "/job-binary-internals/{key}",
+                get(binaries::get_internal).put(binaries::upload).delete(binaries::delete_internal),
+            )
+            .route("/job-binary-internals/{id}/data", get(binaries::internal_data))
+    };
+    let v2 = Router::new()
+        .route("/clusters", get(clusters::list).post(clusters::create))
+        .route("/clusters/{id}", get(clusters::get).patch(clusters::update).delete(clusters::delete))
+        .route("/data-sources", get(data_sources::list).post(data_sources::create))
+        .route("/data-sources/{id}", get(data_sources::get).patch(data_sources::update).delete(data_sources::delete))
+        .route("/job-binaries", get(binaries::list).post(binaries::create))
+        .route("/job-binaries/{id}", get(binaries::get).patch(binaries::update).delete(binaries::delete))
+        .route("/job-binaries/{id}/data", get(binaries::data))
+        .route("/job-templates", get(templates::list).post(templates::create))
+        .route("/job-templates/config-hints/{job_type}", get(templates::config_hints))
+        .route("/job-templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
+        .route("/jobs", get(jobs::list).post(jobs::launch))
+        .route("/jobs/dry-run", post(jobs::dry_run))
+        .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
+        .route("/jobs/{id}/logs", get(jobs::logs))
+        .route("/job-types", get(templates::job_types))
+        .route("/engines", get(engines::list))
+        .merge(internals())
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("openstack-api-version"),
+            HeaderValue::from_static("data-processing 2.0"),
+        ));
+    Router::new()
+        .route("/", get(versions))
+        .nest("/v2", v2)
+        .nest("/v1.1", internals())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+/// Sahara answers `/` with 300 and its versions.
+async fn versions() -> Response {
+    let body = json!({"versions": [
+        {"id": "v1.1", "status": "SUPPORTED", "links": [{"rel": "self", "href": "/v1.1/"}]},
+        {"id": "v2", "status": "CURRENT", "min_version": "2.0", "max_version": "2.0", "links": [{"rel": "self", "href": "/v2/"}]},
+    ]});
+    (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such resource")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this resource does not take that method")
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "edpd hit a bug; see its log")
+        .into_response()
+}
+
+/// `202 {key: object}`: Sahara's answer to create and update.
+pub(crate) fn accepted<T: Serialize>(key: &str, object: T) -> Response {
+    (StatusCode::ACCEPTED, axum::Json(wrap(key, object))).into_response()
+}
+
+/// `200 {key: object}`.
+pub(crate) fn ok<T: Serialize>(key: &str, object: T) -> Response {
+    axum::Json(wrap(key, object)).into_response()
+}
+
+/// `200 {key: [items], "markers": {"prev", "next"}}`, markers only when paged.
+pub(crate) fn page<T: Serialize>(key: &str, page: Page<T>) -> Response {
+    let mut body = Map::new();
+    body.insert(key.into(), serde_json::to_value(page.items).unwrap_or(Value::Null));
+    if page.paged {
+        body.insert("markers".into(), json!({"prev": page.prev, "next": page.next}));
+    }
+    axum::Json(Value::Object(body)).into_response()
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn wrap<T: Serialize>(key: &str, object: T) -> Value {
+    let mut body = Map::new();
+    body.insert(key.into(), serde_json::to_value(object).unwrap_or(Value::Null));
+    Value::Object(body)
+}

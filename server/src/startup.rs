@@ -1,0 +1,125 @@
+//! Building the service from its settings: database, engines, declared
+//! clusters, the job manager's loop, the HTTP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::ServiceExt;
+use axum::extract::Request;
+use edp_core::{Edp, Engines, catalog, manager};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::Layer as _;
+
+use crate::auth::{self, Auth};
+use crate::config::Settings;
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub edp: Edp,
+    pub auth: Arc<Auth>,
+    pub limits: Limits,
+}
+
+/// Largest request bodies, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub json: usize,
+    /// Binary uploads: the core refuses anything over its own limit with
+    /// DATA_TOO_BIG, so this only needs to let that limit through.
+    pub upload: usize,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    scheduler: JoinHandle<()>,
+}
+
+impl Application {
+    /// Everything but serving. Port 0 binds a free port (see [`Self::addr`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.paths.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
+        let db = edp_core::db::connect(&settings.database_url()).await?;
+
+        let (hints, hints_rx) = tokio::sync::mpsc::unbounded_channel();
+        let plugin_dir = settings.plugin_dir();
+        tracing::info!(dir = %plugin_dir.display(), "loading engine plugins");
+        let engine_settings = settings.engines.clone();
+        // Loading runs plugin constructors: keep them off the async workers.
+        let engines =
+            tokio::task::spawn_blocking(move || Engines::load(&plugin_dir, &data_dir, &engine_settings, hints)).await?;
+        let edp = Edp::new(db, engines, settings.core());
+
+        for (name, declared) in &settings.clusters {
+            let cluster = catalog::clusters::declare(
+                &edp,
+                &settings.auth.default_project,
+                name,
+                &declared.plugin_name,
+                declared.cluster_configs.clone(),
+            )
+            .await?;
+            if cluster.status != catalog::clusters::ACTIVE {
+                tracing::warn!(cluster = %name, reason = ?cluster.status_description, "declared cluster is not usable");
+            }
+        }
+        let scheduler = manager::spawn(edp.clone(), hints_rx);
+
+        let listener = TcpListener::bind((settings.server.host, settings.server.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+        let auth = Arc::new(Auth {
+            default_project: settings.auth.default_project.clone(),
+            tokens: settings.auth.tokens.clone(),
+            anonymous: settings.anonymous_allowed(),
+        });
+        let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
+        Ok(Self { listener, state: AppState { edp, auth, limits }, scheduler })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM. Jobs are not touched: they keep
+    /// running and are re-attached by the next start.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let router = routes::router(self.state.clone());
+        // The project is lifted out of the path before routing, so this
+        // wraps the router rather than being one of its layers.
+        let app = axum::middleware::map_request(auth::lift_project).layer(router);
+        let served = axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        self.scheduler.abort();
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down; running jobs keep running");
+}
