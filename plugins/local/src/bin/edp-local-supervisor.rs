@@ -1,0 +1,120 @@
+//! `edp-local-supervisor <jobdir>`: starts the job described in
+//! `<jobdir>/job.json` in a process group of its own, waits for it and
+//! records how it ended, so that jobs outlive an edpd restart and their end
+//! is known even when nobody was waiting.
+//!
+//! Its stdin is the job directory's lock, already taken by the launcher;
+//! its stdout and stderr are the job's files, which the job inherits, so
+//! output never passes through here.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use edp_engine_local::layout::{self, ExitRecord, JobSpec};
+use rustix::fs::{FlockOperation, flock};
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(dir), None) = (args.next(), args.next()) else {
+        eprintln!("usage: edp-local-supervisor <jobdir>");
+        return ExitCode::from(2);
+    };
+    match supervise(Path::new(&dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edp-local-supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn supervise(dir: &Path) -> io::Result<()> {
+    let lock = take_lock(dir)?;
+
+    // A job starts at most once: traces of an earlier supervisor mean a
+    // duplicate launch, which leaves quietly.
+    if dir.join(layout::JOB_PID).exists() || dir.join(layout::EXIT).exists() {
+        return Ok(());
+    }
+    layout::write_atomic(dir, layout::SUPERVISOR_PID, std::process::id().to_string().as_bytes())?;
+
+    let record = if dir.join(layout::CANCEL_REQUESTED).exists() {
+        ExitRecord { error: Some("cancelled before the job started".into()), ..ExitRecord::default() }
+    } else {
+        run(dir)
+    };
+    let record = ExitRecord { ended_at_ms: layout::now_ms(), ..record };
+    let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
+    layout::write_atomic(dir, layout::EXIT, &json)?;
+    drop(lock);
+    Ok(())
+}
+
+fn run(dir: &Path) -> ExitRecord {
+    let spec = match read_spec(dir) {
+        Ok(spec) => spec,
+        Err(e) => return failure(None, format!("cannot read {}: {e}", layout::JOB_SPEC)),
+    };
+    let Some((program, args)) = spec.argv.split_first() else {
+        return failure(None, format!("{} has an empty argv", layout::JOB_SPEC));
+    };
+    // Its own group (pgid = its pid), apart from ours, so that a cancel can
+    // signal the job and everything it started, and nothing else.
+    let spawned = Command::new(program)
+        .args(args)
+        .envs(&spec.env)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return failure(Some(127), format!("cannot start `{program}`: {e}")),
+    };
+    if let Err(e) = layout::write_atomic(dir, layout::JOB_PID, child.id().to_string().as_bytes()) {
+        // Without job.pid nobody could cancel the job: do not let it run.
+        let _ = child.kill();
+        let _ = child.wait();
+        return failure(None, format!("cannot write {}: {e}", layout::JOB_PID));
+    }
+    match child.wait() {
+        Ok(status) => ExitRecord { code: status.code(), signal: status.signal(), ..ExitRecord::default() },
+        Err(e) => failure(None, format!("cannot wait for the job: {e}")),
+    }
+}
+
+/// The job directory's lock, held until we exit, so that a free lock means
+/// no supervisor is left. The launcher hands it over already taken, as our
+/// stdin: passed on, it is never free between launcher and supervisor.
+/// Started any other way, we take it ourselves, waiting for whoever has it.
+fn take_lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join(layout::LOCK);
+    let theirs = fs::metadata(&path)?;
+    let inherited =
+        io::stdin().as_fd().try_clone_to_owned().map(File::from).ok().filter(|stdin| {
+            stdin.metadata().is_ok_and(|ours| (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()))
+        });
+    let lock = match inherited {
+        Some(lock) => lock,
+        None => OpenOptions::new().read(true).write(true).open(&path)?,
+    };
+    // Immediate when the lock came with stdin: it is this description's.
+    flock(&lock, FlockOperation::LockExclusive)?;
+    Ok(lock)
+}
+
+fn read_spec(dir: &Path) -> io::Result<JobSpec> {
+    let file = File::open(dir.join(layout::JOB_SPEC))?;
+    serde_json::from_reader(io::BufReader::new(file)).map_err(io::Error::other)
+}
+
+/// The job's stderr is ours, so the reason also lands where users look.
+fn failure(code: Option<i32>, message: String) -> ExitRecord {
+    eprintln!("edp-local-supervisor: {message}");
+    ExitRecord { code, error: Some(message), ..ExitRecord::default() }
+}

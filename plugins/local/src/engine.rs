@@ -1,0 +1,166 @@
+//! The `local` engine: what each operation of the SDK's `Engine` does,
+//! in terms of the modules that do the work.
+
+use std::collections::BTreeMap;
+
+use edp_engine_api::plugin::{Engine, EngineContext, Error, Result};
+use edp_engine_api::wire::{
+    Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
+    LogChunk, LogRequest, Object, PollingHints, StatusReport, Validated,
+};
+use serde_json::json;
+
+use crate::cluster::{self, ClusterConfig};
+use crate::command::{self, JOB_TYPES};
+use crate::jobdir::{JobDir, io_error};
+use crate::launch::{self, Launch};
+use crate::settings::Settings;
+use crate::status::{self, Observed};
+use crate::watch::Watcher;
+use crate::{cancel, layout, logs};
+
+pub struct LocalEngine {
+    settings: Settings,
+    watcher: Watcher,
+}
+
+impl LocalEngine {
+    /// Reads the job's status and, for a supervisor found running (after an
+    /// edpd restart, say), makes sure its exit will be noticed.
+    async fn observe(&self, execution_id: &str, dir: JobDir) -> Result<StatusReport> {
+        let Observed { report, live_supervisor } = blocking(move || status::observe(&dir)).await?;
+        if let Some(pid) = live_supervisor {
+            self.watcher.watch_pid(execution_id, pid);
+        }
+        Ok(report)
+    }
+
+    fn job_dir(&self, handle: &JobHandle) -> Result<JobDir> {
+        JobDir::for_handle(handle, &self.settings)
+    }
+}
+
+impl Engine for LocalEngine {
+    const ID: &'static str = "local";
+
+    fn new(ctx: EngineContext) -> Result<Self> {
+        let settings = Settings::from_engine_settings(&ctx.settings)?;
+        let watcher =
+            Watcher::start(ctx.host).map_err(|e| Error::fatal(format!("cannot start the exit watcher: {e}")))?;
+        Ok(Self { settings, watcher })
+    }
+
+    fn describe(&self) -> EngineDescription {
+        EngineDescription {
+            id: Self::ID.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            title: "Local processes".into(),
+            description: "Runs Shell, Java and Python jobs as processes on the edpd host, each under a supervisor \
+                          that outlives edpd restarts."
+                .into(),
+            job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+            cluster_config_schema: cluster::schema(),
+            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: false },
+            // Exit notifications make a poll due at once; polling is the fallback.
+            polling: PollingHints { initial_ms: 1_000, max_ms: 10_000 },
+        }
+    }
+
+    async fn check_cluster(&self, cluster: ClusterSpec) -> Result<ClusterCheck> {
+        let config = ClusterConfig::parse(&cluster.configs)?;
+        let settings = self.settings.clone();
+        blocking(move || Ok(config.check(&settings))).await
+    }
+
+    async fn validate(&self, job: JobRequest) -> Result<Validated> {
+        let plan = command::plan(&job, &self.settings)?;
+        Ok(Validated { warnings: plan.warnings })
+    }
+
+    async fn run_job(&self, job: JobRequest) -> Result<Launched> {
+        let plan = command::plan(&job, &self.settings)?;
+        let dir = JobDir::new(plan.job_dir.clone());
+        let supervisor = self.settings.supervisor.clone();
+        let (pid, status) = match blocking(move || launch::launch(&plan, &supervisor)).await? {
+            Launch::Started(child) => {
+                let pid = child.id();
+                self.watcher.watch_child(&job.execution_id, child);
+                (Some(pid), JobStatus::Running)
+            }
+            Launch::Existing => {
+                let report = self.observe(&job.execution_id, dir.clone()).await?;
+                let pid = dir.pid(layout::SUPERVISOR_PID)?.and_then(|p| u32::try_from(p).ok());
+                (pid, report.status)
+            }
+        };
+        let work_dir = dir.path().to_string_lossy().into_owned();
+        let mut info = Object::new();
+        if let Some(pid) = pid {
+            info.insert("pid".into(), json!(pid));
+        }
+        info.insert("work_dir".into(), json!(work_dir));
+        Ok(Launched {
+            // The execution id stands in only when an earlier launch left
+            // an exit record but no supervisor pid, which it never should.
+            engine_job_id: pid.map_or_else(|| job.execution_id.clone(), |p| p.to_string()),
+            status,
+            extra: json!({ "job_dir": work_dir }),
+            info,
+        })
+    }
+
+    async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
+        let dir = self.job_dir(&handle)?;
+        self.observe(&handle.execution_id, dir).await
+    }
+
+    async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
+        let dir = self.job_dir(&handle)?;
+        cancel::cancel(&dir, self.settings.kill_grace).await?;
+        self.observe(&handle.execution_id, dir).await
+    }
+
+    async fn fetch_logs(&self, request: LogRequest) -> Result<LogChunk> {
+        let dir = self.job_dir(&request.handle)?;
+        let LogRequest { stream, offset, limit, .. } = request;
+        blocking(move || logs::read(&dir, stream.as_deref(), offset, limit)).await
+    }
+
+    async fn dry_run(&self, job: JobRequest) -> Result<DryRun> {
+        let plan = command::plan(&job, &self.settings)?;
+        let files: BTreeMap<String, String> = plan
+            .files
+            .iter()
+            .map(|(name, _)| (name.clone(), plan.job_dir.join(name).to_string_lossy().into_owned()))
+            .collect();
+        Ok(DryRun {
+            kind: "argv".into(),
+            request: json!({ "argv": plan.spec.argv, "cwd": plan.spec.cwd, "env": plan.spec.env }),
+            files,
+        })
+    }
+
+    async fn delete_job(&self, handle: JobHandle) -> Result<()> {
+        let dir = self.job_dir(&handle)?;
+        blocking(move || {
+            if !dir.path().exists() {
+                return Ok(());
+            }
+            if dir.locked()? {
+                return Err(Error::invalid_input("the job is still running: cancel it before deleting it"));
+            }
+            // A supervisor killed from outside may have left its job running.
+            if !dir.has(layout::EXIT) && dir.pid(layout::JOB_PID)?.is_some_and(cancel::group_exists) {
+                return Err(Error::invalid_input("processes of the job are still running: cancel it first"));
+            }
+            std::fs::remove_dir_all(dir.path()).map_err(|e| io_error(dir.path(), e))
+        })
+        .await
+    }
+}
+
+/// File system work and process spawning go to the blocking pool, off the
+/// plugin runtime's two workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::fatal(format!("engine task failed: {e}")))?
+}

@@ -1,0 +1,112 @@
+//! Starting a job's supervisor, at most once per execution id. Blocking:
+//! run it on a blocking thread.
+//!
+//! The job directory's lock makes a launch safe to repeat: the launcher
+//! takes it, checks for traces of an earlier supervisor, stages the files,
+//! and hands the lock over to the supervisor as its stdin, so that it is
+//! held without a gap until the supervisor exits. A launcher that crashed
+//! before spawning left no trace, so the retry starts from scratch; one
+//! that crashed after left a supervisor that records itself.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use edp_engine_api::plugin::{Error, Result};
+use rustix::fs::{FlockOperation, flock};
+use rustix::io::Errno;
+
+use crate::command::Plan;
+use crate::jobdir::{JobDir, io_error};
+use crate::layout;
+
+/// How long a launch waits for a job directory someone else holds without
+/// having started a supervisor: only another launcher in the middle of
+/// its work should ever do that.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+pub enum Launch {
+    Started(Child),
+    /// A supervisor had already taken this execution: nothing was started.
+    Existing,
+}
+
+pub fn launch(plan: &Plan, supervisor: &Path) -> Result<Launch> {
+    let dir = JobDir::new(plan.job_dir.clone());
+    fs::create_dir_all(dir.path()).map_err(|e| io_error(dir.path(), e))?;
+    let Some(lock) = claim(&dir)? else {
+        return Ok(Launch::Existing);
+    };
+    if dir.started() {
+        return Ok(Launch::Existing);
+    }
+    for (name, source) in &plan.files {
+        stage(source, &dir.file(name)).map_err(|e| {
+            let message = format!("job binary `{name}`: cannot stage `{}`: {e}", source.display());
+            if source.is_file() { Error::fatal(message) } else { Error::invalid_input(message) }
+        })?;
+    }
+    let spec = serde_json::to_vec_pretty(&plan.spec).map_err(|e| Error::fatal(format!("job.json: {e}")))?;
+    fs::write(dir.file(layout::JOB_SPEC), spec).map_err(|e| io_error(&dir.file(layout::JOB_SPEC), e))?;
+
+    let child = Command::new(supervisor)
+        .arg(dir.path())
+        .stdin(lock)
+        .stdout(append(&dir.file(layout::STDOUT))?)
+        .stderr(append(&dir.file(layout::STDERR))?)
+        // Its own group: a Ctrl-C (or any signal) to edpd's group never
+        // reaches supervisors or jobs. No pre_exec: that would cost the
+        // posix_spawn fast path.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::fatal(format!("cannot start the supervisor `{}`: {e}", supervisor.display())))?;
+    Ok(Launch::Started(child))
+}
+
+/// The lock, held exclusively; `None` when a supervisor already has the job.
+fn claim(dir: &JobDir) -> Result<Option<File>> {
+    let path = dir.file(layout::LOCK);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(Some(file)),
+            Err(Errno::WOULDBLOCK) => {}
+            Err(e) => return Err(io_error(&path, e.into())),
+        }
+        // Held by a supervisor (which records its pid first thing), by a
+        // launcher (whose supervisor will), or by a status probe for a
+        // moment.
+        if dir.started() {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::transient(format!("job directory `{}` is busy", dir.path().display())));
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A hard link costs nothing; a copy is the fallback across file systems.
+/// What a crashed launch left is replaced.
+fn stage(source: &Path, target: &PathBuf) -> io::Result<()> {
+    match fs::remove_file(target) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::hard_link(source, target).or_else(|_| fs::copy(source, target).map(drop))
+}
+
+fn append(path: &Path) -> Result<File> {
+    OpenOptions::new().append(true).create(true).open(path).map_err(|e| io_error(path, e))
+}

@@ -1,0 +1,97 @@
+//! A job's status, read from its directory alone, so that it is the same
+//! whichever edpd process (or none) saw the job start.
+
+use edp_engine_api::plugin::Result;
+use edp_engine_api::wire::{JobStatus, StatusReport};
+use serde_json::json;
+
+use crate::jobdir::JobDir;
+use crate::layout::{self, ExitRecord};
+
+/// How much of stderr a failed job's report carries.
+const STDERR_TAIL: u64 = 1024;
+
+pub struct Observed {
+    pub report: StatusReport,
+    /// The supervisor's pid while it runs, for exit notifications.
+    pub live_supervisor: Option<i32>,
+}
+
+/// Blocking: a few small reads.
+pub fn observe(dir: &JobDir) -> Result<Observed> {
+    dir.require()?;
+    if let Some(exit) = dir.exit_record()? {
+        return Ok(ended(dir, &exit));
+    }
+    if dir.locked()? {
+        let mut report = StatusReport::new(JobStatus::Running);
+        if let Some(pid) = dir.pid(layout::JOB_PID)? {
+            report.info.insert("job_pid".into(), json!(pid));
+        }
+        let live_supervisor = dir.pid(layout::SUPERVISOR_PID)?;
+        return Ok(Observed { report, live_supervisor });
+    }
+    // The supervisor may have written the record between our two looks.
+    if let Some(exit) = dir.exit_record()? {
+        return Ok(ended(dir, &exit));
+    }
+    let reason = if dir.started() {
+        "the supervisor exited without recording an exit status"
+    } else {
+        "the job was never started"
+    };
+    let mut report = StatusReport::new(JobStatus::Failed).with_reason(reason);
+    add_stderr_tail(dir, &mut report);
+    Ok(Observed { report, live_supervisor: None })
+}
+
+fn ended(dir: &JobDir, exit: &ExitRecord) -> Observed {
+    let cancelled = dir.has(layout::CANCEL_REQUESTED);
+    let return_code = exit.code.or(exit.signal.map(|n| 128 + n));
+    let (status, reason) = match (exit, cancelled) {
+        (_, true) => (JobStatus::Killed, "cancelled".to_owned()),
+        (ExitRecord { error: Some(error), .. }, false) => (JobStatus::Failed, error.clone()),
+        (ExitRecord { code: Some(0), .. }, false) => (JobStatus::Succeeded, String::new()),
+        (ExitRecord { code: Some(code), .. }, false) => (JobStatus::Failed, format!("exit code {code}")),
+        (ExitRecord { signal: Some(n), .. }, false) => {
+            (JobStatus::Failed, format!("killed by signal {n}{}", signal_name(*n)))
+        }
+        _ => (JobStatus::Failed, "the job ended in an unknown way".to_owned()),
+    };
+    let mut report = StatusReport::new(status);
+    report.return_code = return_code;
+    if !reason.is_empty() {
+        report = report.with_reason(reason);
+    }
+    if let Some(code) = exit.code {
+        report.info.insert("exit_code".into(), json!(code));
+    }
+    if let Some(signal) = exit.signal {
+        report.info.insert("signal".into(), json!(signal));
+    }
+    report.info.insert("ended_at_ms".into(), json!(exit.ended_at_ms));
+    if status != JobStatus::Succeeded {
+        add_stderr_tail(dir, &mut report);
+    }
+    Observed { report, live_supervisor: None }
+}
+
+fn add_stderr_tail(dir: &JobDir, report: &mut StatusReport) {
+    if let Some(tail) = dir.stderr_tail(STDERR_TAIL) {
+        report.info.insert("stderr_tail".into(), json!(tail));
+    }
+}
+
+fn signal_name(n: i32) -> &'static str {
+    match n {
+        1 => " (SIGHUP)",
+        2 => " (SIGINT)",
+        3 => " (SIGQUIT)",
+        6 => " (SIGABRT)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        13 => " (SIGPIPE)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}

@@ -1,0 +1,223 @@
+//! A test host and helpers to drive `LocalEngine` in-process with real
+//! processes.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RStr};
+use edp_engine_api::abi::{Host, Host_TO};
+use edp_engine_api::plugin::{Engine, EngineContext, HostHandle};
+use edp_engine_api::wire::{
+    Binary, ClusterSpec, EngineSettings, JobHandle, JobRequest, Launched, LogRequest, Object, StatusReport,
+};
+use edp_engine_local::{LocalEngine, layout};
+use serde_json::{Value, json};
+
+pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_edp-local-supervisor");
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Records the status hints the engine sends.
+#[derive(Clone, Default)]
+pub struct Hints(Arc<Mutex<Vec<String>>>);
+
+impl Hints {
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.lock().map(|h| h.iter().any(|x| x == id)).unwrap_or(false)
+    }
+
+    pub async fn wait_for(&self, id: &str) {
+        let start = Instant::now();
+        while !self.contains(id) {
+            assert!(start.elapsed() < DEADLINE, "no status hint for {id}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+struct TestHost(Hints);
+
+impl Host for TestHost {
+    fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
+        eprintln!("[{level}] {target}: {message}");
+    }
+
+    fn status_hint(&self, execution_id: RStr<'_>) {
+        if let Ok(mut hints) = self.0.0.lock() {
+            hints.push(execution_id.as_str().to_owned());
+        }
+    }
+}
+
+/// A work directory and the engines over it. Dropping it kills whatever
+/// job is left, so a failed test leaves no processes behind.
+pub struct Env {
+    pub root: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { root: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.path().join("data/jobs")
+    }
+
+    pub fn engine(&self) -> (LocalEngine, Hints) {
+        self.engine_with(json!({ "supervisor": SUPERVISOR, "kill_grace_ms": 2000 }))
+    }
+
+    pub fn engine_with(&self, settings: Value) -> (LocalEngine, Hints) {
+        let hints = Hints::default();
+        let engine = LocalEngine::new(self.context(settings, &hints)).expect("engine starts");
+        (engine, hints)
+    }
+
+    pub fn context(&self, settings: Value, hints: &Hints) -> EngineContext {
+        let host = Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque);
+        let Value::Object(settings) = settings else { panic!("settings must be an object") };
+        EngineContext {
+            settings: EngineSettings {
+                plugin_path: self.root.path().join("plugins/libedp_engine_local.so"),
+                data_dir: self.root.path().join("data"),
+                settings,
+            },
+            host: HostHandle::new(host),
+        }
+    }
+
+    /// Writes a file to stand for a binary the host staged.
+    pub fn binary(&self, name: &str, content: &str) -> Binary {
+        let dir = self.root.path().join("staged");
+        fs::create_dir_all(&dir).expect("staged dir");
+        let path = dir.join(name);
+        fs::write(&path, content).expect("write binary");
+        binary_at(name, &path)
+    }
+
+    pub fn shell_job(&self, id: &str, script: &str, args: &[&str]) -> JobRequest {
+        let mut job = request(id, "Shell");
+        job.mains = vec![self.binary(&format!("{id}.sh"), script)];
+        job.args = args.iter().map(|a| (*a).to_owned()).collect();
+        job
+    }
+
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.work_dir().join(id)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Ok(entries) = fs::read_dir(self.work_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.path().join(layout::EXIT).exists() {
+                continue;
+            }
+            // A job that has just started may not have recorded itself yet.
+            let start = Instant::now();
+            while !entry.path().join(layout::JOB_PID).exists() && start.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Ok(Some(pid)) = layout::read_pid(&entry.path(), layout::JOB_PID)
+                && let Some(pid) = rustix::process::Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+pub fn binary_at(name: &str, path: &Path) -> Binary {
+    Binary {
+        id: format!("bin-{name}"),
+        name: name.into(),
+        url: format!("internal-db://{name}"),
+        path: Some(path.to_owned()),
+    }
+}
+
+pub fn request(id: &str, job_type: &str) -> JobRequest {
+    JobRequest {
+        execution_id: id.into(),
+        job_type: job_type.into(),
+        template_name: "test".into(),
+        cluster: ClusterSpec { id: "c1".into(), name: "local".into(), configs: Object::new() },
+        mains: vec![],
+        libs: vec![],
+        input: None,
+        output: None,
+        configs: Object::new(),
+        params: Object::new(),
+        args: vec![],
+        callback: None,
+    }
+}
+
+pub fn handle(job: &JobRequest, launched: &Launched) -> JobHandle {
+    JobHandle {
+        execution_id: job.execution_id.clone(),
+        engine_job_id: launched.engine_job_id.clone(),
+        job_type: job.job_type.clone(),
+        cluster: job.cluster.clone(),
+        extra: launched.extra.clone(),
+    }
+}
+
+pub fn object(value: Value) -> Object {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// Polls until the job's status is terminal.
+pub async fn wait_terminal(engine: &LocalEngine, handle: &JobHandle) -> StatusReport {
+    let start = Instant::now();
+    loop {
+        let report = engine.get_job_status(handle.clone()).await.expect("status");
+        if report.status.is_terminal() {
+            return report;
+        }
+        assert!(start.elapsed() < DEADLINE, "job {} still {:?}", handle.execution_id, report.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `path` exists (a job's own signal that it got somewhere).
+pub async fn wait_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < DEADLINE, "{} never appeared", path.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The whole of a stream, read in chunks of `limit` bytes, checking that
+/// the offsets chain.
+pub async fn read_stream(engine: &LocalEngine, handle: &JobHandle, stream: &str, limit: u64) -> String {
+    let mut offset = 0;
+    let mut text = String::new();
+    loop {
+        let chunk = engine
+            .fetch_logs(LogRequest { handle: handle.clone(), stream: Some(stream.into()), offset, limit })
+            .await
+            .expect("logs");
+        assert_eq!(chunk.offset, offset);
+        assert_eq!(chunk.next_offset, offset + chunk.data.len() as u64, "valid UTF-8 moves by its length");
+        // Over the limit only to hold one whole character.
+        assert!(chunk.data.len() as u64 <= limit.max(4));
+        text.push_str(&chunk.data);
+        offset = chunk.next_offset;
+        if chunk.complete {
+            return text;
+        }
+        assert!(!chunk.data.is_empty(), "an incomplete read returned nothing at {offset}");
+    }
+}

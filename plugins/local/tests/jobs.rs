@@ -1,0 +1,342 @@
+//! Jobs run as real processes under the real supervisor.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+use edp_engine_api::abi::ErrorKind;
+use edp_engine_api::plugin::Engine;
+use edp_engine_api::wire::{DataSource, JobStatus, LogRequest};
+use edp_engine_local::layout::{self, JobSpec};
+use rustix::io::Errno;
+use rustix::process::{Pid, test_kill_process_group};
+use serde_json::json;
+
+const ID: &str = "6f1c2d3e-0000-4000-8000-000000000001";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_job_succeeds_with_readable_logs_and_a_hint() {
+    let env = Env::new();
+    let (engine, hints) = env.engine();
+    let job = env.shell_job(ID, "echo hello\nprintf 'caf\\303\\251 \\342\\202\\254\\n'\necho oops >&2\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    assert_eq!(launched.status, JobStatus::Running);
+    assert!(launched.engine_job_id.parse::<u32>().is_ok(), "{}", launched.engine_job_id);
+    assert_eq!(launched.info["work_dir"], json!(env.job_dir(ID)));
+    let handle = handle(&job, &launched);
+
+    hints.wait_for(ID).await;
+    let report = wait_terminal(&engine, &handle).await;
+    assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
+    assert_eq!(report.return_code, Some(0));
+
+    let expected = "hello\ncafé €\n";
+    assert_eq!(read_stream(&engine, &handle, "stdout", 1 << 20).await, expected);
+    // Limits that fall inside `é` (2 bytes) and `€` (3 bytes), and one
+    // smaller than `€`.
+    for limit in [1, 2, 3, 5] {
+        assert_eq!(read_stream(&engine, &handle, "stdout", limit).await, expected, "limit {limit}");
+    }
+    assert_eq!(read_stream(&engine, &handle, "stderr", 100).await, "oops\n");
+
+    let default = engine
+        .fetch_logs(LogRequest { handle: handle.clone(), stream: None, offset: 6, limit: 4 })
+        .await
+        .expect("logs");
+    assert_eq!((default.stream.as_str(), default.data.as_str(), default.next_offset), ("stdout", "caf", 9));
+    assert!(!default.complete);
+    assert_eq!(default.streams, ["stdout", "stderr"]);
+
+    let unknown = engine
+        .fetch_logs(LogRequest { handle: handle.clone(), stream: Some("syslog".into()), offset: 0, limit: 10 })
+        .await
+        .expect_err("unknown stream");
+    assert_eq!(unknown.kind, ErrorKind::INVALID_INPUT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_job_reports_its_exit_code_and_stderr() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let job = env.shell_job(ID, "echo 'something broke' >&2\nexit 3\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let report = wait_terminal(&engine, &handle(&job, &launched)).await;
+    assert_eq!(report.status, JobStatus::Failed);
+    assert_eq!(report.return_code, Some(3));
+    let reason = report.info["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains('3'), "{reason}");
+    assert_eq!(report.info["stderr_tail"], json!("something broke"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_killed_by_a_signal_without_a_cancel_fails() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let job = env.shell_job(ID, "kill -9 $$\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let report = wait_terminal(&engine, &handle(&job, &launched)).await;
+    assert_eq!(report.status, JobStatus::Failed);
+    assert_eq!(report.return_code, Some(128 + 9));
+    let reason = report.info["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("killed by signal 9"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_arrive_verbatim_and_params_as_environment() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let args = ["; rm -rf x", "$(id)", "a  b", "*", "`whoami`", ""];
+    let script = "for a in \"$@\"; do printf '%s\\n' \"$a\"; done\n\
+                  printf '%s|%s|%s|%s\\n' \"$GREETING\" \"$COUNT\" \"$FLAG\" \"$FROM_CLUSTER\"\n\
+                  printf '%s|%s|%s|%s\\n' \"$EDP_EXECUTION_ID\" \"$EDP_JOB_DIR\" \"$EDP_INPUT\" \"$EDP_OUTPUT\"\n\
+                  pwd\n";
+    let mut job = env.shell_job(ID, script, &args);
+    job.params = object(json!({ "GREETING": "$(id); x", "COUNT": 3, "FLAG": true }));
+    job.cluster.configs = object(json!({ "env": { "FROM_CLUSTER": "yes" } }));
+    job.input =
+        Some(DataSource { id: "i".into(), name: "in".into(), kind: "file".into(), url: "file:///tmp/in%20put".into() });
+    job.output = Some(DataSource { id: "o".into(), name: "out".into(), kind: "file".into(), url: "/tmp/out".into() });
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let report = wait_terminal(&engine, &handle).await;
+    assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
+
+    let dir = env.job_dir(ID).display().to_string();
+    let mut expected: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    expected.push("$(id); x|3|true|yes".into());
+    expected.push(format!("{ID}|{dir}|/tmp/in put|/tmp/out"));
+    expected.push(dir);
+    let stdout = read_stream(&engine, &handle, "stdout", 1 << 20).await;
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_kills_the_whole_process_group() {
+    let env = Env::new();
+    let (engine, hints) = env.engine();
+    // A background child too: the group, not just the leader, must go.
+    let job = env.shell_job(ID, "sleep 600 &\necho started > started\nsleep 600\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    wait_file(&env.job_dir(ID).join("started")).await;
+    wait_file(&env.job_dir(ID).join(layout::JOB_PID)).await;
+    let running = engine.get_job_status(handle.clone()).await.expect("status");
+    assert_eq!(running.status, JobStatus::Running);
+    let pgid = layout::read_pid(&env.job_dir(ID), layout::JOB_PID).expect("job.pid").expect("a job pid");
+    assert_eq!(running.info["job_pid"], json!(pgid));
+    assert_ne!(pgid.to_string(), launched.engine_job_id, "the job has a group of its own");
+
+    let refused = engine.delete_job(handle.clone()).await.expect_err("delete while running");
+    assert_eq!(refused.kind, ErrorKind::INVALID_INPUT);
+
+    let start = Instant::now();
+    let report = engine.cancel_job(handle.clone()).await.expect("cancel");
+    assert!(start.elapsed() < Duration::from_secs(5), "cancel took {:?}", start.elapsed());
+    assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
+    let group = Pid::from_raw(pgid).expect("pid");
+    assert_eq!(test_kill_process_group(group), Err(Errno::SRCH), "processes of the group are left");
+    hints.wait_for(ID).await;
+
+    // Cancelling again changes nothing.
+    let again = engine.cancel_job(handle.clone()).await.expect("second cancel");
+    assert_eq!(again.status, JobStatus::Killed);
+
+    engine.delete_job(handle.clone()).await.expect("delete");
+    assert!(!env.job_dir(ID).exists());
+    let gone = engine.get_job_status(handle).await.expect_err("status after delete");
+    assert_eq!(gone.kind, ErrorKind::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let env = Env::new();
+    let (engine, _) = env.engine_with(json!({ "supervisor": SUPERVISOR, "kill_grace_ms": 300 }));
+    // Ignored signals stay ignored across exec: the sleep ignores it too.
+    let job = env.shell_job(ID, "trap '' TERM\necho started > started\nsleep 600\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    wait_file(&env.job_dir(ID).join("started")).await;
+    wait_file(&env.job_dir(ID).join(layout::JOB_PID)).await;
+    let running = engine
+        .fetch_logs(LogRequest { handle: handle.clone(), stream: None, offset: 0, limit: 10 })
+        .await
+        .expect("logs");
+    assert!(!running.complete, "a running job's log is not complete");
+
+    let start = Instant::now();
+    let report = engine.cancel_job(handle.clone()).await.expect("cancel");
+    assert!(start.elapsed() >= Duration::from_millis(300), "SIGKILL came before the grace period ended");
+    assert!(start.elapsed() < Duration::from_secs(5), "cancel took {:?}", start.elapsed());
+    assert_eq!(report.status, JobStatus::Killed);
+    assert_eq!(report.return_code, Some(128 + 9));
+    let pgid = layout::read_pid(&env.job_dir(ID), layout::JOB_PID).expect("job.pid").expect("a job pid");
+    assert_eq!(test_kill_process_group(Pid::from_raw(pgid).expect("pid")), Err(Errno::SRCH));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_finished_job_keeps_its_status() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let job = env.shell_job(ID, "exit 0\n", &[]);
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let ended = wait_terminal(&engine, &handle).await;
+    assert_eq!(ended.status, JobStatus::Succeeded, "{:?}", ended.info);
+    let report = engine.cancel_job(handle).await.expect("cancel");
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert!(!env.job_dir(ID).join(layout::CANCEL_REQUESTED).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_job_is_idempotent_on_the_execution_id() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let job = env.shell_job(ID, "echo run >> runs\nwhile [ ! -e go ]; do sleep 0.02; done\n", &[]);
+    let (first, second) = tokio::join!(engine.run_job(job.clone()), engine.run_job(job.clone()));
+    let (first, second) = (first.expect("first run"), second.expect("second run"));
+    assert_eq!(first.engine_job_id, second.engine_job_id);
+    let third = engine.run_job(job.clone()).await.expect("third run");
+    assert_eq!(third.engine_job_id, first.engine_job_id);
+    assert_eq!(third.status, JobStatus::Running);
+
+    let dir = env.job_dir(ID);
+    wait_file(&dir.join("runs")).await;
+    fs::write(dir.join("go"), "").expect("go");
+    let report = wait_terminal(&engine, &handle(&job, &first)).await;
+    assert_eq!(report.status, JobStatus::Succeeded);
+
+    let after = engine.run_job(job.clone()).await.expect("run after the end");
+    assert_eq!(after.status, JobStatus::Succeeded);
+    assert_eq!(after.engine_job_id, first.engine_job_id);
+    assert_eq!(fs::read_to_string(dir.join("runs")).expect("runs"), "run\n", "the job ran more than once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_that_crashed_before_spawning_is_started_on_retry() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let job = env.shell_job(ID, "echo ran\n", &[]);
+    // What a crash between creating the directory and spawning leaves.
+    let dir = env.job_dir(ID);
+    fs::create_dir_all(&dir).expect("dir");
+    fs::write(dir.join(layout::LOCK), "").expect("lock");
+    fs::write(dir.join(format!("{ID}.sh")), "half a scr").expect("partial binary");
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    assert_eq!(wait_terminal(&engine, &handle).await.status, JobStatus::Succeeded);
+    assert_eq!(read_stream(&engine, &handle, "stdout", 100).await, "ran\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_survive_an_engine_restart() {
+    let env = Env::new();
+    let (first, first_hints) = env.engine();
+    let job = env.shell_job(ID, "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\necho done\n", &[]);
+    let launched = first.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let dir = env.job_dir(ID);
+    wait_file(&dir.join("up")).await;
+
+    // A fresh engine over the same work directory: the supervisor is not
+    // its child, and it learns everything from the directory and handle.
+    let (second, second_hints) = env.engine();
+    assert_eq!(second.get_job_status(handle.clone()).await.expect("status").status, JobStatus::Running);
+    fs::write(dir.join("go"), "").expect("go");
+    second_hints.wait_for(ID).await;
+    let report = second.get_job_status(handle.clone()).await.expect("status");
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert_eq!(read_stream(&second, &handle, "stdout", 100).await, "done\n");
+    first_hints.wait_for(ID).await;
+    drop(first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_job_runs_with_its_libs_importable() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let mut job = request(ID, "Python");
+    job.mains =
+        vec![env.binary("main.py", "import sys, os, helper\nprint(helper.greet(sys.argv[1:]), os.environ['NAME'])\n")];
+    job.libs = vec![env.binary("helper.py", "def greet(args):\n    return 'hi ' + ','.join(args)\n")];
+    job.args = vec!["a b".into(), "$(id)".into()];
+    job.params = object(json!({ "NAME": "py" }));
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let report = wait_terminal(&engine, &handle).await;
+    assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
+    assert_eq!(read_stream(&engine, &handle, "stdout", 1 << 20).await, "hi a b,$(id) py\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_that_cannot_start_fails_with_127() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let mut job = request(ID, "Java");
+    job.libs = vec![env.binary("app.jar", "not really a jar")];
+    job.configs = object(json!({ "edp.java.main_class": "org.example.Main" }));
+    job.cluster.configs = object(json!({ "java": "/nonexistent/bin/java" }));
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let report = wait_terminal(&engine, &handle).await;
+    assert_eq!(report.status, JobStatus::Failed);
+    assert_eq!(report.return_code, Some(127));
+    let reason = report.info["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("/nonexistent/bin/java"), "{reason}");
+    let stderr = read_stream(&engine, &handle, "stderr", 1 << 20).await;
+    assert!(stderr.contains("cannot start `/nonexistent/bin/java`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_shows_exactly_what_runs() {
+    let env = Env::new();
+    let (engine, _) = env.engine();
+    let mut job = env.shell_job(ID, "exit 0\n", &["x", "; y"]);
+    job.libs = vec![env.binary("lib.txt", "data")];
+    job.params = object(json!({ "P": 1.5 }));
+    let dry = engine.dry_run(job.clone()).await.expect("dry run");
+    assert_eq!(dry.kind, "argv");
+    assert!(!env.job_dir(ID).exists(), "a dry run writes nothing");
+    assert_eq!(dry.files.len(), 2);
+
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let spec: JobSpec = serde_json::from_slice(&fs::read(env.job_dir(ID).join(layout::JOB_SPEC)).expect("job.json"))
+        .expect("job.json parses");
+    assert_eq!(dry.request, json!({ "argv": spec.argv, "cwd": spec.cwd, "env": spec.env }));
+    assert_eq!(spec.argv[0], "/bin/sh");
+    assert_eq!(spec.argv[2..], ["x", "; y"]);
+    assert_eq!(spec.env["P"], "1.5");
+    assert!(env.job_dir(ID).join("lib.txt").exists());
+    wait_terminal(&engine, &handle(&job, &launched)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_job_runs_a_real_class() {
+    let env = Env::new();
+    let build = env.root.path().join("java");
+    fs::create_dir_all(&build).expect("java dir");
+    let source = "public class Main { public static void main(String[] a) { \
+                  System.out.println(String.join(\"|\", a) + \" \" + System.getProperty(\"edp.test\")); } }";
+    fs::write(build.join("Main.java"), source).expect("source");
+    // Java 17 is part of this project's environment (Spark needs it too):
+    // a missing javac is a broken machine, not a reason to skip.
+    let built = std::process::Command::new("javac").arg("Main.java").current_dir(&build).status();
+    assert!(built.is_ok_and(|s| s.success()), "javac failed or is missing: install a JDK (17)");
+    let jarred = std::process::Command::new("jar").args(["cf", "app.jar", "Main.class"]).current_dir(&build).status();
+    assert!(jarred.is_ok_and(|s| s.success()), "jar failed");
+
+    let (engine, _) = env.engine();
+    let mut job = request(ID, "Java");
+    job.libs = vec![binary_at("app.jar", &build.join("app.jar"))];
+    job.configs = object(json!({ "edp.java.main_class": "Main", "edp.java.java_opts": " -Dedp.test=ok\t-Xmx64m " }));
+    job.args = vec!["a b".into(), "$(id)".into()];
+    let dry = engine.dry_run(job.clone()).await.expect("dry run");
+    let jar = env.job_dir(ID).join("app.jar").display().to_string();
+    assert_eq!(dry.request["argv"], json!(["java", "-Dedp.test=ok", "-Xmx64m", "-cp", jar, "Main", "a b", "$(id)"]));
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let report = wait_terminal(&engine, &handle).await;
+    assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
+    assert_eq!(read_stream(&engine, &handle, "stdout", 1 << 20).await, "a b|$(id) ok\n");
+}
