@@ -1,0 +1,236 @@
+//! A real `edpd` process for one test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::build;
+
+/// An HTTP answer: status and JSON body (`Null` when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The Sahara error name, for error replies.
+    pub fn error_name(&self) -> &str {
+        self.body["error_name"].as_str().unwrap_or("")
+    }
+
+    /// Panics with the body when the status is not `expected`.
+    #[track_caller]
+    pub fn expect(self, expected: u16) -> Value {
+        assert_eq!(self.status, expected, "unexpected reply: {}", self.body);
+        self.body
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub root: TempDir,
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+}
+
+/// How to start an app: which plugins, which settings.
+pub struct Builder {
+    plugins: Vec<(PathBuf, String)>,
+    files: Vec<(String, Vec<u8>)>,
+    env: Vec<(String, String)>,
+}
+
+impl Default for Builder {
+    /// The real local engine and its supervisor.
+    fn default() -> Self {
+        Self { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }.plugin(build::engine_plugin("local")).plugin(build::local_supervisor())
+    }
+}
+
+impl Builder {
+    /// Copies a file into the plugin directory under its own name.
+    pub fn plugin(self, path: impl AsRef<Path>) -> Self {
+        let name = path.as_ref().file_name().expect("a file").to_string_lossy().into_owned();
+        self.plugin_as(path, &name)
+    }
+
+    pub fn plugin_as(mut self, path: impl AsRef<Path>, name: &str) -> Self {
+        self.plugins.push((path.as_ref().to_path_buf(), name.to_string()));
+        self
+    }
+
+    /// Writes `bytes` into the plugin directory as `name`.
+    pub fn plugin_bytes(mut self, name: &str, bytes: &[u8]) -> Self {
+        self.files.push((name.to_string(), bytes.to_vec()));
+        self
+    }
+
+    /// A setting, as an `EDP__SECTION__KEY` environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let root = tempfile::Builder::new().prefix("edp-test-").tempdir().expect("temp dir");
+        let plugins = root.path().join("plugins");
+        std::fs::create_dir_all(&plugins).expect("plugin dir");
+        for (from, name) in &self.plugins {
+            std::fs::copy(from, plugins.join(name)).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        }
+        for (name, bytes) in &self.files {
+            std::fs::write(plugins.join(name), bytes).expect("write plugin file");
+        }
+        let mut env = vec![
+            ("EDP__SERVER__PORT".to_string(), "0".to_string()),
+            ("EDP__PATHS__DATA_DIR".to_string(), root.path().join("data").display().to_string()),
+            ("EDP__PATHS__PLUGIN_DIR".to_string(), plugins.display().to_string()),
+        ];
+        env.extend(self.env);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
+        let mut app = TestApp { base: String::new(), http, root, child: None, env };
+        app.start().await;
+        app
+    }
+}
+
+impl TestApp {
+    /// edpd with the local engine, on SQLite in a temp dir.
+    pub async fn spawn() -> Self {
+        Builder::default().start().await
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A builder with no plugins at all.
+    pub fn bare() -> Builder {
+        Builder { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// The local engine's directory for one execution.
+    pub fn job_dir(&self, execution_id: &str) -> PathBuf {
+        self.data_dir().join("engines/local/jobs").join(execution_id)
+    }
+
+    /// Starts edpd and waits for the line that tells its port.
+    pub async fn start(&mut self) {
+        assert!(self.child.is_none(), "edpd is already running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.path().join("edpd.log")).expect("log file");
+        let mut child = Command::new(build::edpd())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "info,edp=debug")
+            .current_dir(self.root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("edpd starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        self.child = Some(child);
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let addr = line.trim().strip_prefix("edpd listening on ").unwrap_or_else(|| {
+            panic!("edpd did not start; its log:\n{}", self.log());
+        });
+        self.base = addr.to_string();
+    }
+
+    /// SIGKILL: edpd gets no chance to clean up (jobs keep running).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the edpd process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("edpd.log")).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.patch(self.url(path)).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
+    /// A request with a raw body (uploads, malformed JSON).
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Reply {
+        self.send(self.http.request(method, self.url(path)).body(body)).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}; edpd log:\n{}", self.log()));
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("body");
+        Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    /// Kills what local jobs are still running: tests must not leak
+    /// processes, whatever they assert.
+    fn kill_jobs(&self) {
+        let Ok(dirs) = std::fs::read_dir(self.data_dir().join("engines/local/jobs")) else { return };
+        for dir in dirs.flatten() {
+            // A finished job's pid may belong to someone else by now.
+            if dir.path().join("exit").exists() {
+                continue;
+            }
+            if let Some(pgid) = std::fs::read_to_string(dir.path().join("job.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
+                && pgid > 1
+                && let Some(pid) = rustix::process::Pid::from_raw(pgid)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+        self.kill_jobs();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- edpd log (last lines) ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}

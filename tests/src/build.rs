@@ -1,0 +1,73 @@
+//! Where the binaries the tests run are, and building them once.
+//!
+//! `cargo test` does not build cdylibs or other packages' binaries, so the
+//! first test in a process runs `cargo build` for what it needs (a no-op
+//! when up to date; cargo's own lock serialises concurrent test processes).
+//! `scripts/test` builds everything first and sets `EDP_TEST_PREBUILT=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The profile directory holding edpd and the plugins.
+pub fn profile_dir() -> PathBuf {
+    ensure_built();
+    target_dir().join(profile())
+}
+
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) { "debug" } else { "release" }
+}
+
+pub fn edpd() -> PathBuf {
+    profile_dir().join("edpd")
+}
+
+/// A real plugin: `libedp_engine_<id>.so`.
+pub fn engine_plugin(id: &str) -> PathBuf {
+    profile_dir().join(format!("libedp_engine_{id}.{}", std::env::consts::DLL_EXTENSION))
+}
+
+pub fn local_supervisor() -> PathBuf {
+    profile_dir().join("edp-local-supervisor")
+}
+
+/// A test fixture plugin from tests/fixtures: `libedp_fixture_<name>.so`.
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    ensure_built();
+    target_dir().join("fixtures").join(profile()).join(format!("libedp_fixture_{name}.{}", std::env::consts::DLL_EXTENSION))
+}
+
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("EDP_TEST_PREBUILT").is_some() {
+            return;
+        }
+        let release = (profile() == "release").then_some("--release");
+        cargo(&[&["build", "-p", "edp-server", "-p", "edp-engine-local"][..], release.as_slice()].concat());
+        let fixtures = workspace_root().join("tests/fixtures/Cargo.toml");
+        let fixture_target = target_dir().join("fixtures");
+        cargo(
+            &[
+                &["build", "--manifest-path", fixtures.to_str().expect("utf-8 path"), "--target-dir", fixture_target.to_str().expect("utf-8 path")][..],
+                release.as_slice(),
+            ]
+            .concat(),
+        );
+    });
+}
+
+fn cargo(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo).args(args).current_dir(workspace_root()).output().expect("cargo runs");
+    assert!(out.status.success(), "cargo {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}

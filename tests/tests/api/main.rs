@@ -1,0 +1,13 @@
+//! End-to-end tests through edpd's REST API: the real edpd binary, the real
+//! plugin libraries copied into a temporary plugin directory, real
+//! processes. One test binary (one link); each module a behaviour.
+
+mod bad_input;
+mod helpers;
+mod lifecycle;
+mod local_jobs;
+mod paging;
+mod plugins;
+mod postgres;
+mod restart;
+mod saharaclient;

@@ -1,0 +1,53 @@
+//! The same lifecycle against a real Postgres. `scripts/test` starts one and
+//! sets EDP_TEST_PG_URL (a URL whose user may create databases); each run
+//! gets a fresh database, dropped afterwards.
+
+use std::process::Command;
+
+use edp_tests::TestApp;
+
+use crate::lifecycle::lifecycle;
+
+struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    fn create(admin_url: &str) -> Self {
+        let name = format!("edp_test_{}", uuid::Uuid::new_v4().simple());
+        psql(admin_url, &format!("CREATE DATABASE {name}"));
+        Self { admin_url: admin_url.to_string(), name }
+    }
+
+    fn url(&self) -> String {
+        let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("psql").arg(&self.admin_url).args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)]).output();
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_on_postgres() {
+    let admin_url = std::env::var("EDP_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one (postgres://user:pass@host/postgres)")
+    });
+    let db = Database::create(&admin_url);
+    let mut app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
+    lifecycle(&app).await;
+    assert!(!app.data_dir().join("edp.sqlite").exists(), "no SQLite file when Postgres is configured");
+    // And a restart finds its state there.
+    app.kill();
+    app.start().await;
+    assert_eq!(app.get("/v2/clusters?name=local").await.expect(200)["clusters"].as_array().map(Vec::len), Some(1));
+}
