@@ -49,7 +49,9 @@ pub struct Builder {
 impl Default for Builder {
     /// The real local engine and its supervisor.
     fn default() -> Self {
-        Self { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }.plugin(build::engine_plugin("local")).plugin(build::local_supervisor())
+        Self { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }
+            .plugin(build::engine_plugin("local"))
+            .plugin(build::local_supervisor())
     }
 }
 
@@ -127,10 +129,14 @@ impl TestApp {
     /// Starts edpd and waits for the line that tells its port.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "edpd is already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.path().join("edpd.log")).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("edpd.log"))
+            .expect("log file");
         let mut child = Command::new(build::edpd())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info,edp=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(self.root.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -195,7 +201,8 @@ impl TestApp {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}; edpd log:\n{}", self.log()));
+        let response =
+            request.send().await.unwrap_or_else(|e| panic!("request failed: {e}; edpd log:\n{}", self.log()));
         let status = response.status().as_u16();
         let bytes = response.bytes().await.expect("body");
         Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
@@ -210,7 +217,8 @@ impl TestApp {
             if dir.path().join("exit").exists() {
                 continue;
             }
-            if let Some(pgid) = std::fs::read_to_string(dir.path().join("job.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
+            if let Some(pgid) =
+                std::fs::read_to_string(dir.path().join("job.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
                 && pgid > 1
                 && let Some(pid) = rustix::process::Pid::from_raw(pgid)
             {

@@ -43,7 +43,10 @@ pub fn local_supervisor() -> PathBuf {
 /// A test fixture plugin from tests/fixtures: `libedp_fixture_<name>.so`.
 pub fn fixture_plugin(name: &str) -> PathBuf {
     ensure_built();
-    target_dir().join("fixtures").join(profile()).join(format!("libedp_fixture_{name}.{}", std::env::consts::DLL_EXTENSION))
+    target_dir()
+        .join("fixtures")
+        .join(profile())
+        .join(format!("libedp_fixture_{name}.{}", std::env::consts::DLL_EXTENSION))
 }
 
 pub fn ensure_built() {
@@ -58,7 +61,13 @@ pub fn ensure_built() {
         let fixture_target = target_dir().join("fixtures");
         cargo(
             &[
-                &["build", "--manifest-path", fixtures.to_str().expect("utf-8 path"), "--target-dir", fixture_target.to_str().expect("utf-8 path")][..],
+                &[
+                    "build",
+                    "--manifest-path",
+                    fixtures.to_str().expect("utf-8 path"),
+                    "--target-dir",
+                    fixture_target.to_str().expect("utf-8 path"),
+                ][..],
                 release.as_slice(),
             ]
             .concat(),

@@ -49,6 +49,7 @@ pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, delete: bo
             changes.next_action_at = Set(Some(time::now()));
         }
         if rows::write_if(edp, &row.id, was, changes).await? {
+            tracing::debug!(execution = %row.id, delete, "cancel requested");
             edp.jobs().wake();
             return Ok(());
         }
@@ -76,7 +77,10 @@ pub(crate) async fn run(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
     let mut step = Duration::from_millis(100);
     let mut last: Option<StatusReport> = None;
     loop {
-        match engine.client.cancel_job(&handle, timeout).await {
+        let asked = std::time::Instant::now();
+        let answer = engine.client.cancel_job(&handle, timeout).await;
+        tracing::debug!(execution = %row.id, elapsed = ?asked.elapsed(), ok = answer.is_ok(), "engine answered cancel");
+        match answer {
             Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
                 let reason = format!("the engine no longer knows this job: {message}");
                 return settle(edp, &row, rows::finish(&row, Status::Killed, &reason)).await;

@@ -128,6 +128,7 @@ async fn dispatch_one(edp: &Edp, id: &str) -> bool {
 }
 
 fn run(edp: &Edp, row: Model, busy: Busy) {
+    tracing::debug!(execution = %row.id, status = %row.status, "dispatched");
     let edp = edp.clone();
     tokio::spawn(async move {
         let id = row.id.clone();

@@ -146,12 +146,16 @@ impl Engine for LocalEngine {
             if !dir.path().exists() {
                 return Ok(());
             }
-            if dir.locked()? {
-                return Err(Error::invalid_input("the job is still running: cancel it before deleting it"));
-            }
-            // A supervisor killed from outside may have left its job running.
-            if !dir.has(layout::EXIT) && dir.pid(layout::JOB_PID)?.is_some_and(cancel::group_exists) {
-                return Err(Error::invalid_input("processes of the job are still running: cancel it first"));
+            // Ended once the exit is recorded, even while the supervisor
+            // still reaps what the job left behind.
+            if !dir.has(layout::EXIT) {
+                if dir.locked()? {
+                    return Err(Error::invalid_input("the job is still running: cancel it before deleting it"));
+                }
+                // A supervisor killed from outside may have left its job running.
+                if dir.pid(layout::JOB_PID)?.is_some_and(cancel::group_exists) {
+                    return Err(Error::invalid_input("processes of the job are still running: cancel it first"));
+                }
             }
             std::fs::remove_dir_all(dir.path()).map_err(|e| io_error(dir.path(), e))
         })

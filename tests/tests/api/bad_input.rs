@@ -55,7 +55,11 @@ async fn bad_requests_are_refused_cleanly_and_write_nothing() {
     // Unknown ids: in the path, 404; named in a body, 400.
     assert_refused(&app.get(&format!("/v2/jobs/{unknown}")).await, 404, "NOT_FOUND");
     assert_refused(&app.get("/v2/job-templates/not-even-a-uuid").await, 404, "NOT_FOUND");
-    assert_refused(&app.patch(&format!("/v2/jobs/{unknown}"), json!({"info": {"status": "cancel"}})).await, 404, "NOT_FOUND");
+    assert_refused(
+        &app.patch(&format!("/v2/jobs/{unknown}"), json!({"info": {"status": "cancel"}})).await,
+        404,
+        "NOT_FOUND",
+    );
     assert_refused(&app.delete(&format!("/v2/data-sources/{unknown}")).await, 404, "NOT_FOUND");
     let reply = app.post("/v2/jobs", json!({"job_template_id": unknown, "cluster_id": cluster})).await;
     assert_refused(&reply, 400, "INVALID_REFERENCE");
@@ -67,19 +71,47 @@ async fn bad_requests_are_refused_cleanly_and_write_nothing() {
     // A job type the cluster's engine does not run.
     let reply = app.post("/v2/jobs", json!({"job_template_id": pig, "cluster_id": cluster})).await;
     assert_refused(&reply, 400, "INVALID_REFERENCE");
-    assert!(reply.body["error_message"].as_str().unwrap_or_default().contains("doesn't support job type 'Pig'"), "{}", reply.body);
+    assert!(
+        reply.body["error_message"].as_str().unwrap_or_default().contains("doesn't support job type 'Pig'"),
+        "{}",
+        reply.body
+    );
 
     // Missing required fields; unknown fields; wrong types.
     assert_refused(&app.post("/v2/data-sources", json!({"name": "in", "type": "file"})).await, 400, "VALIDATION_ERROR");
     assert_refused(&app.post("/v2/jobs", json!({"cluster_id": cluster})).await, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/job-templates", json!({"name": "t", "type": "Shell", "colour": "blue"})).await, 400, "VALIDATION_ERROR");
+    assert_refused(
+        &app.post("/v2/job-templates", json!({"name": "t", "type": "Shell", "colour": "blue"})).await,
+        400,
+        "VALIDATION_ERROR",
+    );
     let reply = app.post("/v2/jobs", json!({"job_template_id": template, "cluster_id": cluster, "job_configs": {"configs": {"k": {"nested": 1}}}})).await;
     assert_refused(&reply, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/data-sources", json!({"name": "in", "type": "swift", "url": "swift://c/o"})).await, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/data-sources", json!({"name": "in", "type": "file", "url": "relative/path"})).await, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/job-templates", json!({"name": "t", "type": "Shell", "mains": []})).await, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/job-templates", json!({"name": "t", "type": "NoSuchType"})).await, 400, "VALIDATION_ERROR");
-    assert_refused(&app.post("/v2/clusters", json!({"name": "c", "plugin_name": "no-such-engine"})).await, 400, "INVALID_REFERENCE");
+    assert_refused(
+        &app.post("/v2/data-sources", json!({"name": "in", "type": "swift", "url": "swift://c/o"})).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_refused(
+        &app.post("/v2/data-sources", json!({"name": "in", "type": "file", "url": "relative/path"})).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_refused(
+        &app.post("/v2/job-templates", json!({"name": "t", "type": "Shell", "mains": []})).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_refused(
+        &app.post("/v2/job-templates", json!({"name": "t", "type": "NoSuchType"})).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_refused(
+        &app.post("/v2/clusters", json!({"name": "c", "plugin_name": "no-such-engine"})).await,
+        400,
+        "INVALID_REFERENCE",
+    );
     assert_refused(&app.get("/v2/jobs?colour=blue").await, 400, "INVALID_PARAMS_ON_REQUEST");
     assert_refused(&app.get("/v2/jobs?limit=many").await, 400, "INVALID_PARAMS_ON_REQUEST");
     assert_refused(&app.get("/v2/jobs?sort_by=password").await, 400, "VALIDATION_ERROR");
@@ -89,7 +121,8 @@ async fn bad_requests_are_refused_cleanly_and_write_nothing() {
     assert_refused(&reply, 400, "INVALID_REFERENCE");
 
     // Oversized bodies.
-    let huge = json!({"name": "big", "type": "file", "url": "file:///tmp/x", "description": "x".repeat(2 * 1024 * 1024)});
+    let huge =
+        json!({"name": "big", "type": "file", "url": "file:///tmp/x", "description": "x".repeat(2 * 1024 * 1024)});
     assert_refused(&app.post("/v2/data-sources", huge).await, 413, "DATA_TOO_BIG");
     let reply = app.send_raw(Method::PUT, "/v2/job-binary-internals/big.bin", vec![0u8; 6 * 1024 * 1024]).await;
     assert_eq!(reply.status, 413, "{}", reply.body);
@@ -117,11 +150,17 @@ async fn secrets_and_extra_are_never_shown() {
     let app = TestApp::spawn().await;
     let cluster = local_cluster(&app).await;
     let ds = app
-        .post("/v2/data-sources", json!({"name": "s", "type": "hdfs", "url": "/in", "credentials": {"user": "u", "password": "hunter2"}}))
+        .post(
+            "/v2/data-sources",
+            json!({"name": "s", "type": "hdfs", "url": "/in", "credentials": {"user": "u", "password": "hunter2"}}),
+        )
         .await
         .expect(202);
     let binary = app
-        .post("/v2/job-binaries", json!({"name": "t.sh", "url": "file:///bin/true", "extra": {"user": "u", "password": "hunter2"}}))
+        .post(
+            "/v2/job-binaries",
+            json!({"name": "t.sh", "url": "file:///bin/true", "extra": {"user": "u", "password": "hunter2"}}),
+        )
         .await
         .expect(202);
     let template = shell_template(&app, "secretive", "true\n").await;

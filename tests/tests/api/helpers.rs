@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 
 /// Uploads `script` and registers it as a job binary; returns its id.
 pub async fn upload_binary(app: &TestApp, name: &str, content: &[u8]) -> String {
-    let internal = app.send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.to_vec()).await.expect(202);
+    let internal = app
+        .send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.to_vec())
+        .await
+        .expect(202);
     let internal_id = internal["job_binary_internal"]["id"].as_str().expect("internal id").to_string();
     let binary = app
         .post("/v2/job-binaries", json!({"name": name, "url": format!("internal-db://{internal_id}")}))
@@ -19,7 +22,8 @@ pub async fn upload_binary(app: &TestApp, name: &str, content: &[u8]) -> String 
 /// A Shell template running `script`; returns the template id.
 pub async fn shell_template(app: &TestApp, name: &str, script: &str) -> String {
     let binary = upload_binary(app, &format!("{name}.sh"), script.as_bytes()).await;
-    let template = app.post("/v2/job-templates", json!({"name": name, "type": "Shell", "mains": [binary]})).await.expect(202);
+    let template =
+        app.post("/v2/job-templates", json!({"name": name, "type": "Shell", "mains": [binary]})).await.expect(202);
     template["job_template"]["id"].as_str().expect("template id").to_string()
 }
 
@@ -58,7 +62,8 @@ pub async fn read_log(app: &TestApp, id: &str, stream: &str) -> String {
     let mut text = String::new();
     let mut offset = 0;
     loop {
-        let chunk = app.get(&format!("/v2/jobs/{id}/logs?stream={stream}&offset={offset}")).await.expect(200)["log"].clone();
+        let chunk =
+            app.get(&format!("/v2/jobs/{id}/logs?stream={stream}&offset={offset}")).await.expect(200)["log"].clone();
         let data = chunk["data"].as_str().unwrap_or_default();
         text.push_str(data);
         let next = chunk["next_offset"].as_u64().expect("next_offset");

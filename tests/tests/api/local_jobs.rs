@@ -47,11 +47,17 @@ async fn a_job_that_exits_3_fails_with_return_code_3() {
 async fn arguments_and_params_arrive_verbatim_never_through_a_shell() {
     let app = TestApp::spawn().await;
     let cluster = local_cluster(&app).await;
-    let template = shell_template(&app, "echo-args", "for a in \"$@\"; do printf '%s\\n' \"$a\"; done\nprintf 'GREETING=%s\\n' \"$GREETING\"\n").await;
+    let template = shell_template(
+        &app,
+        "echo-args",
+        "for a in \"$@\"; do printf '%s\\n' \"$a\"; done\nprintf 'GREETING=%s\\n' \"$GREETING\"\n",
+    )
+    .await;
     let canary = app.root.path().join("x");
     std::fs::create_dir(&canary).expect("canary dir");
     let args = ["; rm -rf x", "$(id)", "`id`", "a b", "*", "'quoted'"];
-    let id = launch(&app, &template, &cluster, json!({"args": args, "params": {"GREETING": "$(whoami) && echo hi"}})).await;
+    let id =
+        launch(&app, &template, &cluster, json!({"args": args, "params": {"GREETING": "$(whoami) && echo hi"}})).await;
 
     let job = wait_for(&app, &id, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
@@ -69,7 +75,10 @@ async fn cancelling_a_long_job_kills_its_whole_process_group_within_5_seconds() 
     let template = shell_template(&app, "sleeper", "sleep 600 &\nsleep 600\n").await;
     let id = launch(&app, &template, &cluster, json!({})).await;
     wait_for(&app, &id, &["RUNNING"], Duration::from_secs(30)).await;
-    eventually("the job's process group", Duration::from_secs(10), || async { app.job_dir(&id).join("job.pid").exists().then_some(()) }).await;
+    eventually("the job's process group", Duration::from_secs(10), || async {
+        app.job_dir(&id).join("job.pid").exists().then_some(())
+    })
+    .await;
     assert!(group_alive(&app, &id));
 
     let asked = Instant::now();
@@ -79,7 +88,10 @@ async fn cancelling_a_long_job_kills_its_whole_process_group_within_5_seconds() 
     let job = wait_for(&app, &id, TERMINAL, Duration::from_secs(5)).await;
     assert_eq!(job["info"]["status"], "KILLED", "{job}");
     assert!(asked.elapsed() < Duration::from_secs(5), "took {:?}", asked.elapsed());
-    eventually("no process left in the job's group", Duration::from_secs(2), || async { (!group_alive(&app, &id)).then_some(()) }).await;
+    eventually("no process left in the job's group", Duration::from_secs(2), || async {
+        (!group_alive(&app, &id)).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -92,7 +104,10 @@ async fn a_finished_job_can_be_deleted_and_is_gone() {
 
     app.delete(&format!("/v2/jobs/{id}")).await.expect(204);
     assert_eq!(app.get(&format!("/v2/jobs/{id}")).await.status, 404);
-    eventually("the job's work dir to be removed", Duration::from_secs(10), || async { (!app.job_dir(&id).exists()).then_some(()) }).await;
+    eventually("the job's work dir to be removed", Duration::from_secs(10), || async {
+        (!app.job_dir(&id).exists()).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -102,12 +117,35 @@ async fn deleting_a_running_job_cancels_it_then_removes_it() {
     let template = shell_template(&app, "long", "sleep 600\n").await;
     let id = launch(&app, &template, &cluster, json!({})).await;
     wait_for(&app, &id, &["RUNNING"], Duration::from_secs(30)).await;
-    eventually("the job's pid", Duration::from_secs(10), || async { app.job_dir(&id).join("job.pid").exists().then_some(()) }).await;
+    eventually("the job's pid", Duration::from_secs(10), || async {
+        app.job_dir(&id).join("job.pid").exists().then_some(())
+    })
+    .await;
 
     app.delete(&format!("/v2/jobs/{id}")).await.expect(204);
-    eventually("the job to be gone", Duration::from_secs(10), || async { (app.get(&format!("/v2/jobs/{id}")).await.status == 404).then_some(()) }).await;
+    eventually("the job to be gone", Duration::from_secs(10), || async {
+        (app.get(&format!("/v2/jobs/{id}")).await.status == 404).then_some(())
+    })
+    .await;
     eventually("its processes to be gone", Duration::from_secs(2), || async {
         (!app.job_dir(&id).exists() || !group_alive(&app, &id)).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn what_a_finished_job_leaves_running_is_ended_with_it() {
+    let app = TestApp::spawn().await;
+    let cluster = local_cluster(&app).await;
+    // Leaves a background process behind and exits at once.
+    let template = shell_template(&app, "leaky", "sleep 600 &\necho left one behind\n").await;
+    let id = launch(&app, &template, &cluster, json!({})).await;
+
+    let job = wait_for(&app, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
+    eventually("the leftover `sleep` to be ended", Duration::from_secs(10), || async {
+        (!group_alive(&app, &id)).then_some(())
+    })
+    .await;
+    app.delete(&format!("/v2/jobs/{id}")).await.expect(204);
 }

@@ -7,10 +7,17 @@ use serde_json::json;
 async fn lists_page_with_limit_marker_and_sort() {
     let app = TestApp::spawn().await;
     for name in ["e", "b", "d", "a", "c"] {
-        app.post("/v2/data-sources", json!({"name": name, "type": "file", "url": format!("file:///data/{name}")})).await.expect(202);
+        app.post("/v2/data-sources", json!({"name": name, "type": "file", "url": format!("file:///data/{name}")}))
+            .await
+            .expect(202);
     }
     let names = |body: &serde_json::Value| -> Vec<String> {
-        body["data_sources"].as_array().expect("list").iter().map(|d| d["name"].as_str().expect("name").to_string()).collect()
+        body["data_sources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|d| d["name"].as_str().expect("name").to_string())
+            .collect()
     };
 
     let all = app.get("/v2/data-sources?sort_by=name").await.expect(200);

@@ -30,7 +30,8 @@ async fn bad_plugins_are_refused_with_reasons_and_the_server_keeps_serving() {
         .await;
 
     let engines = app.get("/v2/engines").await.expect(200);
-    let loaded: Vec<&str> = engines["engines"].as_array().expect("engines").iter().map(|e| e["id"].as_str().unwrap_or("")).collect();
+    let loaded: Vec<&str> =
+        engines["engines"].as_array().expect("engines").iter().map(|e| e["id"].as_str().unwrap_or("")).collect();
     assert_eq!(loaded, ["local"], "{engines}");
 
     let changed = refused_reason(&engines, "libedp_fixture_changed_abi.so");

@@ -28,7 +28,10 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let _ = Command::new("psql").arg(&self.admin_url).args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)]).output();
+        let _ = Command::new("psql")
+            .arg(&self.admin_url)
+            .args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
     }
 }
 

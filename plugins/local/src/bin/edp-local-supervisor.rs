@@ -11,9 +11,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::MetadataExt as _;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use edp_engine_local::layout::{self, ExitRecord, JobSpec};
 use rustix::fs::{FlockOperation, flock};
@@ -51,11 +52,23 @@ fn supervise(dir: &Path) -> io::Result<()> {
     let record = ExitRecord { ended_at_ms: layout::now_ms(), ..record };
     let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
     layout::write_atomic(dir, layout::EXIT, &json)?;
+    // The job has ended; what it left behind in its group goes too, as a
+    // batch system ends a finished container, and is reaped here.
+    if let Ok(pgid) = fs::read_to_string(dir.join(layout::JOB_PID)) {
+        end_leftovers(pgid.trim().parse().unwrap_or(0));
+    }
+    reap_orphans();
     drop(lock);
     Ok(())
 }
 
 fn run(dir: &Path) -> ExitRecord {
+    // Orphans of the job (a `sleep` whose shell was killed) become our
+    // children rather than init's: we reap them at once, so a cancelled
+    // job's process group empties at once. Init may reap only now and then.
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        eprintln!("edp-local-supervisor: cannot become a subreaper ({e}); orphans go to init");
+    }
     let spec = match read_spec(dir) {
         Ok(spec) => spec,
         Err(e) => return failure(None, format!("cannot read {}: {e}", layout::JOB_SPEC)),
@@ -82,9 +95,60 @@ fn run(dir: &Path) -> ExitRecord {
         let _ = child.wait();
         return failure(None, format!("cannot write {}: {e}", layout::JOB_PID));
     }
-    match child.wait() {
-        Ok(status) => ExitRecord { code: status.code(), signal: status.signal(), ..ExitRecord::default() },
-        Err(e) => failure(None, format!("cannot wait for the job: {e}")),
+    wait_for_leader(child.id())
+}
+
+/// Reaps children, orphans included, until the job's own process ends.
+fn wait_for_leader(leader: u32) -> ExitRecord {
+    loop {
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_nonzero().get() as u32 == leader => {
+                return ExitRecord {
+                    code: status.exit_status(),
+                    signal: status.terminating_signal(),
+                    ..ExitRecord::default()
+                };
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return failure(None, format!("cannot wait for the job: {e}")),
+        }
+    }
+}
+
+/// How long leftovers of a finished job get between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
+
+/// SIGTERM to what is left of the job's process group, SIGKILL to what
+/// survives the grace period; reaping as they go.
+fn end_leftovers(pgid: i32) {
+    use rustix::process::{Pid, Signal, WaitOptions, kill_process_group};
+    let Some(group) = Pid::from_raw(pgid).filter(|_| pgid > 1) else { return };
+    if kill_process_group(group, Signal::TERM).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LEFTOVER_GRACE;
+    while Instant::now() < deadline {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some(_)) => continue,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return,
+        }
+        if rustix::process::test_kill_process_group(group).is_err() {
+            return;
+        }
+    }
+    let _ = kill_process_group(group, Signal::KILL);
+}
+
+/// Waits for whatever the job left running, so none of it becomes a zombie
+/// nobody reaps. Returns when we have no children left.
+fn reap_orphans() {
+    loop {
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some(_)) | Err(rustix::io::Errno::INTR) => {}
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 

@@ -1,0 +1,296 @@
+//! edp's launch and read benchmark, with its ceilings measured in the same
+//! run on the same machine:
+//!
+//! - spawn ceiling: spawn+wait of `/bin/true`, each with its own directory,
+//!   two log files and its own process group, on two threads;
+//! - HTTP ceiling: a hello-world axum endpoint in its own process;
+//! - edpd (release build, SQLite, the local engine):
+//!   launches/s of a Shell job running `true`, POST → SUCCEEDED-visible
+//!   latency (p50/p99), and GET /v2/jobs/{id} requests/s.
+//!
+//! The load generator is this process (reqwest), on the same two cores as
+//! the server: it costs both servers alike, so compare the ratios.
+//!
+//! `cargo run --release -p edp-tests --bin edp-bench -- [--jobs N] [--clients C] [--seconds S]`
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use edp_tests::TestApp;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+struct Options {
+    jobs: usize,
+    clients: usize,
+    seconds: u64,
+    latency_jobs: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options { jobs: 3000, clients: 32, seconds: 10, latency_jobs: 400 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value =
+            pair.get(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{} needs a number", pair[0]));
+        match pair[0].as_str() {
+            "--jobs" => o.jobs = value as usize,
+            "--clients" => o.clients = value as usize,
+            "--seconds" => o.seconds = value,
+            "--latency-jobs" => o.latency_jobs = value as usize,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--serve-hello") {
+        return serve_hello();
+    }
+    let o = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(run(o));
+}
+
+async fn run(o: Options) {
+    println!(
+        "edp benchmark: {} cores, {} jobs, {} clients, {} s read runs",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        o.jobs,
+        o.clients,
+        o.seconds
+    );
+
+    let scratch = tempfile::Builder::new().prefix("edp-bench-").tempdir().expect("temp dir");
+    let spawn_rate = tokio::task::spawn_blocking({
+        let dir = scratch.path().to_path_buf();
+        let n = o.jobs;
+        move || spawn_ceiling(&dir, n)
+    })
+    .await
+    .expect("spawn ceiling");
+    println!("spawn ceiling: {spawn_rate:.0} spawns/s");
+
+    let hello_rate = hello_ceiling(o.clients, o.seconds).await;
+    println!("hello-world axum: {hello_rate:.0} req/s");
+
+    let app = TestApp::builder().env("RUST_LOG", "warn").start().await;
+    let cluster =
+        app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].as_str().expect("local").to_string();
+    let internal =
+        app.send_raw(reqwest::Method::PUT, "/v2/job-binary-internals/true.sh", b"true\n".to_vec()).await.expect(202);
+    let url = format!("internal-db://{}", internal["job_binary_internal"]["id"].as_str().expect("id"));
+    let binary = app.post("/v2/job-binaries", json!({"name": "true.sh", "url": url})).await.expect(202);
+    let template = app
+        .post("/v2/job-templates", json!({"name": "true", "type": "Shell", "mains": [binary["job_binary"]["id"]]}))
+        .await
+        .expect(202);
+    let launch = json!({"job_template_id": template["job_template"]["id"], "cluster_id": cluster});
+
+    // Launch throughput: every job posted, then all seen finished.
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let ids: Vec<String> = join_all((0..o.clients).map(|_| {
+        let (http, base, launch, next) = (app.http.clone(), app.base.clone(), launch.clone(), next.clone());
+        let jobs = o.jobs as u64;
+        async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < jobs {
+                let reply: Value = http
+                    .post(format!("{base}/v2/jobs"))
+                    .json(&launch)
+                    .send()
+                    .await
+                    .expect("post")
+                    .json()
+                    .await
+                    .expect("json");
+                ids.push(reply["job"]["id"].as_str().expect("a job id").to_string());
+            }
+            ids
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let posted = started.elapsed();
+    loop {
+        let active = app.get("/v2/jobs?status=PENDING,PREP,RUNNING,TOBEKILLED&limit=1").await.expect(200);
+        if active["jobs"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let finished = started.elapsed();
+    let failed = app.get("/v2/jobs?status=FAILED,KILLED&limit=1").await.expect(200);
+    assert!(failed["jobs"].as_array().is_some_and(Vec::is_empty), "some benchmark jobs failed: {failed}");
+    let launch_rate = ids.len() as f64 / finished.as_secs_f64();
+    println!(
+        "edpd launches: {} jobs posted in {:.2} s ({:.0}/s), all SUCCEEDED after {:.2} s: {launch_rate:.0} launches/s",
+        ids.len(),
+        posted.as_secs_f64(),
+        ids.len() as f64 / posted.as_secs_f64(),
+        finished.as_secs_f64()
+    );
+
+    // Latency: a few clients, each posting a job and polling it until it
+    // is SUCCEEDED.
+    let latency_clients = 4;
+    let per_client = o.latency_jobs / latency_clients;
+    let mut latencies: Vec<Duration> = join_all((0..latency_clients).map(|_| {
+        let (http, base, launch) = (app.http.clone(), app.base.clone(), launch.clone());
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..per_client {
+                let t0 = Instant::now();
+                let reply: Value = http
+                    .post(format!("{base}/v2/jobs"))
+                    .json(&launch)
+                    .send()
+                    .await
+                    .expect("post")
+                    .json()
+                    .await
+                    .expect("json");
+                let id = reply["job"]["id"].as_str().expect("id").to_string();
+                loop {
+                    let job: Value =
+                        http.get(format!("{base}/v2/jobs/{id}")).send().await.expect("get").json().await.expect("json");
+                    if job["job"]["info"]["status"] == "SUCCEEDED" {
+                        break;
+                    }
+                    assert!(t0.elapsed() < Duration::from_secs(30), "job {id} never finished: {job}");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                seen.push(t0.elapsed());
+            }
+            seen
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let (p50, p99) = (pct(0.50), pct(0.99));
+    println!(
+        "POST → SUCCEEDED visible ({} jobs, {latency_clients} clients): p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        ms(p50),
+        ms(p99)
+    );
+
+    let urls: Vec<String> = ids.iter().take(1000).map(|id| format!("{}/v2/jobs/{id}", app.base)).collect();
+    let read_rate = load(urls, o.clients, o.seconds).await;
+    println!("GET /v2/jobs/{{id}}: {read_rate:.0} req/s");
+
+    println!();
+    println!("| measure | figure | ceiling | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| launches/s (Shell `true`, POST → SUCCEEDED) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
+        100.0 * launch_rate / spawn_rate
+    );
+    println!(
+        "| GET /v2/jobs/{{id}} req/s | {read_rate:.0} | {hello_rate:.0} hello-world req/s | {:.0}% |",
+        100.0 * read_rate / hello_rate
+    );
+    println!("| POST → SUCCEEDED visible, p50 / p99 | {:.1} / {:.1} ms | | |", ms(p50), ms(p99));
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// spawn+wait of /bin/true, each with its own directory, two log files
+/// and its own process group, on two threads: what a local launch costs at
+/// the least.
+fn spawn_ceiling(dir: &Path, n: usize) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            s.spawn(move || {
+                for i in (t..n).step_by(2) {
+                    let job = dir.join(format!("spawn-{i}"));
+                    std::fs::create_dir(&job).expect("job dir");
+                    let out = std::fs::File::create(job.join("stdout")).expect("stdout");
+                    let err = std::fs::File::create(job.join("stderr")).expect("stderr");
+                    let status = std::os::unix::process::CommandExt::process_group(&mut Command::new("/bin/true"), 0)
+                        .stdin(Stdio::null())
+                        .stdout(out)
+                        .stderr(err)
+                        .status()
+                        .expect("spawn");
+                    assert!(status.success());
+                }
+            });
+        }
+    });
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A hello-world axum server in its own process, loaded like edpd.
+async fn hello_ceiling(clients: usize, seconds: u64) -> f64 {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--serve-hello")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("hello server");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line)
+        .expect("port line");
+    let url = format!("http://{}/hello", line.trim());
+    let rate = load(vec![url], clients, seconds).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    rate
+}
+
+fn serve_hello() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let app = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+/// `clients` keep-alive clients GETting `urls` in turn for `seconds`.
+async fn load(urls: Vec<String>, clients: usize, seconds: u64) -> f64 {
+    let urls = Arc::new(urls);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let (urls, stop, done, http) = (urls.clone(), stop.clone(), done.clone(), http.clone());
+            tokio::spawn(async move {
+                let mut i = c;
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = http.get(&urls[i % urls.len()]).send().await.expect("get");
+                    assert!(reply.status().is_success(), "{}", reply.status());
+                    reply.bytes().await.expect("body");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += clients;
+                }
+            })
+        })
+        .collect();
+    // Warm up the connections, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = done.load(Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let count = done.load(Ordering::Relaxed) - before;
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    join_all(workers).await;
+    count as f64 / elapsed.as_secs_f64()
+}
