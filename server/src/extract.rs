@@ -23,7 +23,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         if bytes.is_empty() {
             return Err(ApiError::validation("the request needs a JSON body"));
         }
-        serde_json::from_slice(&bytes).map(Json).map_err(|e| ApiError::validation(format!("malformed request body: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| ApiError::validation(format!("malformed request body: {e}")))
     }
 }
 
@@ -35,9 +37,14 @@ const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 /// still sending would otherwise see a reset connection, not the answer.
 pub async fn body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let too_big = |size: String| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "DATA_TOO_BIG", format!("the request body is {size}; this endpoint takes at most {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "DATA_TOO_BIG",
+            format!("the request body is {size}; this endpoint takes at most {limit} bytes"),
+        )
     };
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let Some(length) = declared
         && length > limit as u64 + DRAIN_CAP
     {

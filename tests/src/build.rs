@@ -42,7 +42,7 @@ pub fn local_supervisor() -> PathBuf {
 
 /// A test fixture plugin from tests/fixtures: `libedp_fixture_<name>.so`.
 pub fn fixture_plugin(name: &str) -> PathBuf {
-    ensure_built();
+    ensure_fixtures_built();
     target_dir()
         .join("fixtures")
         .join(profile())
@@ -57,6 +57,17 @@ pub fn ensure_built() {
         }
         let release = (profile() == "release").then_some("--release");
         cargo(&[&["build", "-p", "edp-server", "-p", "edp-engine-local"][..], release.as_slice()].concat());
+    });
+}
+
+/// The fixture plugins are a workspace of their own (tests/fixtures).
+pub fn ensure_fixtures_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("EDP_TEST_PREBUILT").is_some() {
+            return;
+        }
+        let release = (profile() == "release").then_some("--release");
         let fixtures = workspace_root().join("tests/fixtures/Cargo.toml");
         let fixture_target = target_dir().join("fixtures");
         cargo(

@@ -57,6 +57,8 @@ fn main() {
 }
 
 async fn run(o: Options) {
+    // Build edpd and the plugins first, so no compiler runs while measuring.
+    tokio::task::spawn_blocking(edp_tests::build::ensure_built).await.expect("build");
     println!(
         "edp benchmark: {} cores, {} jobs, {} clients, {} s read runs",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
