@@ -60,6 +60,28 @@ pub fn ensure_built() {
     });
 }
 
+/// Builds one more workspace package (a plugin, the CLI) for the tests
+/// that need it; once per package per test process.
+pub fn ensure_package_built(package: &str) {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if std::env::var_os("EDP_TEST_PREBUILT").is_some() {
+        return;
+    }
+    let mut built = BUILT.lock().expect("build lock");
+    if built.iter().any(|p| p == package) {
+        return;
+    }
+    let release = (profile() == "release").then_some("--release");
+    cargo(&[&["build", "-p", package][..], release.as_slice()].concat());
+    built.push(package.to_string());
+}
+
+/// A file in the profile directory (a binary, a plugin) built by
+/// [`ensure_package_built`].
+pub fn artifact(name: &str) -> PathBuf {
+    target_dir().join(profile()).join(name)
+}
+
 /// The fixture plugins are a workspace of their own (tests/fixtures).
 pub fn ensure_fixtures_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
