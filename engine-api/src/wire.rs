@@ -220,6 +220,10 @@ pub struct JobHandle {
     pub cluster: ClusterSpec,
     #[serde(default)]
     pub extra: Value,
+    /// A user asked for this job to be killed (the execution is being
+    /// cancelled), so an end by kill is KILLED, not FAILED.
+    #[serde(default)]
+    pub cancel_requested: bool,
 }
 
 /// What an engine knows of a job now.

@@ -37,6 +37,7 @@ pub(crate) fn handle(row: &Model) -> Result<JobHandle> {
         job_type: request.job_type,
         cluster: request.cluster,
         extra: row.extra.get("engine").cloned().unwrap_or(Value::Null),
+        cancel_requested: status(row) == Status::ToBeKilled,
     })
 }
 

@@ -167,6 +167,7 @@ pub fn handle(job: &JobRequest, launched: &Launched) -> JobHandle {
         job_type: job.job_type.clone(),
         cluster: job.cluster.clone(),
         extra: launched.extra.clone(),
+        cancel_requested: false,
     }
 }
 
