@@ -26,6 +26,9 @@ pub enum Error {
     UpdateFailed(String),
     #[error("{0}")]
     CancelingFailed(String),
+    /// A credential was missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     DataTooBig(String),
     /// The engine could not be reached or did not answer in time.
@@ -53,6 +56,7 @@ impl Error {
             Self::DeletionFailed(_) => "DELETION_FAILED",
             Self::UpdateFailed(_) => "UPDATE_FAILED",
             Self::CancelingFailed(_) => "CANCELING_FAILED",
+            Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::DataTooBig(_) => "DATA_TOO_BIG",
             Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",

@@ -22,6 +22,7 @@ mod validate;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc::UnboundedSender;
 
 pub use engines::Engines;
 pub use error::{Error, Result};
@@ -38,11 +39,21 @@ struct Inner {
     engines: Engines,
     settings: Settings,
     jobs: manager::State,
+    hints: UnboundedSender<String>,
 }
 
 impl Edp {
-    pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings) -> Self {
-        Self(Arc::new(Inner { db, engines, settings, jobs: manager::State::default() }))
+    /// `hints` is the sending half of the channel given to
+    /// [`manager::spawn`]: an execution id sent there is polled at once.
+    pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings, hints: UnboundedSender<String>) -> Self {
+        Self(Arc::new(Inner { db, engines, settings, jobs: manager::State::default(), hints }))
+    }
+
+    /// Makes an execution due now: its engine said it changed.
+    pub fn poke(&self, execution_id: &str) {
+        // The receiver lives as long as the scheduler; after shutdown a
+        // poke has nobody to tell.
+        let _ = self.0.hints.send(execution_id.to_string());
     }
 
     pub fn db(&self) -> &DatabaseConnection {

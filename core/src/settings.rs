@@ -21,6 +21,9 @@ pub struct Settings {
     pub launch_attempts: i32,
     /// Engine calls under way at once, per engine.
     pub engine_concurrency: usize,
+    /// edpd's address as engines' backends reach it (`http://host:port`),
+    /// for status callbacks. `None`: no callbacks are offered.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             max_binary_size: 5 * 1024 * 1024,
             launch_attempts: 5,
             engine_concurrency: 64,
+            public_url: None,
         }
     }
 }

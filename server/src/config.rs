@@ -29,6 +29,10 @@ pub struct Server {
     pub host: IpAddr,
     pub port: u16,
     pub max_body_bytes: usize,
+    /// How engines' backends (an Oozie server) reach edpd, for status
+    /// callbacks. Empty: the address edpd listens on.
+    #[serde(default)]
+    pub public_url: String,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -88,6 +92,14 @@ impl Settings {
         Ok(settings)
     }
 
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
             format!("sqlite://{}?mode=rwc", self.paths.data_dir.join("edp.sqlite").display())
@@ -123,6 +135,7 @@ impl Settings {
             max_binary_size: self.jobs.max_binary_bytes,
             launch_attempts: self.jobs.launch_attempts.max(1),
             engine_concurrency: self.jobs.engine_concurrency.max(1),
+            public_url: None,
         }
     }
 }

@@ -39,6 +39,7 @@ impl From<edp_core::Error> for ApiError {
         use edp_core::Error as E;
         let status = match &e {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
+            E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             E::NameAlreadyExists { .. } => StatusCode::CONFLICT,
             E::DataTooBig(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::EngineUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -45,14 +45,23 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
         let db = edp_core::db::connect(&settings.database_url()).await?;
 
+        // Bound first: the callback URL engines hand out needs the port.
+        let listener = TcpListener::bind((settings.server.host, settings.server.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+        let mut core_settings = settings.core();
+        core_settings.public_url = Some(settings.public_url(listener.local_addr()?));
+
         let (hints, hints_rx) = tokio::sync::mpsc::unbounded_channel();
         let plugin_dir = settings.plugin_dir();
         tracing::info!(dir = %plugin_dir.display(), "loading engine plugins");
         let engine_settings = settings.engines.clone();
+        let engine_hints = hints.clone();
         // Loading runs plugin constructors: keep them off the async workers.
         let engines =
-            tokio::task::spawn_blocking(move || Engines::load(&plugin_dir, &data_dir, &engine_settings, hints)).await?;
-        let edp = Edp::new(db, engines, settings.core());
+            tokio::task::spawn_blocking(move || Engines::load(&plugin_dir, &data_dir, &engine_settings, engine_hints))
+                .await?;
+        let edp = Edp::new(db, engines, core_settings, hints);
 
         for (name, declared) in &settings.clusters {
             let cluster = catalog::clusters::declare(
@@ -68,10 +77,6 @@ impl Application {
             }
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
-
-        let listener = TcpListener::bind((settings.server.host, settings.server.port))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
         let auth = Arc::new(Auth {
             default_project: settings.auth.default_project.clone(),
             tokens: settings.auth.tokens.clone(),

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 
 pub use api::{
-    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, delete, dry_run, get, launch_job, list, logs, update,
+    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, dry_run, get, launch_job, list, logs, update,
 };
 pub use scheduler::spawn;
 

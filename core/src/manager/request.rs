@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use edp_engine_api::wire::{Binary, DataSource, JobRequest, Object};
+use edp_engine_api::wire::{Binary, Callback, DataSource, JobRequest, Object};
 use rand::Rng;
 use serde_json::Value;
 
@@ -26,6 +26,8 @@ pub(crate) struct Resolved {
     pub request: JobRequest,
     pub job_configs: Value,
     pub data_source_urls: Value,
+    /// The secret an engine's callback must present, when it gets one.
+    pub callback_token: Option<String>,
 }
 
 pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &NewJob) -> Result<Resolved> {
@@ -91,6 +93,16 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
     let mains = stage_all(edp, scope, mains).await?;
     let libs = stage_all(edp, scope, libs).await?;
 
+    // Engines that push status changes get a URL carrying a secret of this
+    // execution's own, so nobody else can make edpd poll it.
+    let callback_token = (engine.description.capabilities.callbacks)
+        .then(|| edp.settings().public_url.clone())
+        .flatten()
+        .map(|base| (base, uuid::Uuid::new_v4().simple().to_string()));
+    let callback = callback_token.as_ref().map(|(base, token)| Callback {
+        url: format!("{}/v2/jobs/{execution_id}/callback?token={token}", base.trim_end_matches('/')),
+    });
+
     let mut job_configs = serde_json::json!({"configs": configs, "params": params, "args": args});
     if let Some(info) = &new.job_configs.job_execution_info {
         job_configs["job_execution_info"] = info.clone();
@@ -107,7 +119,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         configs,
         params,
         args,
-        callback: None,
+        callback,
     };
     Ok(Resolved {
         engine: engine.description.id.clone(),
@@ -116,6 +128,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         request,
         job_configs,
         data_source_urls: Value::Object(urls),
+        callback_token: callback_token.map(|(_, token)| token),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::manager::{self, ExecutionFilter, ExecutionPatch, NewJob};
 
@@ -9,6 +9,8 @@ use super::{accepted, no_content, ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, PAGING, Params};
 use crate::startup::AppState;
+
+mod follow;
 
 const LOG_CHUNK_DEFAULT: u64 = 64 * 1024;
 const LOG_CHUNK_MAX: u64 = 4 * 1024 * 1024;
@@ -58,18 +60,34 @@ pub async fn delete(State(s): State<AppState>, scope: Scope, Path(id): Path<Stri
 }
 
 /// `?offset=N&limit=M&stream=stdout`: a chunk of the job's log and where
-/// the next one starts.
+/// the next one starts. With `follow=true`, server-sent events instead: a
+/// `log` event per chunk as it is written, then one `end` event.
 pub async fn logs(
     State(s): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    params.allow(&["offset", "limit", "stream"])?;
+    params.allow(&["offset", "limit", "stream", "follow"])?;
     let offset = params.number("offset")?.unwrap_or(0);
     let limit = params.number("limit")?.unwrap_or(LOG_CHUNK_DEFAULT);
     if limit == 0 || limit > LOG_CHUNK_MAX {
         return Err(ApiError::bad_params(format!("limit must be between 1 and {LOG_CHUNK_MAX}")));
     }
-    Ok(ok("log", manager::logs(&s.edp, &scope, &id, params.get("stream"), offset, limit).await?))
+    let stream = params.get("stream");
+    if params.flag("follow")? {
+        // The job must exist and be visible before the stream starts.
+        manager::get(&s.edp, &scope, &id, false).await?;
+        return Ok(follow::stream(s.edp.clone(), scope, id, stream, offset, limit).into_response());
+    }
+    Ok(ok("log", manager::logs(&s.edp, &scope, &id, stream, offset, limit).await?))
+}
+
+/// Where an engine's backend reports a change (Oozie's notification URL).
+/// Authenticated by the execution's own secret in `token`, not by a user
+/// token; other parameters (Oozie adds `status`) are ignored: edpd asks the
+/// engine rather than believing the caller.
+pub async fn callback(State(s): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    manager::callback(&s.edp, &id, params.get("token").as_deref()).await?;
+    Ok(axum::Json(serde_json::json!({})).into_response())
 }

@@ -3,6 +3,8 @@
 //! processes. One test binary (one link); each module a behaviour.
 
 mod bad_input;
+mod callbacks;
+mod follow;
 mod helpers;
 mod lifecycle;
 mod local_jobs;
