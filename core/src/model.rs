@@ -214,6 +214,8 @@ pub struct Execution {
     pub job_configs: Value,
     pub interface: Value,
     pub data_source_urls: Value,
+    /// The flow the job runs for, if any.
+    pub flow_id: Option<String>,
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time::option")]
@@ -243,6 +245,7 @@ impl From<job_execution::Model> for Execution {
             job_configs: redact::job_configs(row.job_configs),
             interface: row.interface,
             data_source_urls: row.data_source_urls,
+            flow_id: row.flow_id,
             is_public: row.is_public,
             is_protected: row.is_protected,
             start_time: row.start_time,

@@ -284,6 +284,17 @@ impl EngineClient {
         Ok(())
     }
 
+    /// An operation added after interface 1.0 (see `JobEngine::invoke`).
+    pub async fn invoke(
+        &self,
+        op: &str,
+        payload: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, CallError> {
+        let op_name = RString::from(op);
+        self.call("invoke", payload, timeout, move |e, p| e.invoke(op_name, p)).await
+    }
+
     async fn call<Req, Resp>(
         &self,
         op: &'static str,

@@ -33,6 +33,8 @@ pub struct Model {
     pub attempts: i32,
     pub cancel_deadline: Option<DateTimeUtc>,
     pub delete_requested: bool,
+    /// The flow this execution runs for, if any.
+    pub flow_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

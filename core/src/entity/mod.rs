@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod data_source;
+pub mod flow;
+pub mod flow_job;
 pub mod job_binary;
 pub mod job_binary_internal;
 pub mod job_execution;

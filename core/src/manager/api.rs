@@ -38,7 +38,7 @@ pub struct NewJob {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Deserialize, serde::Serialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfigs {
     #[serde(default)]
@@ -47,7 +47,7 @@ pub struct JobConfigs {
     pub params: Object,
     #[serde(default)]
     pub args: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_execution_info: Option<Value>,
 }
 
@@ -94,6 +94,7 @@ pub struct ActionInfo {
 #[derive(Debug, Default)]
 pub struct ExecutionFilter {
     pub status: Option<String>,
+    pub flow_id: Option<String>,
     pub cluster_id: Option<String>,
     pub job_template_id: Option<String>,
 }
@@ -101,44 +102,66 @@ pub struct ExecutionFilter {
 /// Validates the launch with the engine and stores it PENDING; the
 /// scheduler launches it. Nothing is written when anything is wrong.
 pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Execution> {
+    let prepared = prepare(edp, scope, new).await?;
+    let row = prepared.row(scope, None).insert(edp.db()).await?;
+    edp.jobs().wake();
+    Ok(row.into())
+}
+
+/// A launch resolved and accepted by its engine's `validate`, not stored.
+pub(crate) struct Prepared {
+    id: String,
+    new: NewJob,
+    resolved: request::Resolved,
+}
+
+pub(crate) async fn prepare(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Prepared> {
     new.job_configs.check()?;
     let id = uuid::Uuid::new_v4().to_string();
     let resolved = request::resolve(edp, scope, &id, &new).await?;
     let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
     client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
+    Ok(Prepared { id, new, resolved })
+}
 
-    let now = time::now();
-    let row = job_execution::ActiveModel {
-        id: Set(id),
-        project_id: Set(scope.project_id.clone()),
-        job_template_id: Set(resolved.template.id.clone()),
-        cluster_id: Set(resolved.cluster.id.clone()),
-        input_id: Set(new.input_id),
-        output_id: Set(new.output_id),
-        engine: Set(resolved.engine),
-        status: Set(Status::Pending.as_str().into()),
-        info: Set(rows::info(Status::Pending, Object::new())),
-        engine_job_id: Set(None),
-        return_code: Set(None),
-        job_configs: Set(resolved.job_configs),
-        interface: Set(Value::Object(new.interface.unwrap_or_default())),
-        data_source_urls: Set(resolved.data_source_urls),
-        extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token})),
-        is_public: Set(new.is_public),
-        is_protected: Set(new.is_protected),
-        start_time: Set(None),
-        end_time: Set(None),
-        next_action_at: Set(Some(now)),
-        attempts: Set(0),
-        cancel_deadline: Set(None),
-        delete_requested: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
+impl Prepared {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
     }
-    .insert(edp.db())
-    .await?;
-    edp.jobs().wake();
-    Ok(row.into())
+
+    /// The PENDING row, due for launch now.
+    pub(crate) fn row(self, scope: &Scope, flow_id: Option<&str>) -> job_execution::ActiveModel {
+        let Prepared { id, new, resolved } = self;
+        let now = time::now();
+        job_execution::ActiveModel {
+            id: Set(id),
+            project_id: Set(scope.project_id.clone()),
+            job_template_id: Set(resolved.template.id.clone()),
+            cluster_id: Set(resolved.cluster.id.clone()),
+            input_id: Set(new.input_id),
+            output_id: Set(new.output_id),
+            engine: Set(resolved.engine),
+            status: Set(Status::Pending.as_str().into()),
+            info: Set(rows::info(Status::Pending, Object::new())),
+            engine_job_id: Set(None),
+            return_code: Set(None),
+            job_configs: Set(resolved.job_configs),
+            interface: Set(Value::Object(new.interface.unwrap_or_default())),
+            data_source_urls: Set(resolved.data_source_urls),
+            extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token})),
+            is_public: Set(new.is_public),
+            is_protected: Set(new.is_protected),
+            start_time: Set(None),
+            end_time: Set(None),
+            next_action_at: Set(Some(now)),
+            attempts: Set(0),
+            cancel_deadline: Set(None),
+            delete_requested: Set(false),
+            flow_id: Set(flow_id.map(str::to_string)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+    }
 }
 
 /// What a launch would submit, in the engine's own terms. Nothing is stored
@@ -186,6 +209,9 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
             })
             .collect::<Result<_>>()?;
         select = select.filter(job_execution::Column::Status.is_in(wanted));
+    }
+    if let Some(flow) = filter.flow_id {
+        select = select.filter(job_execution::Column::FlowId.eq(flow));
     }
     if let Some(cluster) = filter.cluster_id {
         select = select.filter(job_execution::Column::ClusterId.eq(cluster));

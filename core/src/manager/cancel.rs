@@ -58,6 +58,14 @@ pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, delete: bo
     Err(Error::CancelingFailed("the job's status kept changing; cancel again".into()))
 }
 
+/// A flow being cancelled cancels its running jobs (protected or not: the
+/// flow's owner asked).
+pub(crate) async fn cancel_for_flow(edp: &Edp, scope: &Scope, execution_id: &str) -> Result<()> {
+    let Some(mut row) = rows::load(edp, execution_id).await? else { return Ok(()) };
+    row.is_protected = false;
+    request(edp, scope, row, false).await
+}
+
 /// The background half of a cancel.
 pub(crate) async fn run(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
     let deadline = row.cancel_deadline.unwrap_or_else(|| rows::later(edp.settings().cancel_timeout));

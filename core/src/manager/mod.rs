@@ -26,9 +26,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, Semaphore};
 
+pub(crate) use api::prepare;
 pub use api::{
     ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, dry_run, get, launch_job, list, logs, update,
 };
+pub(crate) use cancel::cancel_for_flow;
 pub use scheduler::spawn;
 
 use crate::Edp;

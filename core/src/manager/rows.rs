@@ -67,6 +67,7 @@ pub(crate) fn blank() -> ActiveModel {
         attempts: NotSet,
         cancel_deadline: NotSet,
         delete_requested: NotSet,
+        flow_id: NotSet,
         created_at: NotSet,
         updated_at: Set(time::now()),
     }

@@ -50,6 +50,9 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
                     IDLE
                 }
             };
+            if let Err(e) = crate::flows::advance_all(&edp).await {
+                tracing::error!(error = %e, "flow pass failed");
+            }
             let sleep = if wanted.is_empty() { sleep } else { sleep.min(Duration::from_millis(20)) };
             tokio::select! {
                 _ = edp.jobs().wake.notified() => {}
@@ -132,6 +135,7 @@ fn run(edp: &Edp, row: Model, busy: Busy) {
     let edp = edp.clone();
     tokio::spawn(async move {
         let id = row.id.clone();
+        let in_flow = row.flow_id.is_some();
         let outcome = match rows::status(&row) {
             Status::Pending if row.engine_job_id.is_none() => launch::launch(&edp, row, busy).await,
             Status::ToBeKilled => cancel::run(&edp, row, busy).await,
@@ -140,6 +144,10 @@ fn run(edp: &Edp, row: Model, busy: Busy) {
         };
         if let Err(e) = outcome {
             tracing::error!(execution = %id, error = %e, "background step failed; will retry");
+        }
+        // Its flow may be waiting on it.
+        if in_flow {
+            edp.jobs().wake();
         }
     });
 }

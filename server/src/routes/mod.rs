@@ -6,6 +6,7 @@ mod binaries;
 mod clusters;
 mod data_sources;
 mod engines;
+mod flows;
 mod jobs;
 mod templates;
 
@@ -50,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/logs", get(jobs::logs))
         .route("/jobs/{id}/callback", get(jobs::callback).post(jobs::callback).put(jobs::callback))
         .route("/job-types", get(templates::job_types))
+        .route("/flows", get(flows::list).post(flows::submit))
+        .route("/flows/{id}", get(flows::get).patch(flows::update).delete(flows::delete))
+        .route("/flows/{id}/graph", get(flows::graph))
         .route("/engines", get(engines::list))
         .merge(internals())
         .layer(SetResponseHeaderLayer::overriding(
