@@ -51,7 +51,7 @@ impl Default for Builder {
     fn default() -> Self {
         Self { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }
             .plugin(build::engine_plugin("local"))
-            .plugin(build::local_supervisor())
+            .plugin(build::supervisor())
     }
 }
 

@@ -36,8 +36,10 @@ pub fn engine_plugin(id: &str) -> PathBuf {
     profile_dir().join(format!("libedp_engine_{id}.{}", std::env::consts::DLL_EXTENSION))
 }
 
-pub fn local_supervisor() -> PathBuf {
-    profile_dir().join("edp-local-supervisor")
+/// The job supervisor the local engine runs its jobs under (a binary of
+/// edp-supervised), looked for beside the plugin.
+pub fn supervisor() -> PathBuf {
+    profile_dir().join("edp-supervisor")
 }
 
 /// A test fixture plugin from tests/fixtures: `libedp_fixture_<name>.so`.
@@ -56,7 +58,10 @@ pub fn ensure_built() {
             return;
         }
         let release = (profile() == "release").then_some("--release");
-        cargo(&[&["build", "-p", "edp-server", "-p", "edp-engine-local"][..], release.as_slice()].concat());
+        cargo(
+            &[&["build", "-p", "edp-server", "-p", "edp-engine-local", "-p", "edp-supervised"][..], release.as_slice()]
+                .concat(),
+        );
     });
 }
 

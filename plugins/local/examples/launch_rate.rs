@@ -3,7 +3,7 @@
 //! own process group, exit record, exit notification.
 //!
 //! `cargo run --release -p edp-engine-local --example launch_rate -- [JOBS] [CONCURRENCY]`
-//! (build the supervisor first: `cargo build --release -p edp-engine-local`).
+//! (build the supervisor first: `cargo build --release -p edp-supervised`).
 //! The "shell" is /bin/true, so the figure is the engine's cost, not sh's.
 
 use std::sync::Arc;

@@ -1,55 +1,12 @@
 //! Checks of single user-supplied values, each with the message a user
-//! needs to fix it.
+//! needs to fix it: those of this engine's requests, and (re-exported)
+//! `edp_supervised`'s checks of what ends up in paths, argv and
+//! environments.
 
 use edp_engine_api::plugin::{Error, Result};
 use edp_engine_api::wire::DataSource;
+pub use edp_supervised::checks::{binary_name, env_name, execution_id, no_nul};
 use serde_json::Value;
-
-use crate::layout;
-
-/// Execution ids name directories, so only what a UUID is made of passes.
-pub fn execution_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(Error::invalid_input(format!(
-            "execution id `{id}` is not usable as a directory name (only letters, digits and `-`)"
-        )));
-    }
-    Ok(())
-}
-
-/// The host already checks binary names; this keeps a bad one from
-/// escaping the job directory or overwriting the engine's files anyway.
-pub fn binary_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(Error::invalid_input(format!("job binary name `{name}` is not a plain file name")));
-    }
-    if layout::RESERVED.contains(&name) {
-        return Err(Error::invalid_input(format!(
-            "job binary name `{name}` is reserved for the engine's own files in the job directory"
-        )));
-    }
-    Ok(())
-}
-
-pub fn env_name(name: &str, what: &str) -> Result<()> {
-    let mut bytes = name.bytes();
-    let valid = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !valid {
-        return Err(Error::invalid_input(format!(
-            "{what}: `{name}` is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
-        )));
-    }
-    Ok(())
-}
-
-/// Environment values and arguments cannot hold NUL: exec would refuse.
-pub fn no_nul(value: &str, what: &str) -> Result<()> {
-    if value.contains('\0') {
-        return Err(Error::invalid_input(format!("{what} contains a NUL character")));
-    }
-    Ok(())
-}
 
 /// A job parameter as the text of its environment variable.
 pub fn param_value(name: &str, value: &Value) -> Result<String> {
@@ -131,19 +88,5 @@ mod tests {
         assert!(file_source_path(&ds("file", "file:///x%zz")).is_err());
         let err = file_source_path(&ds("hdfs", "hdfs://nn/x")).err().map(|e| e.message).unwrap_or_default();
         assert!(err.contains("`in`"), "{err}");
-    }
-
-    #[test]
-    fn names() {
-        assert!(env_name("_A1", "p").is_ok());
-        assert!(env_name("1A", "p").is_err());
-        assert!(env_name("A-B", "p").is_err());
-        assert!(env_name("", "p").is_err());
-        assert!(binary_name("a..b.jar").is_ok());
-        for bad in ["", ".", "..", "a/b", "x\0", "stdout", "exit"] {
-            assert!(binary_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(execution_id("0b6e1b9c-5f7e-4c0e-8e43-0d3c2f1a9b7d").is_ok());
-        assert!(execution_id("../x").is_err());
     }
 }

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use edp_engine_api::plugin::{Error, Result};
 use edp_engine_api::wire::{Binary, JobRequest};
+use edp_supervised::{JobSpec, LaunchPlan};
 use serde_json::Value;
 
 use crate::checks;
 use crate::cluster::ClusterConfig;
-use crate::layout::JobSpec;
 use crate::settings::Settings;
 
 pub const JOB_TYPES: [&str; 3] = ["Shell", "Java", "Python"];
@@ -29,6 +29,13 @@ pub struct Plan {
     /// File name in the job directory → the local file it comes from.
     pub files: Vec<(String, PathBuf)>,
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// What `edp_supervised::launch` takes, with the supervisor to run.
+    pub fn into_launch(self, supervisor: PathBuf) -> LaunchPlan {
+        LaunchPlan { job_dir: self.job_dir, spec: self.spec, files: self.files, supervisor }
+    }
 }
 
 pub fn plan(job: &JobRequest, settings: &Settings) -> Result<Plan> {

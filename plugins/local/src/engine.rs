@@ -1,5 +1,5 @@
 //! The `local` engine: what each operation of the SDK's `Engine` does,
-//! in terms of the modules that do the work.
+//! in terms of this crate's planning and `edp_supervised`, which runs it.
 
 use std::collections::BTreeMap;
 
@@ -8,16 +8,13 @@ use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
     LogChunk, LogRequest, Object, PollingHints, StatusReport, Validated,
 };
+use edp_supervised::{JOB_DIR_KEY, JobDir, Launch, Observed, Watcher, cancel, launch, layout, logs, status};
 use serde_json::json;
 
 use crate::cluster::{self, ClusterConfig};
 use crate::command::{self, JOB_TYPES};
-use crate::jobdir::{JobDir, io_error};
-use crate::launch::{self, Launch};
+use crate::jobdir;
 use crate::settings::Settings;
-use crate::status::{self, Observed};
-use crate::watch::Watcher;
-use crate::{cancel, layout, logs};
 
 pub struct LocalEngine {
     settings: Settings,
@@ -36,7 +33,7 @@ impl LocalEngine {
     }
 
     fn job_dir(&self, handle: &JobHandle) -> Result<JobDir> {
-        JobDir::for_handle(handle, &self.settings)
+        jobdir::for_handle(handle, &self.settings)
     }
 }
 
@@ -45,8 +42,8 @@ impl Engine for LocalEngine {
 
     fn new(ctx: EngineContext) -> Result<Self> {
         let settings = Settings::from_engine_settings(&ctx.settings)?;
-        let watcher =
-            Watcher::start(ctx.host).map_err(|e| Error::fatal(format!("cannot start the exit watcher: {e}")))?;
+        let watcher = Watcher::start(ctx.host, Self::ID)
+            .map_err(|e| Error::fatal(format!("cannot start the exit watcher: {e}")))?;
         Ok(Self { settings, watcher })
     }
 
@@ -80,8 +77,8 @@ impl Engine for LocalEngine {
     async fn run_job(&self, job: JobRequest) -> Result<Launched> {
         let plan = command::plan(&job, &self.settings)?;
         let dir = JobDir::new(plan.job_dir.clone());
-        let supervisor = self.settings.supervisor.clone();
-        let (pid, status) = match blocking(move || launch::launch(&plan, &supervisor)).await? {
+        let plan = plan.into_launch(self.settings.supervisor.clone());
+        let (pid, status) = match blocking(move || launch::launch(&plan)).await? {
             Launch::Started(child) => {
                 let pid = child.id();
                 self.watcher.watch_child(&job.execution_id, child);
@@ -104,7 +101,7 @@ impl Engine for LocalEngine {
             // an exit record but no supervisor pid, which it never should.
             engine_job_id: pid.map_or_else(|| job.execution_id.clone(), |p| p.to_string()),
             status,
-            extra: json!({ "job_dir": work_dir }),
+            extra: json!({ JOB_DIR_KEY: work_dir }),
             info,
         })
     }
@@ -142,24 +139,7 @@ impl Engine for LocalEngine {
 
     async fn delete_job(&self, handle: JobHandle) -> Result<()> {
         let dir = self.job_dir(&handle)?;
-        blocking(move || {
-            if !dir.path().exists() {
-                return Ok(());
-            }
-            // Ended once the exit is recorded, even while the supervisor
-            // still reaps what the job left behind.
-            if !dir.has(layout::EXIT) {
-                if dir.locked()? {
-                    return Err(Error::invalid_input("the job is still running: cancel it before deleting it"));
-                }
-                // A supervisor killed from outside may have left its job running.
-                if dir.pid(layout::JOB_PID)?.is_some_and(cancel::group_exists) {
-                    return Err(Error::invalid_input("processes of the job are still running: cancel it first"));
-                }
-            }
-            std::fs::remove_dir_all(dir.path()).map_err(|e| io_error(dir.path(), e))
-        })
-        .await
+        blocking(move || dir.delete()).await
     }
 }
 

@@ -1,31 +1,27 @@
 //! edp's `local` engine: Shell, Java and Python jobs as processes on the
 //! edpd host.
 //!
-//! Each job runs under `edp-local-supervisor` (the binary of this crate) in
-//! a directory of its own, which holds everything known about the job (see
-//! [`layout`]), so the plugin keeps no state and jobs outlive edpd.
+//! Each job runs under `edp-supervisor` (the binary of `edp-supervised`,
+//! installed beside the plugin) in a directory of its own, which holds
+//! everything known about the job, so the plugin keeps no state and jobs
+//! outlive edpd. Launching, status, cancelling, logs and exit
+//! notifications are `edp_supervised`'s; this crate turns requests into
+//! what it runs.
 //!
-//! - `engine`: the SDK's `Engine` operations, glueing the modules below.
+//! - `engine`: the SDK's `Engine` operations, glueing the modules below
+//!   to `edp_supervised`.
 //! - `settings`, `cluster`: the engine's settings; a cluster's configs.
 //! - `command`, `checks`: request → argv, environment and files.
-//! - `launch`: starting a supervisor, once per execution.
-//! - `jobdir`, `status`: reading a job directory; the status it shows.
-//! - `cancel`, `logs`, `watch`: killing, log reading, exit notifications.
+//! - `jobdir`: where a job's directory is, from its handle.
 
-mod cancel;
 mod checks;
 mod cluster;
 mod command;
 mod engine;
 mod jobdir;
-mod launch;
-pub mod layout;
-mod logs;
 mod settings;
-mod status;
-mod watch;
 
+pub use edp_supervised::SUPERVISOR_NAME;
 pub use engine::LocalEngine;
-pub use settings::SUPERVISOR_NAME;
 
 edp_engine_api::export_engine!(LocalEngine);

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use edp_engine_api::plugin::{Error, Result};
 use edp_engine_api::wire::EngineSettings;
+use edp_supervised::SUPERVISOR_NAME;
 use serde_json::Value;
 
-pub const SUPERVISOR_NAME: &str = "edp-local-supervisor";
 const DEFAULT_KILL_GRACE_MS: u64 = 5_000;
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,7 @@ pub struct Settings {
     pub work_dir: PathBuf,
     /// How long a cancelled job has between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// `edp-supervisor`: the `supervisor` setting, else beside the plugin.
     pub supervisor: PathBuf,
 }
 

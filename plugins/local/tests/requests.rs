@@ -102,13 +102,13 @@ async fn bad_requests_are_refused_before_anything_is_written() {
 async fn a_missing_supervisor_refuses_the_engine() {
     let env = Env::new();
     let hints = Hints::default();
-    let ctx = env.context(json!({ "supervisor": "/nonexistent/edp-local-supervisor" }), &hints);
+    let ctx = env.context(json!({ "supervisor": "/nonexistent/edp-supervisor" }), &hints);
     let err = LocalEngine::new(ctx).err().expect("refused");
-    assert!(err.message.contains("/nonexistent/edp-local-supervisor"), "{}", err.message);
+    assert!(err.message.contains("/nonexistent/edp-supervisor"), "{}", err.message);
 
     // By default it is looked for beside the plugin.
     let err = LocalEngine::new(env.context(json!({}), &hints)).err().expect("refused");
-    assert!(err.message.contains(&env.root.path().join("plugins/edp-local-supervisor").display().to_string()));
+    assert!(err.message.contains(&env.root.path().join("plugins/edp-supervisor").display().to_string()));
 }
 
 #[tokio::test]

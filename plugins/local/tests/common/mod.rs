@@ -4,7 +4,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -14,11 +15,43 @@ use edp_engine_api::plugin::{Engine, EngineContext, HostHandle};
 use edp_engine_api::wire::{
     Binary, ClusterSpec, EngineSettings, JobHandle, JobRequest, Launched, LogRequest, Object, StatusReport,
 };
-use edp_engine_local::{LocalEngine, layout};
+use edp_engine_local::{LocalEngine, SUPERVISOR_NAME};
+use edp_supervised::layout;
 use serde_json::{Value, json};
 
-pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_edp-local-supervisor");
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The supervisor, a binary of edp-supervised. `cargo test` builds only
+/// the binaries of the packages it tests, so the first call builds it (a
+/// no-op when up to date) into the target and profile directories this
+/// test runs from; `EDP_TEST_PREBUILT` (see scripts/test) skips that.
+pub fn supervisor() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        // <target dir>/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().expect("test executable");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("a profile directory").to_owned();
+        if std::env::var_os("EDP_TEST_PREBUILT").is_none() {
+            let target_dir = profile_dir.parent().expect("a target directory");
+            let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            cargo.args(["build", "--quiet", "-p", "edp-supervised", "--bin", SUPERVISOR_NAME]);
+            cargo.arg("--target-dir").arg(target_dir).current_dir(env!("CARGO_MANIFEST_DIR"));
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => {}
+                Some("release") => drop(cargo.arg("--release")),
+                Some(other) => drop(cargo.args(["--profile", other])),
+                None => panic!("no profile in {}", profile_dir.display()),
+            }
+            let out = cargo.output().expect("cargo runs");
+            assert!(
+                out.status.success(),
+                "building {SUPERVISOR_NAME} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        profile_dir.join(SUPERVISOR_NAME)
+    })
+}
 
 /// Records the status hints the engine sends.
 #[derive(Clone, Default)]
@@ -68,7 +101,7 @@ impl Env {
     }
 
     pub fn engine(&self) -> (LocalEngine, Hints) {
-        self.engine_with(json!({ "supervisor": SUPERVISOR, "kill_grace_ms": 2000 }))
+        self.engine_with(json!({ "supervisor": supervisor(), "kill_grace_ms": 2000 }))
     }
 
     pub fn engine_with(&self, settings: Value) -> (LocalEngine, Hints) {

@@ -19,9 +19,9 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The supervisor writes the exit record right after the job's leader dies.
 const EXIT_RECORD_WAIT: Duration = Duration::from_secs(2);
 
-/// Asks for the kill and waits until it happened (or the bounds passed);
-/// the caller reads the status afterwards. A job already ended is left as
-/// it is.
+/// Asks for the kill and waits until it happened (or the bounds passed):
+/// SIGTERM to the job's process group, SIGKILL after `grace`. The caller
+/// reads the status afterwards. A job already ended is left as it is.
 pub async fn cancel(dir: &JobDir, grace: Duration) -> Result<()> {
     dir.require()?;
     if dir.has(layout::EXIT) {
@@ -85,6 +85,8 @@ async fn wait_until_gone(pgid: i32, bound: Duration) -> bool {
     }
 }
 
+/// Whether any process of group `pgid` is left (false for the groups
+/// this refuses to signal).
 pub fn group_exists(pgid: i32) -> bool {
     group(pgid).is_ok_and(|g| test_kill_process_group(g) != Err(Errno::SRCH))
 }

@@ -2,7 +2,7 @@
 //! is given and tells the host when one exits, so edpd polls that job at
 //! once instead of at its next interval.
 //!
-//! It reaps the supervisors this plugin spawned (their `Child`), and only
+//! It reaps the supervisors its engine spawned (their `Child`), and only
 //! those: never `waitpid(-1)`, since other engines in the process have
 //! children too. Supervisors found alive after an edpd restart are watched
 //! through a pidfd alone, which works for processes that are not ours.
@@ -18,6 +18,8 @@ use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
+/// One per engine; dropping it ends the thread once the children it still
+/// has are reaped.
 pub struct Watcher {
     shared: Arc<Shared>,
 }
@@ -27,6 +29,8 @@ struct Shared {
     wake: OwnedFd,
     state: Mutex<State>,
     host: HostHandle,
+    /// Of the threads that wait for one child each: `edp-<engine>-wait`.
+    wait_thread: String,
 }
 
 #[derive(Default)]
@@ -45,26 +49,31 @@ struct Watched {
 }
 
 impl Watcher {
-    pub fn start(host: HostHandle) -> std::io::Result<Self> {
+    /// Starts the thread, `edp-<engine_id>-watch`, which tells `host` of
+    /// each exit. (Linux shows thread names up to 15 bytes.)
+    pub fn start(host: HostHandle, engine_id: &str) -> std::io::Result<Self> {
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        let shared = Arc::new(Shared { wake, state: Mutex::default(), host });
+        let wait_thread = format!("edp-{engine_id}-wait");
+        let shared = Arc::new(Shared { wake, state: Mutex::default(), host, wait_thread });
         let thread_shared = shared.clone();
-        thread::Builder::new().name("edp-local-watch".into()).spawn(move || run(&thread_shared))?;
+        thread::Builder::new().name(format!("edp-{engine_id}-watch")).spawn(move || run(&thread_shared))?;
         Ok(Self { shared })
     }
 
-    /// Watches (and will reap) a supervisor this plugin spawned.
+    /// Watches (and will reap) a supervisor the engine spawned.
     pub fn watch_child(&self, execution_id: &str, child: Child) {
         let pidfd = Pid::from_raw(child.id().try_into().unwrap_or(0)).map(|pid| pidfd_open(pid, PidfdFlags::empty()));
         match pidfd {
             Some(Ok(pidfd)) => self.add(Watched { execution_id: execution_id.to_owned(), pidfd, child: Some(child) }),
             // No pidfd (a kernel before 5.3, or out of descriptors): a
             // thread of its own waits for this one.
-            _ => wait_in_thread(self.shared.host.clone(), execution_id.to_owned(), child),
+            _ => wait_in_thread(&self.shared, execution_id.to_owned(), child),
         }
     }
 
-    /// Watches a supervisor that is not our child, unless it is already.
+    /// Watches a supervisor that is not our child (one found running after
+    /// an edpd restart: [`crate::Observed::live_supervisor`]), unless it is
+    /// watched already.
     pub fn watch_pid(&self, execution_id: &str, pid: i32) {
         if self.state().ids.contains(execution_id) {
             return;
@@ -135,7 +144,7 @@ fn run(shared: &Shared) {
                 tracing::error!("exit watcher: poll failed: {e}; waiting with a thread per job");
                 for w in watched {
                     if let Some(child) = w.child {
-                        wait_in_thread(shared.host.clone(), w.execution_id, child);
+                        wait_in_thread(shared, w.execution_id, child);
                     }
                 }
                 return;
@@ -153,8 +162,9 @@ fn run(shared: &Shared) {
     }
 }
 
-fn wait_in_thread(host: HostHandle, execution_id: String, mut child: Child) {
-    let spawned = thread::Builder::new().name("edp-local-wait".into()).spawn(move || {
+fn wait_in_thread(shared: &Shared, execution_id: String, mut child: Child) {
+    let host = shared.host.clone();
+    let spawned = thread::Builder::new().name(shared.wait_thread.clone()).spawn(move || {
         let _ = child.wait();
         host.status_hint(&execution_id);
     });

@@ -11,13 +11,18 @@ use crate::layout::{self, ExitRecord};
 /// How much of stderr a failed job's report carries.
 const STDERR_TAIL: u64 = 1024;
 
+/// What [`observe`] saw.
 pub struct Observed {
     pub report: StatusReport,
-    /// The supervisor's pid while it runs, for exit notifications.
+    /// The supervisor's pid while it runs, for exit notifications
+    /// ([`crate::Watcher::watch_pid`]).
     pub live_supervisor: Option<i32>,
 }
 
-/// Blocking: a few small reads.
+/// The job's status: RUNNING while the supervisor lives, then what the
+/// exit record says (KILLED once a cancel was asked for); FAILED, with
+/// the tail of stderr, for any job that did not succeed. NotFound when
+/// the directory is gone. Blocking: a few small reads.
 pub fn observe(dir: &JobDir) -> Result<Observed> {
     dir.require()?;
     if let Some(exit) = dir.exit_record()? {

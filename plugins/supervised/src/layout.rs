@@ -1,17 +1,17 @@
-//! The on-disk format of a job directory: the contract between the plugin
-//! and `edp-local-supervisor`, which may be of different builds after an
+//! The on-disk format of a job directory: the contract between the
+//! engines and `edp-supervisor`, which may be of different builds after an
 //! upgrade, so fields are only ever added, with defaults.
 //!
 //! ```text
 //! <work_dir>/<execution_id>/
-//!   <binaries>          staged mains and libs
+//!   <staged files>      the job's binaries (mains, libs, ...), as the engine names them
 //!   job.json            JobSpec: argv, env additions, cwd
 //!   stdout, stderr      the job's (and the supervisor's) output, appended
 //!   lock                flock: taken by the launcher, handed to the supervisor
 //!                       as its stdin, held until the supervisor exits
 //!   supervisor.pid      the supervisor's pid, written first thing
 //!   job.pid             the job's pid, which is also its process group id
-//!   cancel_requested    written by cancel_job before it signals
+//!   cancel_requested    written by a cancel before it signals
 //!   exit                ExitRecord, written last
 //! ```
 
@@ -31,7 +31,7 @@ pub const JOB_PID: &str = "job.pid";
 pub const CANCEL_REQUESTED: &str = "cancel_requested";
 pub const EXIT: &str = "exit";
 
-/// Names a staged binary may not take: staging it would overwrite one of
+/// Names a staged file may not take: staging it would overwrite one of
 /// ours (temporary files are `<name>.tmp`).
 pub const RESERVED: &[&str] = &[
     JOB_SPEC,
@@ -47,19 +47,24 @@ pub const RESERVED: &[&str] = &[
     "exit.tmp",
 ];
 
-/// What the supervisor starts.
+/// What the supervisor starts, from [`JOB_SPEC`]. Nothing is added for the
+/// job: an engine puts in `env` every variable its jobs rely on.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct JobSpec {
+    /// The program (looked up on `PATH` unless it holds a `/`) and its
+    /// arguments, passed as they are: no shell is involved.
     pub argv: Vec<String>,
     /// Added to the environment the supervisor inherited from edpd.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The job's working directory; usually the job directory itself.
     pub cwd: PathBuf,
 }
 
-/// How the job ended. Exactly one of `code`, `signal` tells how, unless
-/// the program never ran, which `error` then explains (with `code` 127
-/// when the program could not be executed, as a shell reports it).
+/// How the job ended, as the supervisor records it in [`EXIT`]. Exactly
+/// one of `code`, `signal` tells how, unless the program never ran, which
+/// `error` then explains (with `code` 127 when the program could not be
+/// executed, as a shell reports it).
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExitRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +100,7 @@ pub fn read_pid(dir: &Path, name: &str) -> io::Result<Option<i32>> {
     }
 }
 
+/// Milliseconds since the Unix epoch, as [`ExitRecord::ended_at_ms`] has them.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,11 +1,13 @@
-//! `edp-local-supervisor <jobdir>`: starts the job described in
+//! `edp-supervisor <jobdir>`: starts the job described in
 //! `<jobdir>/job.json` in a process group of its own, waits for it and
 //! records how it ended, so that jobs outlive an edpd restart and their end
 //! is known even when nobody was waiting.
 //!
-//! Its stdin is the job directory's lock, already taken by the launcher;
-//! its stdout and stderr are the job's files, which the job inherits, so
-//! output never passes through here.
+//! Its stdin is the job directory's lock, already taken by the launcher
+//! (`edp_supervised::launch`); its stdout and stderr are the job's files,
+//! which the job inherits, so output never passes through here. As a child
+//! subreaper it reaps the job's orphans; once the exit is recorded it ends
+//! what is left of the job's process group, then exits, freeing the lock.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -16,19 +18,19 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use edp_engine_local::layout::{self, ExitRecord, JobSpec};
+use edp_supervised::layout::{self, ExitRecord, JobSpec};
 use rustix::fs::{FlockOperation, flock};
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let (Some(dir), None) = (args.next(), args.next()) else {
-        eprintln!("usage: edp-local-supervisor <jobdir>");
+        eprintln!("usage: edp-supervisor <jobdir>");
         return ExitCode::from(2);
     };
     match supervise(Path::new(&dir)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edp-local-supervisor: {e}");
+            eprintln!("edp-supervisor: {e}");
             ExitCode::FAILURE
         }
     }
@@ -67,7 +69,7 @@ fn run(dir: &Path) -> ExitRecord {
     // children rather than init's: we reap them at once, so a cancelled
     // job's process group empties at once. Init may reap only now and then.
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
-        eprintln!("edp-local-supervisor: cannot become a subreaper ({e}); orphans go to init");
+        eprintln!("edp-supervisor: cannot become a subreaper ({e}); orphans go to init");
     }
     let spec = match read_spec(dir) {
         Ok(spec) => spec,
@@ -179,6 +181,6 @@ fn read_spec(dir: &Path) -> io::Result<JobSpec> {
 
 /// The job's stderr is ours, so the reason also lands where users look.
 fn failure(code: Option<i32>, message: String) -> ExitRecord {
-    eprintln!("edp-local-supervisor: {message}");
+    eprintln!("edp-supervisor: {message}");
     ExitRecord { code, error: Some(message), ..ExitRecord::default() }
 }

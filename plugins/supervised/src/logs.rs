@@ -1,4 +1,5 @@
-//! Reading a job's stdout and stderr by byte offset, as text.
+//! Reading a job's stdout and stderr by byte offset, as text: what an
+//! engine's `fetch_logs` answers.
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -13,7 +14,9 @@ const STREAMS: [&str; 2] = [layout::STDOUT, layout::STDERR];
 /// Whatever the client asks, one answer holds at most this much.
 const MAX_CHUNK: u64 = 8 << 20;
 
-/// Blocking: reads up to `limit` bytes.
+/// `stream` is `stdout` (the default) or `stderr`. The chunk never ends
+/// inside a character, and is `complete` once the job ended and the end is
+/// reached. Blocking: reads up to `limit` bytes.
 pub fn read(dir: &JobDir, stream: Option<&str>, offset: u64, limit: u64) -> Result<LogChunk> {
     let stream = stream.unwrap_or(layout::STDOUT);
     if !STREAMS.contains(&stream) {

@@ -1,4 +1,4 @@
-//! Starting a job's supervisor, at most once per execution id. Blocking:
+//! Starting a job's supervisor, at most once per job directory. Blocking:
 //! run it on a blocking thread.
 //!
 //! The job directory's lock makes a launch safe to repeat: the launcher
@@ -20,22 +20,45 @@ use edp_engine_api::plugin::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 
-use crate::command::Plan;
+use crate::checks;
 use crate::jobdir::{JobDir, io_error};
-use crate::layout;
+use crate::layout::{self, JobSpec};
 
 /// How long a launch waits for a job directory someone else holds without
 /// having started a supervisor: only another launcher in the middle of
 /// its work should ever do that.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
+/// What to start, and where.
+#[derive(Debug, Clone)]
+pub struct LaunchPlan {
+    /// One directory per execution (see [`JobDir::in_work_dir`]): a second
+    /// launch into it starts nothing. Absolute: [`JobDir::recorded`]
+    /// accepts no other.
+    pub job_dir: PathBuf,
+    /// Written to `job.json` as it is.
+    pub spec: JobSpec,
+    /// File name in the job directory → the local file it comes from
+    /// (hard-linked, else copied). Names pass [`checks::binary_name`].
+    pub files: Vec<(String, PathBuf)>,
+    /// The `edp-supervisor` binary.
+    pub supervisor: PathBuf,
+}
+
 pub enum Launch {
+    /// The supervisor, to be waited for (see [`crate::Watcher::watch_child`]).
     Started(Child),
-    /// A supervisor had already taken this execution: nothing was started.
+    /// A supervisor had already taken this job directory (it may have ended
+    /// since): nothing was started.
     Existing,
 }
 
-pub fn launch(plan: &Plan, supervisor: &Path) -> Result<Launch> {
+/// Stages the files, writes `job.json` and starts the supervisor, unless a
+/// supervisor already took the directory. Safe to repeat and to race.
+pub fn launch(plan: &LaunchPlan) -> Result<Launch> {
+    for (name, _) in &plan.files {
+        checks::binary_name(name)?;
+    }
     let dir = JobDir::new(plan.job_dir.clone());
     fs::create_dir_all(dir.path()).map_err(|e| io_error(dir.path(), e))?;
     let Some(lock) = claim(&dir)? else {
@@ -53,6 +76,7 @@ pub fn launch(plan: &Plan, supervisor: &Path) -> Result<Launch> {
     let spec = serde_json::to_vec_pretty(&plan.spec).map_err(|e| Error::fatal(format!("job.json: {e}")))?;
     fs::write(dir.file(layout::JOB_SPEC), spec).map_err(|e| io_error(&dir.file(layout::JOB_SPEC), e))?;
 
+    let supervisor = &plan.supervisor;
     let child = Command::new(supervisor)
         .arg(dir.path())
         .stdin(lock)

@@ -1,0 +1,179 @@
+//! A test host and helpers to run jobs through edp-supervised as an engine
+//! does, with the real supervisor and real processes.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RStr};
+use edp_engine_api::abi::{Host, Host_TO};
+use edp_engine_api::plugin::HostHandle;
+use edp_engine_api::wire::StatusReport;
+use edp_supervised::{JobDir, JobSpec, Launch, LaunchPlan, Watcher, launch, layout, logs, status};
+
+pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_edp-supervisor");
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Records the status hints a watcher sends.
+#[derive(Clone, Default)]
+pub struct Hints(Arc<Mutex<Vec<String>>>);
+
+impl Hints {
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.lock().map(|h| h.iter().any(|x| x == id)).unwrap_or(false)
+    }
+
+    pub async fn wait_for(&self, id: &str) {
+        let start = Instant::now();
+        while !self.contains(id) {
+            assert!(start.elapsed() < DEADLINE, "no status hint for {id}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+struct TestHost(Hints);
+
+impl Host for TestHost {
+    fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
+        eprintln!("[{level}] {target}: {message}");
+    }
+
+    fn status_hint(&self, execution_id: RStr<'_>) {
+        if let Ok(mut hints) = self.0.0.lock() {
+            hints.push(execution_id.as_str().to_owned());
+        }
+    }
+}
+
+/// A watcher over a host that records its hints.
+pub fn watcher() -> (Watcher, Hints) {
+    let hints = Hints::default();
+    let host = Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque);
+    let watcher = Watcher::start(HostHandle::new(host), "test").expect("watcher starts");
+    (watcher, hints)
+}
+
+/// A work directory for job directories. Dropping it kills whatever job is
+/// left, so a failed test leaves no processes behind.
+pub struct Env {
+    pub root: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { root: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.path().join("jobs")
+    }
+
+    pub fn job_dir(&self, id: &str) -> JobDir {
+        JobDir::in_work_dir(&self.work_dir(), id).expect("a valid execution id")
+    }
+
+    /// Writes a file outside the job directory, to be staged into it.
+    pub fn source(&self, name: &str, content: &str) -> PathBuf {
+        let dir = self.root.path().join("sources");
+        fs::create_dir_all(&dir).expect("sources dir");
+        let path = dir.join(name);
+        fs::write(&path, content).expect("write source");
+        path
+    }
+
+    /// `/bin/sh job.sh ARGS...` in the job directory, the script staged.
+    pub fn shell(&self, id: &str, script: &str, args: &[&str]) -> LaunchPlan {
+        let job_dir = self.job_dir(id).path().to_owned();
+        let argv = ["/bin/sh".to_owned(), job_dir.join("job.sh").display().to_string()]
+            .into_iter()
+            .chain(args.iter().map(|a| (*a).to_owned()))
+            .collect();
+        let source = self.source(&format!("{id}.sh"), script);
+        LaunchPlan {
+            spec: JobSpec { argv, env: Default::default(), cwd: job_dir.clone() },
+            job_dir,
+            files: vec![("job.sh".into(), source)],
+            supervisor: SUPERVISOR.into(),
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Ok(entries) = fs::read_dir(self.work_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.path().join(layout::EXIT).exists() {
+                continue;
+            }
+            // A job that has just started may not have recorded itself yet.
+            let start = Instant::now();
+            while !entry.path().join(layout::JOB_PID).exists() && start.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Ok(Some(pid)) = layout::read_pid(&entry.path(), layout::JOB_PID)
+                && let Some(pid) = rustix::process::Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+/// Launches, and hands a started supervisor to `watcher` under `id`.
+pub fn start(plan: &LaunchPlan, watcher: &Watcher, id: &str) -> bool {
+    match launch::launch(plan).expect("launch") {
+        Launch::Started(child) => {
+            watcher.watch_child(id, child);
+            true
+        }
+        Launch::Existing => false,
+    }
+}
+
+/// Polls until the job's status is terminal.
+pub async fn wait_terminal(dir: &JobDir) -> StatusReport {
+    let start = Instant::now();
+    loop {
+        let report = status::observe(dir).expect("status").report;
+        if report.status.is_terminal() {
+            return report;
+        }
+        assert!(start.elapsed() < DEADLINE, "job {} still {:?}", dir.path().display(), report.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `path` exists (a job's own signal that it got somewhere).
+pub async fn wait_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < DEADLINE, "{} never appeared", path.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The whole of a stream, read in chunks of `limit` bytes, checking that
+/// the offsets chain.
+pub fn read_stream(dir: &JobDir, stream: &str, limit: u64) -> String {
+    let mut offset = 0;
+    let mut text = String::new();
+    loop {
+        let chunk = logs::read(dir, Some(stream), offset, limit).expect("logs");
+        assert_eq!(chunk.offset, offset);
+        assert_eq!(chunk.next_offset, offset + chunk.data.len() as u64, "valid UTF-8 moves by its length");
+        // Over the limit only to hold one whole character.
+        assert!(chunk.data.len() as u64 <= limit.max(4));
+        text.push_str(&chunk.data);
+        offset = chunk.next_offset;
+        if chunk.complete {
+            return text;
+        }
+        assert!(!chunk.data.is_empty(), "an incomplete read returned nothing at {offset}");
+    }
+}
