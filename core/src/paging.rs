@@ -65,10 +65,7 @@ where
 
     let marker = match &query.marker {
         Some(id) => {
-            let row = select
-                .clone()
-                .filter(id_col.eq(id.clone()))
-                .one(db)
+            let row = crate::db::by_key(select.clone().filter(id_col.eq(id.clone())), db)
                 .await?
                 .ok_or_else(|| Error::Validation(format!("marker {id} not found")))?;
             Some((row.get(sort.col), Value::from(id.clone())))

@@ -107,7 +107,7 @@ pub async fn declare(edp: &Edp, owner: &str, name: &str, plugin_name: &str, conf
     };
     let version = edp.engines().get(plugin_name).map(|e| e.description.version.clone()).unwrap_or_default();
     let now = time::now();
-    let existing = cluster::Entity::find_by_id(id.clone()).one(edp.db()).await?;
+    let existing = crate::db::by_key(cluster::Entity::find_by_id(id.clone()), edp.db()).await?;
     let row = cluster::ActiveModel {
         id: Set(id),
         project_id: Set(owner.to_string()),

@@ -287,10 +287,12 @@ fn internal_meta() -> sea_orm::Select<job_binary_internal::Entity> {
 }
 
 async fn find_internal_meta(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
-    internal_meta()
-        .filter(job_binary_internal::Column::Id.eq(id))
-        .filter(scope.visible(job_binary_internal::Column::ProjectId, job_binary_internal::Column::IsPublic))
-        .one(edp.db())
-        .await?
-        .ok_or_else(|| Error::not_found("job binary internal", id))
+    crate::db::by_key(
+        internal_meta()
+            .filter(job_binary_internal::Column::Id.eq(id))
+            .filter(scope.visible(job_binary_internal::Column::ProjectId, job_binary_internal::Column::IsPublic)),
+        edp.db(),
+    )
+    .await?
+    .ok_or_else(|| Error::not_found("job binary internal", id))
 }

@@ -84,10 +84,7 @@ owned! {
 /// The row with this id, if the scope may see it; 404 otherwise.
 pub(crate) async fn find<E: Owned>(edp: &crate::Edp, scope: &Scope, id: &str) -> Result<E::Model> {
     use sea_orm::{ColumnTrait, QueryFilter};
-    E::find()
-        .filter(E::id().eq(id))
-        .filter(scope.visible(E::project(), E::public()))
-        .one(edp.db())
+    crate::db::by_key(E::find().filter(E::id().eq(id)).filter(scope.visible(E::project(), E::public())), edp.db())
         .await?
         .ok_or_else(|| Error::not_found(E::WHAT, id))
 }

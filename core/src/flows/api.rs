@@ -301,11 +301,12 @@ pub async fn graph_dot(edp: &Edp, scope: &Scope, id: &str) -> Result<String> {
 }
 
 pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<flow::Model> {
-    flow::Entity::find_by_id(id)
-        .filter(scope.visible(flow::Column::ProjectId, flow::Column::IsPublic))
-        .one(edp.db())
-        .await?
-        .ok_or_else(|| Error::not_found("flow", id))
+    crate::db::by_key(
+        flow::Entity::find_by_id(id).filter(scope.visible(flow::Column::ProjectId, flow::Column::IsPublic)),
+        edp.db(),
+    )
+    .await?
+    .ok_or_else(|| Error::not_found("flow", id))
 }
 
 async fn view(edp: &Edp, row: flow::Model) -> Result<Flow> {

@@ -216,7 +216,7 @@ async fn existing_outputs(edp: &Edp, scope: &Scope, job: &flow_job::Model) -> Re
     if ids.is_empty() {
         return Ok(Existing::NoOutputs);
     }
-    let cluster = cluster::Entity::find_by_id(job.cluster_id.clone()).one(edp.db()).await?;
+    let cluster = crate::db::by_key(cluster::Entity::find_by_id(job.cluster_id.clone()), edp.db()).await?;
     let Some(cluster) = cluster else { return Ok(Existing::Unknown(format!("cluster {} is gone", job.cluster_id))) };
     let sources = data_source::Entity::find()
         .filter(data_source::Column::Id.is_in(ids.iter().map(|s| s.to_string())))

@@ -321,7 +321,9 @@ pub async fn logs(
 /// Only the execution's own secret is accepted; the call itself changes
 /// nothing but making the job due for a poll now.
 pub async fn callback(edp: &Edp, id: &str, token: Option<&str>) -> Result<()> {
-    let row = job_execution::Entity::find_by_id(id).one(edp.db()).await?.ok_or_else(|| Error::not_found("job", id))?;
+    let row = crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db())
+        .await?
+        .ok_or_else(|| Error::not_found("job", id))?;
     let expected = row.extra.get("callback_token").and_then(Value::as_str);
     match (expected, token) {
         (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {
@@ -341,11 +343,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_execution::Model> {
-    job_execution::Entity::find_by_id(id)
-        .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic))
-        .one(edp.db())
-        .await?
-        .ok_or_else(|| Error::not_found("job", id))
+    crate::db::by_key(
+        job_execution::Entity::find_by_id(id)
+            .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic)),
+        edp.db(),
+    )
+    .await?
+    .ok_or_else(|| Error::not_found("job", id))
 }
 
 /// An engine's refusal, as the user sees it.

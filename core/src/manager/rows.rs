@@ -14,7 +14,7 @@ use crate::status::Status;
 use crate::time;
 
 pub(crate) async fn load(edp: &Edp, id: &str) -> Result<Option<Model>> {
-    Ok(job_execution::Entity::find_by_id(id).one(edp.db()).await?)
+    crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await
 }
 
 pub(crate) fn status(row: &Model) -> Status {
