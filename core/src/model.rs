@@ -268,3 +268,10 @@ pub struct Page<T> {
     /// Whether the request used paging at all (Sahara then adds `markers`).
     pub paged: bool,
 }
+
+impl<T> Page<T> {
+    /// The same page of something else (rows into views).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), prev: self.prev, next: self.next, paged: self.paged }
+    }
+}

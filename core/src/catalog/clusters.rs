@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Edp;
-use crate::catalog::{self, check_delete, check_update, ensure_unique, like, name_conflict};
+use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{cluster, job_execution};
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Page};
@@ -160,12 +160,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ClusterFilter, query: &ListQ
         cluster::Column::CreatedAt,
     )?;
     let page = paging::page(edp.db(), select, cluster::Column::Id, sort, query).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(|r| view(edp, r)).collect(),
-        prev: page.prev,
-        next: page.next,
-        paged: page.paged,
-    })
+    Ok(page.map(|r| view(edp, r)))
 }
 
 pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> Result<Cluster> {
@@ -177,22 +172,9 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
     if row.declared && (patch.name.is_some() || patch.cluster_configs.is_some()) {
         return Err(Error::UpdateFailed("a cluster declared in the configuration file is changed there".into()));
     }
+    catalog::check_changes::<cluster::Entity>(edp, scope, id, patch.name.as_deref(), patch.description.as_deref(), 80)
+        .await?;
     let mut active: cluster::ActiveModel = row.clone().into();
-    if let Some(name) = &patch.name {
-        validate::name("cluster", name, 80)?;
-        ensure_unique::<cluster::Entity>(edp, scope, name, Some(id)).await?;
-        active.name = Set(name.clone());
-    }
-    if let Some(description) = patch.description {
-        validate::description(&description)?;
-        active.description = Set(description);
-    }
-    if let Some(public) = patch.is_public {
-        active.is_public = Set(public);
-    }
-    if let Some(protected) = patch.is_protected {
-        active.is_protected = Set(protected);
-    }
     if patch.cluster_configs.is_some() || patch.verify {
         let configs =
             patch.cluster_configs.unwrap_or_else(|| row.cluster_configs.as_object().cloned().unwrap_or_default());
@@ -203,7 +185,7 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
         active.status_description = Set(reason);
         active.info = Set(info);
     }
-    active.updated_at = Set(time::now());
+    active.set_common(patch.name.clone(), patch.description.clone(), patch.is_public, patch.is_protected);
     let row = active.update(edp.db()).await.map_err(name_conflict("cluster", patch.name.as_deref().unwrap_or("")))?;
     Ok(view(edp, row))
 }

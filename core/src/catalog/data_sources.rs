@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Edp;
-use crate::catalog::{self, check_delete, check_update, ensure_unique, like, name_conflict};
+use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{data_source, job_execution};
 use crate::error::{Error, Result};
 use crate::model::{DataSource, Page};
@@ -102,12 +102,7 @@ pub async fn list(
         data_source::Column::CreatedAt,
     )?;
     let page = paging::page(edp.db(), select, data_source::Column::Id, sort, query).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
-        prev: page.prev,
-        next: page.next,
-        paged: page.paged,
-    })
+    Ok(page.map(Into::into))
 }
 
 pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: DataSourcePatch) -> Result<DataSource> {
@@ -127,28 +122,22 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: DataSourcePatch) 
     let kind = patch.kind.clone().unwrap_or_else(|| row.kind.clone());
     let url = patch.url.clone().unwrap_or_else(|| row.url.clone());
     check_url(&kind, &url)?;
+    catalog::check_changes::<data_source::Entity>(
+        edp,
+        scope,
+        id,
+        patch.name.as_deref(),
+        patch.description.as_deref(),
+        50,
+    )
+    .await?;
     let mut active: data_source::ActiveModel = row.into();
-    if let Some(name) = &patch.name {
-        validate::name("data source", name, 50)?;
-        ensure_unique::<data_source::Entity>(edp, scope, name, Some(id)).await?;
-        active.name = Set(name.clone());
-    }
-    if let Some(description) = patch.description {
-        validate::description(&description)?;
-        active.description = Set(description);
-    }
     active.kind = Set(kind);
     active.url = Set(url);
     if let Some(credentials) = patch.credentials {
         active.credentials = Set(Some(Value::Object(credentials)));
     }
-    if let Some(public) = patch.is_public {
-        active.is_public = Set(public);
-    }
-    if let Some(protected) = patch.is_protected {
-        active.is_protected = Set(protected);
-    }
-    active.updated_at = Set(time::now());
+    active.set_common(patch.name.clone(), patch.description.clone(), patch.is_public, patch.is_protected);
     let row =
         active.update(edp.db()).await.map_err(name_conflict("data source", patch.name.as_deref().unwrap_or("")))?;
     Ok(row.into())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Edp;
-use crate::catalog::{self, check_delete, check_update, ensure_unique, like, name_conflict};
+use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{job_binary, job_binary_internal, job_template_binary};
 use crate::error::{Error, Result};
 use crate::model::{JobBinary, JobBinaryInternal, Page};
@@ -98,12 +98,7 @@ pub async fn list(edp: &Edp, scope: &Scope, name: Option<String>, query: &ListQu
         job_binary::Column::CreatedAt,
     )?;
     let page = paging::page(edp.db(), select, job_binary::Column::Id, sort, query).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
-        prev: page.prev,
-        next: page.next,
-        paged: page.paged,
-    })
+    Ok(page.map(Into::into))
 }
 
 pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: JobBinaryPatch) -> Result<JobBinary> {
@@ -117,6 +112,15 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: JobBinaryPatch) -
         row.is_protected,
         only_flags || patch.is_protected == Some(false),
     )?;
+    catalog::check_changes::<job_binary::Entity>(
+        edp,
+        scope,
+        id,
+        patch.name.as_deref(),
+        patch.description.as_deref(),
+        NAME_MAX,
+    )
+    .await?;
     let mut active: job_binary::ActiveModel = row.clone().into();
     if let Some(url) = &patch.url {
         if row.url.starts_with(INTERNAL) && *url != row.url {
@@ -125,25 +129,10 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: JobBinaryPatch) -
         check_location(edp, scope, url).await?;
         active.url = Set(url.clone());
     }
-    if let Some(name) = &patch.name {
-        validate::name("job binary", name, NAME_MAX)?;
-        ensure_unique::<job_binary::Entity>(edp, scope, name, Some(id)).await?;
-        active.name = Set(name.clone());
-    }
-    if let Some(description) = patch.description {
-        validate::description(&description)?;
-        active.description = Set(description);
-    }
     if let Some(extra) = patch.extra {
         active.extra = Set(Some(Value::Object(extra)));
     }
-    if let Some(public) = patch.is_public {
-        active.is_public = Set(public);
-    }
-    if let Some(protected) = patch.is_protected {
-        active.is_protected = Set(protected);
-    }
-    active.updated_at = Set(time::now());
+    active.set_common(patch.name.clone(), patch.description, patch.is_public, patch.is_protected);
     let row =
         active.update(edp.db()).await.map_err(name_conflict("job binary", patch.name.as_deref().unwrap_or("")))?;
     Ok(row.into())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Edp;
-use crate::catalog::{self, check_delete, check_update, ensure_unique, like, name_conflict};
+use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{job_binary, job_execution, job_template, job_template_binary};
 use crate::error::{Error, Result};
 use crate::job_types::{self, Binaries};
@@ -155,23 +155,17 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: JobTemplatePatch)
         row.is_protected,
         only_flags || patch.is_protected == Some(false),
     )?;
+    catalog::check_changes::<job_template::Entity>(
+        edp,
+        scope,
+        id,
+        patch.name.as_deref(),
+        patch.description.as_deref(),
+        50,
+    )
+    .await?;
     let mut active: job_template::ActiveModel = row.into();
-    if let Some(name) = &patch.name {
-        validate::name("job template", name, 50)?;
-        ensure_unique::<job_template::Entity>(edp, scope, name, Some(id)).await?;
-        active.name = Set(name.clone());
-    }
-    if let Some(description) = patch.description {
-        validate::description(&description)?;
-        active.description = Set(description);
-    }
-    if let Some(public) = patch.is_public {
-        active.is_public = Set(public);
-    }
-    if let Some(protected) = patch.is_protected {
-        active.is_protected = Set(protected);
-    }
-    active.updated_at = Set(time::now());
+    active.set_common(patch.name.clone(), patch.description, patch.is_public, patch.is_protected);
     let row =
         active.update(edp.db()).await.map_err(name_conflict("job template", patch.name.as_deref().unwrap_or("")))?;
     Ok(views(edp, vec![row]).await?.remove(0))

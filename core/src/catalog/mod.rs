@@ -109,3 +109,54 @@ where
     }
     Ok(())
 }
+
+/// Checks the changes every object's PATCH may make: a valid name, unique
+/// in the project, and a description of a sane length.
+pub(crate) async fn check_changes<E: Owned>(
+    edp: &crate::Edp,
+    scope: &Scope,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    name_max: usize,
+) -> Result<()>
+where
+    E::Model: Sync,
+{
+    if let Some(name) = name {
+        crate::validate::name(E::WHAT, name, name_max)?;
+        ensure_unique::<E>(edp, scope, name, Some(id)).await?;
+    }
+    if let Some(description) = description {
+        crate::validate::description(description)?;
+    }
+    Ok(())
+}
+
+/// Sets the fields every object shares, when given; always `updated_at`.
+pub(crate) trait SetCommon {
+    fn set_common(
+        &mut self,
+        name: Option<String>,
+        description: Option<String>,
+        public: Option<bool>,
+        protected: Option<bool>,
+    );
+}
+
+macro_rules! set_common {
+    ($($entity:ident),*) => {$(
+        impl SetCommon for crate::entity::$entity::ActiveModel {
+            fn set_common(&mut self, name: Option<String>, description: Option<String>, public: Option<bool>, protected: Option<bool>) {
+                use sea_orm::Set;
+                if let Some(name) = name { self.name = Set(name); }
+                if let Some(description) = description { self.description = Set(description); }
+                if let Some(public) = public { self.is_public = Set(public); }
+                if let Some(protected) = protected { self.is_protected = Set(protected); }
+                self.updated_at = Set(crate::time::now());
+            }
+        }
+    )*};
+}
+
+set_common!(cluster, data_source, job_binary, job_template);

@@ -232,12 +232,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
         job_execution::Column::CreatedAt,
     )?;
     let page = paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
-        prev: page.prev,
-        next: page.next,
-        paged: page.paged,
-    })
+    Ok(page.map(Into::into))
 }
 
 /// Sahara's PATCH: visibility flags, and `info.status` actions.

@@ -52,7 +52,9 @@ pub fn stream(
                     let event = Event::default().event("log").data(data.to_string());
                     return Some((Ok(event), Step::Reading { offset: chunk.next_offset }));
                 }
-                if finished || chunk.complete && finished {
+                // Nothing new, and the status was final before this read:
+                // the log is complete.
+                if finished {
                     let data = json!({"status": job.status, "return_code": job.return_code});
                     return Some((Ok(Event::default().event("end").data(data.to_string())), Step::Done));
                 }
