@@ -1,0 +1,249 @@
+//! What a launch refers to, made to exist: job binaries (local files
+//! uploaded, URLs registered) and the job template. Both are reused when
+//! an identical one exists, so submitting the same job again adds nothing.
+//!
+//! - A local file becomes an internal binary named after the file; its
+//!   SHA-256 is recorded in the binary's description (`sha256:<hex>`). A
+//!   binary of that name with that hash is reused. If the name is taken by
+//!   other content, the binary is named `<stem>-<first 8 hex><.ext>`, so
+//!   the extension (which engines look at) is kept.
+//! - A `file://`, `hdfs://` or `internal-db://` URL reuses any binary with
+//!   that exact URL, else registers one.
+//! - A template named N is reused when its type, mains and libs (in order)
+//!   are the ones asked for; versions `N-v2`, `N-v3`... are considered too.
+//!   Otherwise a new template is created: N if free, else the next `N-vK`.
+//!   Old jobs keep pointing at the template they ran with.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::api::segment;
+use crate::cmd::Ctx;
+use crate::cmd::resolve::{self, BINARY};
+use crate::error::{Failure, Result};
+use crate::output::{note, text};
+
+/// The longest name edpd takes for binaries and templates.
+const NAME_MAX: usize = 80;
+
+/// Sahara's job types, to send the canonical spelling of `-t shell`.
+const JOB_TYPES: [&str; 10] =
+    ["Hive", "Java", "MapReduce", "MapReduce.Streaming", "Pig", "Shell", "Spark", "Storm", "Storm.Pyleus", "Python"];
+
+pub fn canonical_type(kind: &str) -> String {
+    JOB_TYPES.iter().find(|t| t.eq_ignore_ascii_case(kind)).map_or_else(|| kind.to_string(), |t| t.to_string())
+}
+
+/// The job binary for one `--main`/`--lib` entry.
+pub async fn binary(ctx: &Ctx, raw: &str) -> Result<Value> {
+    if let Some(internal) = raw.strip_prefix("internal-db://") {
+        let body = ctx.api.get(&format!("/v2/job-binary-internals/{}", segment(internal)), &[]).await?;
+        let name = text(&body["job_binary_internal"], "name");
+        return by_url(ctx, raw, if name.is_empty() { "binary".into() } else { sanitize(&name) }).await;
+    }
+    if raw.contains("://") {
+        let last = raw.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        return by_url(ctx, raw, sanitize(last)).await;
+    }
+    let path = Path::new(raw);
+    if path.is_file() {
+        return upload(ctx, path).await;
+    }
+    // Binary names have no `/`: this was meant as a file.
+    if raw.contains('/') || path.exists() {
+        return Err(Failure::usage(format!("`{raw}` is not a readable file")));
+    }
+    resolve::find(ctx, &BINARY, raw)
+        .await?
+        .ok_or_else(|| Failure::usage(format!("`{raw}` is neither a file nor the name or id of a job binary")))
+}
+
+async fn upload(ctx: &Ctx, path: &Path) -> Result<Value> {
+    let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let digest = hex(&Sha256::digest(&bytes));
+    let marker = format!("sha256:{digest}");
+    let base = sanitize(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let names = [base.clone(), suffixed(&base, &digest[..8])];
+    // A second round only when a concurrent submission took a name between
+    // our look-up and our create.
+    'rounds: for round in 0..2 {
+        for name in &names {
+            match resolve::named(ctx, &BINARY, name).await?.into_iter().next() {
+                Some(found) if text(&found, "description").contains(&marker) => return Ok(found),
+                Some(_) => continue,
+                None => match create_internal(ctx, name, &bytes, &marker).await {
+                    Ok(binary) => {
+                        note(format!("uploaded {} as job binary `{name}`", path.display()));
+                        return Ok(binary);
+                    }
+                    Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue 'rounds,
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        // Both names hold other content.
+        break;
+    }
+    Err(Failure::usage(format!(
+        "job binaries `{}` and `{}` exist with other content than {}; rename the file",
+        names[0],
+        names[1],
+        path.display()
+    )))
+}
+
+async fn create_internal(ctx: &Ctx, name: &str, bytes: &[u8], marker: &str) -> Result<Value> {
+    let internal = ctx.api.put_bytes(&format!("/v2/job-binary-internals/{name}"), bytes.to_vec()).await?;
+    let internal_id = text(&internal["job_binary_internal"], "id");
+    let body = json!({
+        "name": name,
+        "url": format!("internal-db://{internal_id}"),
+        "description": format!("uploaded by edp; {marker}"),
+    });
+    match ctx.api.post("/v2/job-binaries", &body).await {
+        Ok(created) => Ok(created["job_binary"].clone()),
+        Err(e) => {
+            // Leave no orphaned bytes behind; the original error matters more.
+            let _ = ctx.api.delete(&format!("/v2/job-binary-internals/{}", segment(&internal_id))).await;
+            Err(e)
+        }
+    }
+}
+
+async fn by_url(ctx: &Ctx, url: &str, base: String) -> Result<Value> {
+    for round in 0..2 {
+        let all = ctx.api.list(BINARY.path, BINARY.list_key, &[]).await?;
+        if let Some(found) = all.iter().find(|b| text(b, "url") == url) {
+            return Ok(found.clone());
+        }
+        let taken = |n: &str| all.iter().any(|b| text(b, "name") == n);
+        let name =
+            if taken(&base) { suffixed(&base, &hex(&Sha256::digest(url.as_bytes()))[..8]) } else { base.clone() };
+        match ctx.api.post(BINARY.path, &json!({"name": name, "url": url})).await {
+            Ok(created) => {
+                note(format!("registered {url} as job binary `{name}`"));
+                return Ok(created["job_binary"].clone());
+            }
+            Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the second round returns")
+}
+
+/// The template to launch: reused or created (see the module comment).
+pub async fn template(
+    ctx: &Ctx,
+    name: &str,
+    kind: &str,
+    mains: &[String],
+    libs: &[String],
+    description: Option<&str>,
+) -> Result<Value> {
+    for round in 0..2 {
+        let existing = ctx.api.list("/v2/job-templates", "job_templates", &[("name", name.to_string())]).await?;
+        let family: Vec<(u32, &Value)> =
+            existing.iter().filter_map(|t| version_of(&text(t, "name"), name).map(|v| (v, t))).collect();
+        if let Some((_, same)) = family.iter().filter(|(_, t)| matches(t, kind, mains, libs)).max_by_key(|(v, _)| *v) {
+            return Ok((*same).clone());
+        }
+        let next = family.iter().map(|(v, _)| *v).max().map_or(1, |v| v + 1);
+        let new_name = if next == 1 { name.to_string() } else { format!("{name}-v{next}") };
+        let body = json!({
+            "name": new_name,
+            "type": kind,
+            "mains": mains,
+            "libs": libs,
+            "description": description.unwrap_or("created by edp submit"),
+        });
+        match ctx.api.post("/v2/job-templates", &body).await {
+            Ok(created) => {
+                if next > 1 {
+                    note(format!("template `{name}` exists with another type or binaries; created `{new_name}`"));
+                } else {
+                    note(format!("created template `{new_name}`"));
+                }
+                return Ok(created["job_template"].clone());
+            }
+            Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the second round returns")
+}
+
+/// 1 for `base` itself, K for `base-vK` (K ≥ 2).
+fn version_of(candidate: &str, base: &str) -> Option<u32> {
+    if candidate == base {
+        return Some(1);
+    }
+    let k: u32 = candidate.strip_prefix(base)?.strip_prefix("-v")?.parse().ok()?;
+    (k >= 2).then_some(k)
+}
+
+fn matches(template: &Value, kind: &str, mains: &[String], libs: &[String]) -> bool {
+    let ids = |key: &str| -> Vec<String> {
+        template[key].as_array().map(|a| a.iter().map(|b| text(b, "id")).collect()).unwrap_or_default()
+    };
+    text(template, "type").eq_ignore_ascii_case(kind) && ids("mains") == mains && ids("libs") == libs
+}
+
+/// A file name as edpd takes names: letters, digits, `-`, `_`, `.`,
+/// starting with a letter or digit, at most 80 characters (keeping the
+/// extension when cutting).
+pub fn sanitize(raw: &str) -> String {
+    let cleaned: String =
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    let trimmed = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let name = if trimmed.is_empty() { "binary".to_string() } else { trimmed.to_string() };
+    fit(&name, "")
+}
+
+/// `run.sh` + `1a2b3c4d` → `run-1a2b3c4d.sh`.
+fn suffixed(name: &str, tag: &str) -> String {
+    fit(name, &format!("-{tag}"))
+}
+
+/// `stem + tag + ext` cut to [`NAME_MAX`] by shortening the stem.
+fn fit(name: &str, tag: &str) -> String {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name, ""),
+    };
+    let room = NAME_MAX.saturating_sub(tag.len() + ext.len()).max(1);
+    let stem: String = stem.chars().take(room).collect();
+    format!("{stem}{tag}{ext}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(sanitize("my script.sh"), "my_script.sh");
+        assert_eq!(sanitize(".hidden"), "hidden");
+        assert_eq!(sanitize(""), "binary");
+        assert_eq!(suffixed("run.sh", "1a2b3c4d"), "run-1a2b3c4d.sh");
+        assert_eq!(suffixed("Makefile", "1a2b3c4d"), "Makefile-1a2b3c4d");
+        let long = format!("{}.jar", "x".repeat(100));
+        assert_eq!(sanitize(&long).len(), NAME_MAX);
+        assert!(suffixed(&sanitize(&long), "1a2b3c4d").ends_with("-1a2b3c4d.jar"));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_of("etl", "etl"), Some(1));
+        assert_eq!(version_of("etl-v3", "etl"), Some(3));
+        assert_eq!(version_of("etl-v1", "etl"), None);
+        assert_eq!(version_of("etl-daily", "etl"), None);
+        assert_eq!(canonical_type("mapreduce.streaming"), "MapReduce.Streaming");
+        assert_eq!(canonical_type("training"), "training");
+    }
+}

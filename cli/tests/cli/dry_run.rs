@@ -1,0 +1,101 @@
+//! `--dry-run` prints what the engine would be asked to run, and that is
+//! what a real submission sends. One case per engine: the test fails for an
+//! engine edpd loads and no case covers, so a new plugin gets its case.
+//!
+//! To add an engine: load its plugin in `app()`, write an
+//! `async fn <engine>_case(&TestApp, &Edp)` that registers what it needs,
+//! calls [`dry_then_real`] and compares the dry run with what the engine
+//! (or the fake backend it talked to) really received, and add a row to
+//! [`CASES`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use edp_tests::TestApp;
+use serde_json::Value;
+
+use crate::support::{Edp, wait_status};
+
+type CaseFn = for<'a> fn(&'a TestApp, &'a Edp) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// engine id → its case.
+const CASES: &[(&str, CaseFn)] = &[("local", |app, edp| Box::pin(local_case(app, edp)))];
+
+/// edpd with every engine plugin these tests cover.
+async fn app() -> TestApp {
+    TestApp::spawn().await
+}
+
+#[tokio::test]
+async fn dry_run_output_equals_what_a_submission_sends_for_every_loaded_engine() {
+    let app = app().await;
+    let edp = Edp::new(&app);
+    let engines = app.get("/v2/engines").await.expect(200);
+    let loaded: Vec<&str> = engines["engines"].as_array().unwrap().iter().filter_map(|e| e["id"].as_str()).collect();
+    assert!(!loaded.is_empty(), "no engine loaded: {engines}");
+    for engine in loaded {
+        let (_, case) = CASES.iter().find(|(id, _)| *id == engine).unwrap_or_else(|| {
+            panic!("engine `{engine}` is loaded but has no dry-run case in cli/tests/cli/dry_run.rs")
+        });
+        case(&app, &edp).await;
+    }
+}
+
+/// Runs `edp submit ARGS --dry-run --json`, checks nothing was launched,
+/// then `edp submit ARGS --json`; returns (the dry run, the launched job).
+pub async fn dry_then_real(app: &TestApp, edp: &Edp, args: &[&str]) -> (Value, Value) {
+    let jobs_before = app.get("/v2/jobs").await.expect(200)["jobs"].as_array().unwrap().len();
+    let dry = edp.run(&[&["--json", "submit"], args, &["--dry-run"]].concat()).await.expect_code(0).json();
+    let jobs_after = app.get("/v2/jobs").await.expect(200)["jobs"].as_array().unwrap().len();
+    assert_eq!(jobs_before, jobs_after, "a dry run must not launch anything");
+
+    // The human form says the same thing.
+    let human = edp.run(&[&["submit"], args, &["--dry-run"]].concat()).await;
+    human.expect_code(0);
+    assert!(human.stdout.contains(&format!("({})", dry["kind"].as_str().unwrap())), "{}", human.stdout);
+
+    let job = edp.run(&[&["--json", "submit"], args].concat()).await.expect_code(0).json();
+    (dry, job)
+}
+
+/// The local engine: the dry run's argv, env and cwd are the job.json the
+/// supervisor ran, once the dry run's made-up execution id is replaced by
+/// the real one.
+async fn local_case(app: &TestApp, edp: &Edp) {
+    let script = edp.write("dry.sh", "echo \"$MODE\" \"$@\"\n");
+    let args = [
+        "-t",
+        "Shell",
+        "-n",
+        "dry-local",
+        "-c",
+        "local",
+        "--main",
+        script.to_str().unwrap(),
+        "--param",
+        "MODE=fast",
+        "--conf",
+        "edp.example=1",
+        "--arg",
+        "a b",
+        "--arg",
+        "$(id)",
+    ];
+    let (dry, job) = dry_then_real(app, edp, &args).await;
+    assert_eq!(dry["kind"], "argv", "{dry}");
+    let human = edp.run(&[&["submit"], &args[..], &["--dry-run"]].concat()).await;
+    assert!(human.stdout.contains("'a b' '$(id)'"), "argv should be shell-quoted: {}", human.stdout);
+
+    let id = job["id"].as_str().unwrap();
+    wait_status(app, id, &["SUCCEEDED"]).await;
+    let ran: Value =
+        serde_json::from_str(&std::fs::read_to_string(app.job_dir(id).join("job.json")).expect("job.json")).unwrap();
+
+    let dry_id = dry["request"]["env"]["EDP_EXECUTION_ID"].as_str().expect("the dry run's execution id");
+    let expected: Value = serde_json::from_str(&dry["request"].to_string().replace(dry_id, id)).unwrap();
+    assert_eq!(expected["argv"], ran["argv"]);
+    assert_eq!(expected["env"], ran["env"]);
+    assert_eq!(expected["cwd"], ran["cwd"]);
+    let staged: Vec<&String> = dry["files"].as_object().unwrap().keys().collect();
+    assert_eq!(staged, ["dry.sh"], "{dry}");
+}

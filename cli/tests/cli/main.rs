@@ -1,0 +1,8 @@
+//! End-to-end tests of the `edp` binary against a real edpd with the real
+//! plugins (edp-tests' `TestApp`). One test binary; a module per behaviour.
+
+mod dry_run;
+mod errors;
+mod job_files;
+mod jobs;
+mod support;
