@@ -46,7 +46,11 @@ pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> 
         }
     };
     if rows::write_if(edp, &row.id, was, changes).await? {
-        rows::destroy_if_requested(edp, &row.id).await?;
+        // A delete asked for after our read would have changed the status
+        // (TOBEKILLED) and failed the write, so the flag we read is current.
+        if row.delete_requested {
+            rows::destroy_if_requested(edp, &row.id).await?;
+        }
     } else {
         // The API changed the row meanwhile (a cancel); look again.
         edp.jobs().wake();
