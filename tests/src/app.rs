@@ -43,15 +43,17 @@ pub struct TestApp {
 pub struct Builder {
     plugins: Vec<(PathBuf, String)>,
     files: Vec<(String, Vec<u8>)>,
+    root_files: Vec<(String, Vec<u8>)>,
     env: Vec<(String, String)>,
 }
 
 impl Default for Builder {
-    /// The real local engine and its supervisor.
+    /// The real local engine, its supervisor and its MapReduce runner.
     fn default() -> Self {
-        Self { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }
+        Self { plugins: Vec::new(), files: Vec::new(), root_files: Vec::new(), env: Vec::new() }
             .plugin(build::engine_plugin("local"))
             .plugin(build::supervisor())
+            .plugin(build::mapreduce_runner())
     }
 }
 
@@ -73,6 +75,12 @@ impl Builder {
         self
     }
 
+    /// A file in edpd's working directory (e.g. `edp.toml`).
+    pub fn file(mut self, name: &str, content: &str) -> Self {
+        self.root_files.push((name.to_string(), content.as_bytes().to_vec()));
+        self
+    }
+
     /// A setting, as an `EDP__SECTION__KEY` environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -88,6 +96,9 @@ impl Builder {
         }
         for (name, bytes) in &self.files {
             std::fs::write(plugins.join(name), bytes).expect("write plugin file");
+        }
+        for (name, bytes) in &self.root_files {
+            std::fs::write(root.path().join(name), bytes).expect("write file");
         }
         let mut env = vec![
             ("EDP__SERVER__PORT".to_string(), "0".to_string()),
@@ -114,7 +125,7 @@ impl TestApp {
 
     /// A builder with no plugins at all.
     pub fn bare() -> Builder {
-        Builder { plugins: Vec::new(), files: Vec::new(), env: Vec::new() }
+        Builder { plugins: Vec::new(), files: Vec::new(), root_files: Vec::new(), env: Vec::new() }
     }
 
     pub fn data_dir(&self) -> PathBuf {

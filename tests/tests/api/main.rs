@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod callbacks;
+mod config;
 mod flows;
 mod follow;
 mod helpers;
