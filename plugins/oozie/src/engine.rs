@@ -1,0 +1,239 @@
+//! The `oozie` engine: what each operation of the SDK's `Engine` does, in
+//! terms of the modules that do the work. Stateless: a job's Oozie id is its
+//! `engine_job_id`, its app directory is in `extra`.
+
+use std::collections::BTreeMap;
+
+use edp_engine_api::plugin::{Engine, EngineContext, Error, Result};
+use edp_engine_api::wire::{
+    Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
+    LogChunk, LogRequest, StatusReport, Validated,
+};
+use serde_json::{Value, json};
+
+use crate::cluster::{self, ClusterConfig};
+use crate::http::Http;
+use crate::oozie::{Manage, Oozie};
+use crate::plan::{self, JOB_TYPES, Plan};
+use crate::settings::Settings;
+use crate::webhdfs::WebHdfs;
+use crate::xml;
+use crate::{check, logs, status};
+
+pub struct OozieEngine {
+    http: Http,
+}
+
+/// What a job needs later, kept in the execution's `extra`.
+fn extra(plan: &Plan) -> Value {
+    json!({ "app_dir": plan.app_dir, "app_path": plan.app_path, "app_name": plan.app_name })
+}
+
+fn app_path(handle: &JobHandle) -> Option<&str> {
+    handle.extra.get("app_path").and_then(Value::as_str)
+}
+
+impl OozieEngine {
+    /// The status now: `show=status` while it runs, `show=info` at the end.
+    async fn report(&self, cluster: &ClusterConfig, handle: &JobHandle) -> Result<StatusReport> {
+        let oozie = Oozie::new(&self.http, cluster);
+        let id = &handle.engine_job_id;
+        let now = oozie.status(id).await?;
+        if !status::is_terminal(&now) {
+            return status::running(id, &now, app_path(handle));
+        }
+        let info = oozie.info(id).await?;
+        status::finished(&info, handle.cancel_requested, app_path(handle))
+    }
+
+    /// Suspend or resume, then read back what Oozie did: it answers 200
+    /// even when the job was in no state for it.
+    async fn suspend_or_resume(&self, handle: JobHandle, action: Manage, wanted: JobStatus) -> Result<StatusReport> {
+        let cluster = ClusterConfig::parse(&handle.cluster.configs)?;
+        Oozie::new(&self.http, &cluster).manage(&handle.engine_job_id, action).await?;
+        let report = self.report(&cluster, &handle).await?;
+        if report.status != wanted && !report.status.is_terminal() {
+            return Err(Error::invalid_input(format!(
+                "Oozie left workflow {} {} (it cannot {action:?} a job in that state)",
+                handle.engine_job_id,
+                report.status.as_str()
+            )));
+        }
+        Ok(report)
+    }
+}
+
+impl Engine for OozieEngine {
+    const ID: &'static str = "oozie";
+
+    fn new(ctx: EngineContext) -> Result<Self> {
+        Ok(Self { http: Http::new(Settings::from_engine_settings(&ctx.settings)?) })
+    }
+
+    fn describe(&self) -> EngineDescription {
+        EngineDescription {
+            id: Self::ID.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            title: "Apache Oozie".into(),
+            description:
+                "Runs Sahara's Hadoop job types as Oozie workflows: the workflow and the job's binaries go to \
+                          HDFS through WebHDFS, the workflow is submitted through Oozie's web services API v2, and \
+                          Oozie's notifications make status changes show at once."
+                    .into(),
+            job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+            cluster_config_schema: cluster::schema(),
+            capabilities: Capabilities { suspend: true, logs: true, dry_run: true, callbacks: true, progress: false },
+            polling: self.http.settings().polling,
+        }
+    }
+
+    async fn check_cluster(&self, cluster: ClusterSpec) -> Result<ClusterCheck> {
+        let config = ClusterConfig::parse(&cluster.configs)?;
+        Ok(check::check(&self.http, &config).await)
+    }
+
+    async fn validate(&self, job: JobRequest) -> Result<Validated> {
+        let cluster = ClusterConfig::parse(&job.cluster.configs)?;
+        let plan = plan::plan(&job, &cluster)?;
+        Ok(Validated { warnings: plan.warnings })
+    }
+
+    async fn run_job(&self, job: JobRequest) -> Result<Launched> {
+        let cluster = ClusterConfig::parse(&job.cluster.configs)?;
+        let plan = plan::plan(&job, &cluster)?;
+        let oozie = Oozie::new(&self.http, &cluster);
+
+        // Submitted before (a launch cut short after Oozie took it)? The
+        // workflow's name holds the execution id.
+        if let Some(found) = oozie.find_by_name(&plan.app_name).await?.into_iter().next() {
+            tracing::info!(execution = %job.execution_id, oozie_id = %found.id, "the workflow was submitted before");
+            if found.status == "PREP" {
+                oozie.manage(&found.id, Manage::Start).await?;
+            }
+            let handle = JobHandle {
+                execution_id: job.execution_id.clone(),
+                engine_job_id: found.id.clone(),
+                job_type: job.job_type.clone(),
+                cluster: job.cluster.clone(),
+                extra: extra(&plan),
+                cancel_requested: false,
+            };
+            let report = self.report(&cluster, &handle).await?;
+            return Ok(Launched {
+                engine_job_id: found.id,
+                status: report.status,
+                extra: extra(&plan),
+                info: report.info,
+            });
+        }
+
+        let hdfs = WebHdfs::new(&self.http, &cluster);
+        hdfs.mkdirs(&format!("{}/lib", plan.app_dir)).await?;
+        for upload in &plan.uploads {
+            hdfs.create_from_file(&upload.path, &upload.local).await?;
+        }
+        hdfs.create(&plan.workflow_path(), plan.workflow_xml.clone().into_bytes()).await?;
+        let id = oozie.submit(xml::configuration(&plan.properties).document()).await?;
+        tracing::info!(execution = %job.execution_id, oozie_id = %id, "workflow submitted");
+        let report = status::running(&id, "RUNNING", Some(&plan.app_path))?;
+        Ok(Launched { engine_job_id: id, status: JobStatus::Running, extra: extra(&plan), info: report.info })
+    }
+
+    async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
+        let cluster = ClusterConfig::parse(&handle.cluster.configs)?;
+        self.report(&cluster, &handle).await
+    }
+
+    async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
+        let cluster = ClusterConfig::parse(&handle.cluster.configs)?;
+        let oozie = Oozie::new(&self.http, &cluster);
+        // A finished job is left alone (Oozie would ignore the kill anyway).
+        if !status::is_terminal(&oozie.status(&handle.engine_job_id).await?) {
+            oozie.manage(&handle.engine_job_id, Manage::Kill).await?;
+        }
+        self.report(&cluster, &handle).await
+    }
+
+    async fn suspend_job(&self, handle: JobHandle) -> Result<StatusReport> {
+        self.suspend_or_resume(handle, Manage::Suspend, JobStatus::Suspended).await
+    }
+
+    async fn resume_job(&self, handle: JobHandle) -> Result<StatusReport> {
+        self.suspend_or_resume(handle, Manage::Resume, JobStatus::Running).await
+    }
+
+    async fn fetch_logs(&self, request: LogRequest) -> Result<LogChunk> {
+        if let Some(stream) = request.stream.as_deref().filter(|s| *s != logs::STREAM) {
+            return Err(Error::invalid_input(format!("no log stream `{stream}`; there is {}", logs::STREAM)));
+        }
+        let cluster = ClusterConfig::parse(&request.handle.cluster.configs)?;
+        let oozie = Oozie::new(&self.http, &cluster);
+        let id = &request.handle.engine_job_id;
+        // The status first: a log read after the job ended is complete.
+        let ended = oozie.status(id).await.map(|s| status::is_terminal(&s)).unwrap_or(false);
+        let text = oozie.log(id).await?;
+        logs::chunk(&text, request.offset, request.limit, ended)
+    }
+
+    async fn dry_run(&self, job: JobRequest) -> Result<DryRun> {
+        let cluster = ClusterConfig::parse(&job.cluster.configs)?;
+        let plan = plan::plan(&job, &cluster)?;
+        let mut files = BTreeMap::new();
+        files.insert("workflow.xml".to_string(), cluster.hdfs_uri(&plan.workflow_path()));
+        for upload in &plan.uploads {
+            let name = upload.path.strip_prefix(&format!("{}/", plan.app_dir)).unwrap_or(&upload.path);
+            files.insert(name.to_string(), cluster.hdfs_uri(&upload.path));
+        }
+        let configuration: serde_json::Map<String, Value> =
+            plan.properties.iter().map(|(k, v)| (k.clone(), Value::String(redact(k, v)))).collect();
+        Ok(DryRun {
+            kind: "workflow".into(),
+            request: json!({
+                "submit": format!("POST {}/v2/jobs?action=start", cluster.oozie_url),
+                "app_name": plan.app_name,
+                "app_path": plan.app_path,
+                "workflow_xml": plan.workflow_xml,
+                "configuration": configuration,
+                "warnings": plan.warnings,
+            }),
+            files,
+        })
+    }
+
+    async fn delete_job(&self, handle: JobHandle) -> Result<()> {
+        let Some(app_dir) = handle.extra.get("app_dir").and_then(Value::as_str) else { return Ok(()) };
+        let cluster = ClusterConfig::parse(&handle.cluster.configs)?;
+        WebHdfs::new(&self.http, &cluster).delete(app_dir).await
+    }
+}
+
+/// The callback's token is a secret: a dry run shows where it would go,
+/// not the token.
+fn redact(key: &str, value: &str) -> String {
+    if key != "oozie.wf.workflow.notification.url" {
+        return value.to_string();
+    }
+    let Some((base, query)) = value.split_once('?') else { return value.to_string() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=REDACTED".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn the_callback_token_is_redacted() {
+        assert_eq!(
+            redact("oozie.wf.workflow.notification.url", "http://e/v2/jobs/1/callback?token=abc&status=$status"),
+            "http://e/v2/jobs/1/callback?token=REDACTED&status=$status"
+        );
+        assert_eq!(redact("nameNode", "token=x"), "token=x");
+    }
+}
