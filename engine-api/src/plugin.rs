@@ -176,8 +176,8 @@ extern "C" fn engine_id<E: Engine>() -> RStr<'static> {
 extern "C" fn new_engine<E: Engine>(settings: RString, host: HostArc) -> EngineResult<JobEngineBox> {
     let built = catch_unwind(AssertUnwindSafe(|| -> Result<JobEngineBox> {
         let host = HostHandle::new(host);
-        install_host_logging::<E>(&host);
         let settings: EngineSettings = parse(&settings)?;
+        install_host_logging::<E>(&host, settings.settings.get("log_level").and_then(|v| v.as_str()));
         let engine = E::new(EngineContext { settings, host })?;
         Ok(JobEngine_TO::from_value(Adapter { engine: Arc::new(engine) }, TD_Opaque))
     }));
@@ -326,13 +326,27 @@ fn panicked(payload: Box<dyn Any + Send>) -> Error {
 /// Routes the plugin's `tracing` events (and panic messages) to the host.
 /// The plugin's `tracing` is its own copy, so this subscriber is global to
 /// this library only; the first engine constructed in it installs it.
-fn install_host_logging<E: Engine>(host: &HostHandle) {
+///
+/// `level` (the engine's `log_level` setting) bounds what crosses: INFO by
+/// default. The HTTP stack a plugin links (hyper, reqwest, h2, rustls) is
+/// chatty below WARN and says little a user can act on, so it stays at WARN
+/// unless `level` is TRACE.
+fn install_host_logging<E: Engine>(host: &HostHandle, level: Option<&str>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
     static INSTALLED: OnceLock<()> = OnceLock::new();
+    let level = level.and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
     INSTALLED.get_or_init(|| {
-        let _ = tracing_subscriber::registry().with(ForwardToHost(host.clone())).try_init();
+        let mut filter = Targets::new().with_default(level);
+        if level != LevelFilter::TRACE {
+            for noisy in ["hyper", "hyper_util", "reqwest", "h2", "rustls", "tower"] {
+                filter = filter.with_target(noisy, level.min(LevelFilter::WARN));
+            }
+        }
+        let _ = tracing_subscriber::registry().with(ForwardToHost(host.clone()).with_filter(filter)).try_init();
         let panic_host = host.clone();
         std::panic::set_hook(Box::new(move |info| {
             panic_host.log(1, E::ID, &format!("panic: {info}"));

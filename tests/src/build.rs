@@ -31,15 +31,25 @@ pub fn edpd() -> PathBuf {
     profile_dir().join("edpd")
 }
 
-/// A real plugin: `libedp_engine_<id>.so`.
+/// A real plugin, `libedp_engine_<id>.so` of package `edp-engine-<id>`,
+/// built first if need be.
 pub fn engine_plugin(id: &str) -> PathBuf {
+    ensure_package_built(&format!("edp-engine-{id}"));
     profile_dir().join(format!("libedp_engine_{id}.{}", std::env::consts::DLL_EXTENSION))
 }
 
-/// The job supervisor the local engine runs its jobs under (a binary of
-/// edp-supervised), looked for beside the plugin.
+/// The job supervisor the local and spark engines run jobs under (a binary
+/// of edp-supervised), looked for beside the plugin.
 pub fn supervisor() -> PathBuf {
+    ensure_package_built("edp-supervised");
     profile_dir().join("edp-supervisor")
+}
+
+/// The local engine's MapReduce.Streaming runner (a binary of
+/// edp-engine-local), looked for beside the plugin.
+pub fn mapreduce_runner() -> PathBuf {
+    ensure_package_built("edp-engine-local");
+    profile_dir().join("edp-mapreduce")
 }
 
 /// A test fixture plugin from tests/fixtures: `libedp_fixture_<name>.so`.
@@ -58,10 +68,9 @@ pub fn ensure_built() {
             return;
         }
         let release = (profile() == "release").then_some("--release");
-        cargo(
-            &[&["build", "-p", "edp-server", "-p", "edp-engine-local", "-p", "edp-supervised"][..], release.as_slice()]
-                .concat(),
-        );
+        // Only edpd: each plugin is built when a test asks for it, so one
+        // engine's suite does not wait on every other engine's build.
+        cargo(&[&["build", "-p", "edp-server"][..], release.as_slice()].concat());
     });
 }
 

@@ -73,7 +73,7 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, row: Model, suspend: bool) -> R
     if !allowed || row.engine_job_id.is_none() {
         return Err(Error::UpdateFailed(format!("a {was} job cannot {action}")));
     }
-    let _busy = Busy::try_claim(edp, &row.id).ok_or_else(|| {
+    let _busy = claim_soon(edp, &row.id, edp.settings().call_timeout).await.ok_or_else(|| {
         Error::UpdateFailed(format!("the job is busy with another engine call; {action} again in a moment"))
     })?;
     let handle = rows::handle(&row)?;
@@ -87,4 +87,19 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, row: Model, suspend: bool) -> R
     let (_, changes) = rows::apply_report(&row, report, engine.description.polling);
     rows::write_if(edp, &row.id, was, changes).await?;
     Ok(())
+}
+
+/// Claims the execution, waiting for a poll under way to finish first (a
+/// user's action should not fail because a poll happened to be running).
+async fn claim_soon(edp: &Edp, id: &str, patience: std::time::Duration) -> Option<Busy> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        if let Some(busy) = Busy::try_claim(edp, id) {
+            return Some(busy);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -200,6 +200,21 @@ impl Engine for OozieEngine {
         })
     }
 
+    /// `output_exists` (`{url, cluster}` → `{exists}`): whether an `hdfs`
+    /// output already holds data, for flows that skip what exists.
+    async fn invoke(&self, op: String, payload: Value) -> Result<Value> {
+        if op != "output_exists" {
+            return Err(Error::unsupported(format!("engine `oozie` has no operation `{op}`")));
+        }
+        let url = payload["url"].as_str().ok_or_else(|| Error::invalid_input("output_exists needs `url`"))?;
+        let cluster: ClusterSpec = serde_json::from_value(payload["cluster"].clone())
+            .map_err(|e| Error::invalid_input(format!("output_exists needs `cluster`: {e}")))?;
+        let config = ClusterConfig::parse(&cluster.configs)?;
+        let path = hdfs_path(url).ok_or_else(|| Error::invalid_input(format!("`{url}` is not an HDFS location")))?;
+        let exists = WebHdfs::new(&self.http, &config).holds_data(path).await?;
+        Ok(json!({ "exists": exists }))
+    }
+
     async fn delete_job(&self, handle: JobHandle) -> Result<()> {
         let Some(app_dir) = handle.extra.get("app_dir").and_then(Value::as_str) else { return Ok(()) };
         let cluster = ClusterConfig::parse(&handle.cluster.configs)?;
@@ -235,5 +250,13 @@ mod tests {
             "http://e/v2/jobs/1/callback?token=REDACTED&status=$status"
         );
         assert_eq!(redact("nameNode", "token=x"), "token=x");
+    }
+}
+
+/// The path of `hdfs://host[:port]/path` or of a bare `/path`.
+fn hdfs_path(url: &str) -> Option<&str> {
+    match url.strip_prefix("hdfs://") {
+        Some(rest) => rest.find('/').map(|i| &rest[i..]),
+        None => url.starts_with('/').then_some(url),
     }
 }

@@ -1,6 +1,6 @@
 //! WebHDFS, as far as the engine writes to HDFS: MKDIRS, the two-step
 //! CREATE (the NameNode answers 307 with the DataNode to send the bytes
-//! to), DELETE, GETFILESTATUS.
+//! to), DELETE, GETFILESTATUS, LISTSTATUS.
 
 use std::path::Path;
 
@@ -110,6 +110,31 @@ impl<'a> WebHdfs<'a> {
         let request = self.request(Method::DELETE, path, "DELETE").query(&[("recursive", "true")]);
         let _: Value = http::json(http::send(request, &what).await?, &what).await?;
         Ok(())
+    }
+
+    /// Whether `path` holds data, as a job's output: a non-empty file, or
+    /// a directory with `_SUCCESS` or any entry (what flows' `use_existing`
+    /// counts as "already made").
+    pub async fn holds_data(&self, path: &str) -> Result<bool> {
+        let Some(status) = self.file_status(path).await? else { return Ok(false) };
+        if status["type"] == "FILE" {
+            return Ok(status["length"].as_u64().unwrap_or(0) > 0);
+        }
+        let what = self.what("LISTSTATUS", path);
+        let listing: Value =
+            http::json(http::send(self.request(Method::GET, path, "LISTSTATUS"), &what).await?, &what).await?;
+        Ok(listing["FileStatuses"]["FileStatus"].as_array().is_some_and(|entries| !entries.is_empty()))
+    }
+
+    /// `FileStatus` of `path`, or `None` when it does not exist.
+    async fn file_status(&self, path: &str) -> Result<Option<Value>> {
+        let what = self.what("GETFILESTATUS", path);
+        let response = http::send(self.request(Method::GET, path, "GETFILESTATUS"), &what).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let answer: Value = http::json(response, &what).await?;
+        Ok(Some(answer["FileStatus"].clone()))
     }
 
     /// Whether `path` exists.
