@@ -42,6 +42,18 @@ impl Client {
         self.send(self.request(Method::GET, path).query(query).timeout(CALL_TIMEOUT)).await
     }
 
+    /// A `GET` whose answer is text, not JSON (a Graphviz graph).
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String> {
+        let request = self.request(Method::GET, path).query(query).timeout(CALL_TIMEOUT);
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        if !status.is_success() {
+            return Err(refusal(status, &bytes));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.send(self.request(Method::POST, path).json(body).timeout(CALL_TIMEOUT)).await
     }

@@ -73,6 +73,9 @@ pub enum Command {
     /// Job templates: a job type and its binaries
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Flows: several jobs as one, ordered by the data they read and write
+    #[command(subcommand, visible_alias = "flows")]
+    Flow(FlowCommand),
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -208,6 +211,66 @@ pub enum TemplatesCommand {
         #[arg(long = "type")]
         kind: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlowCommand {
+    /// Submit a flow file: make its binaries, templates and data sources exist, then launch the flow
+    Submit(FlowSubmitArgs),
+    /// A flow's jobs as a tree by dependencies: state, why it waited, ran or was skipped, job id, elapsed time
+    Status {
+        /// The flow id
+        id: String,
+    },
+    /// List flows, most recent first
+    List {
+        /// Only flows in this status: RUNNING, SUCCEEDED, FAILED or KILLED
+        #[arg(long)]
+        status: Option<String>,
+        /// How many flows to show, most recent first (1 to 1000)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Cancel a flow: its running jobs are cancelled, the others skipped
+    Cancel {
+        /// The flow id
+        id: String,
+        /// Wait until the flow has ended; exit 0 if it ended KILLED, 1 otherwise
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The inferred dependencies: which job reads what another writes
+    Graph {
+        /// The flow id
+        id: String,
+        /// Print Graphviz dot (`edp flow graph ID --dot | dot -Tsvg > flow.svg`)
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Delete a flow that has ended (its jobs stay, as ordinary jobs)
+    Delete {
+        /// The flow id
+        id: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FlowSubmitArgs {
+    /// The flow file (YAML, or TOML when it ends in .toml)
+    #[arg(value_name = "FLOW_FILE")]
+    pub file: PathBuf,
+    /// Apply this environment's overlay from the flow file
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Skip jobs whose outputs already exist (and whose producers did not run)
+    #[arg(long)]
+    pub use_existing: bool,
+    /// Run this job even if its outputs exist (repeatable; replaces the file's `force`)
+    #[arg(long = "force", value_name = "KEY")]
+    pub force: Vec<String>,
+    /// Wait for the flow to end and exit with its outcome (0 succeeded, 1 otherwise)
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// `KEY=VALUE`, split at the first `=`.

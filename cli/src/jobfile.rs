@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
 
 use crate::error::{Failure, Result};
@@ -102,7 +102,7 @@ impl<'de> Deserialize<'de> for Scalar {
 }
 
 /// `main: run.sh` or `mains: [a.py, b.py]`.
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged, expecting = "a file or URL, or a list of them")]
     enum OneOrMany {
@@ -151,7 +151,7 @@ impl Layer {
     /// Relative paths of local binaries are relative to the job file, so a
     /// job file works from any directory. Entries that name no file there
     /// are left alone (they may be URLs or job binary names).
-    fn anchor_paths(&mut self, dir: &Path) {
+    pub(crate) fn anchor_paths(&mut self, dir: &Path) {
         for list in [&mut self.mains, &mut self.libs].into_iter().flatten() {
             for entry in list.iter_mut() {
                 if entry.contains("://") || Path::new(entry.as_str()).is_absolute() {
@@ -170,7 +170,7 @@ impl Layer {
 pub fn load(path: &Path, env: Option<&str>) -> Result<Layer> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read the job file {}: {e}", path.display())))?;
-    let mut layer = parse(&text, path)?;
+    let mut layer: Layer = parse(&text, path)?;
     let mut environments = layer.environments.take().unwrap_or_default();
     for (name, overlay) in &environments {
         if overlay.environments.is_some() {
@@ -195,12 +195,18 @@ pub fn load(path: &Path, env: Option<&str>) -> Result<Layer> {
         })?;
         layer.overlay(overlay);
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    layer.anchor_paths(dir);
+    layer.anchor_paths(dir_of(path));
     Ok(layer)
 }
 
-fn parse(text: &str, path: &Path) -> Result<Layer> {
+/// The directory a file's relative paths are relative to.
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A job or flow file: TOML when the name ends in `.toml`, else YAML. Errors
+/// name the file, line and column.
+pub(crate) fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
     let shown = path.display().to_string();
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
         // toml's message already holds "at line L, column C" and a snippet.

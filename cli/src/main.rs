@@ -6,6 +6,7 @@ mod args;
 mod cmd;
 mod config;
 mod error;
+mod flowfile;
 mod jobfile;
 mod output;
 

@@ -2,12 +2,15 @@
 //! its exit code on success (a waited-for job's outcome) or a `Failure`.
 
 mod catalog;
+mod flows;
 mod jobs;
 mod logs;
 mod monitor;
 mod prepare;
 mod resolve;
 mod submit;
+
+pub use prepare::sanitize;
 
 use crate::api::Client;
 use crate::args::{Cli, Command};
@@ -35,5 +38,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Clusters(c) => catalog::clusters(&ctx, c).await,
         Command::DataSources(c) => catalog::data_sources(&ctx, c).await,
         Command::Templates(c) => catalog::templates(&ctx, c).await,
+        Command::Flow(c) => flows::run(&ctx, c).await,
     }
 }

@@ -135,7 +135,7 @@ fn flags(args: &SubmitArgs) -> Layer {
 
 /// `job_configs`: resources mapped to the configs engines read, then the
 /// explicit configs (which win), params and args.
-fn job_configs(kind: &str, spec: &Layer) -> Result<Value> {
+pub(super) fn job_configs(kind: &str, spec: &Layer) -> Result<Value> {
     let mut configs = Map::new();
     if let Some(r) = &spec.resources {
         for (key, value) in resource_configs(kind, r)? {
@@ -189,7 +189,7 @@ fn check_size(flag: &str, size: &str) -> Result<()> {
 
 /// The id of `--input`/`--output`: a data source's name or id, or a URL for
 /// which one is found (same URL) or created.
-async fn data_source(ctx: &Ctx, raw: &str) -> Result<String> {
+pub(super) async fn data_source(ctx: &Ctx, raw: &str) -> Result<String> {
     let url = if raw.starts_with('/') { format!("file://{raw}") } else { raw.to_string() };
     if !url.contains("://") {
         return Ok(text(&resolve::require(ctx, &DATA_SOURCE, raw).await?, "id"));

@@ -3,6 +3,7 @@
 
 mod dry_run;
 mod errors;
+mod flows;
 mod job_files;
 mod jobs;
 mod support;

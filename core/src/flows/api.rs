@@ -293,8 +293,17 @@ pub async fn graph_dot(edp: &Edp, scope: &Scope, id: &str) -> Result<String> {
         dot.push_str(&format!("  {} [label={label}, style=filled, fillcolor={colour}];\n", quote(&job.key)));
     }
     let edges: Vec<Edge> = serde_json::from_value(flow.edges.clone()).unwrap_or_default();
+    // Edges are labelled with what flows along them: the data source's name.
+    let names: BTreeMap<String, String> = data_source::Entity::find()
+        .filter(data_source::Column::Id.is_in(edges.iter().map(|e| e.via.clone())))
+        .all(edp.db())
+        .await?
+        .into_iter()
+        .map(|ds| (ds.id, ds.name))
+        .collect();
     for e in &edges {
-        dot.push_str(&format!("  {} -> {} [label={}];\n", quote(&e.from), quote(&e.to), quote(&e.via)));
+        let label = names.get(&e.via).unwrap_or(&e.via);
+        dot.push_str(&format!("  {} -> {} [label={}];\n", quote(&e.from), quote(&e.to), quote(label)));
     }
     dot.push_str("}\n");
     Ok(dot)
