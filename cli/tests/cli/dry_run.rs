@@ -19,11 +19,12 @@ use crate::support::{Edp, wait_status};
 type CaseFn = for<'a> fn(&'a TestApp, &'a Edp) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// engine id → its case.
-const CASES: &[(&str, CaseFn)] = &[("local", |app, edp| Box::pin(local_case(app, edp)))];
+const CASES: &[(&str, CaseFn)] =
+    &[("local", |app, edp| Box::pin(local_case(app, edp))), ("oozie", |app, edp| Box::pin(oozie_case(app, edp)))];
 
 /// edpd with every engine plugin these tests cover.
 async fn app() -> TestApp {
-    TestApp::spawn().await
+    TestApp::builder().plugin(edp_tests::build::engine_plugin("oozie")).start().await
 }
 
 #[tokio::test]
@@ -98,4 +99,59 @@ async fn local_case(app: &TestApp, edp: &Edp) {
     assert_eq!(expected["cwd"], ran["cwd"]);
     let staged: Vec<&String> = dry["files"].as_object().unwrap().keys().collect();
     assert_eq!(staged, ["dry.sh"], "{dry}");
+}
+
+/// The Oozie engine, against the Oozie + WebHDFS test server: the dry run's
+/// workflow.xml is the definition Oozie received, and its configuration the
+/// submitted one (but for the callback URL, whose secret a dry run hides).
+async fn oozie_case(app: &TestApp, edp: &Edp) {
+    use edp_oozie_server::{JOB_TRACKER, NAME_NODE, OozieServer};
+    let oozie = OozieServer::start().await;
+    let configs = serde_json::json!({
+        "oozie_url": oozie.oozie_url(),
+        "name_node": NAME_NODE,
+        "job_tracker": JOB_TRACKER,
+        "hdfs_user": "edp",
+        "webhdfs_url": oozie.webhdfs_url(),
+    });
+    app.post("/v2/clusters", serde_json::json!({"name": "hadoop", "plugin_name": "oozie", "cluster_configs": configs}))
+        .await
+        .expect(202);
+    let script = edp.write("dry-oozie.sh", "echo \"$MODE\" \"$@\"\n");
+    let args = [
+        "-t",
+        "Shell",
+        "-n",
+        "dry-oozie",
+        "-c",
+        "hadoop",
+        "--main",
+        script.to_str().unwrap(),
+        "--param",
+        "MODE=fast",
+        "--conf",
+        "mapreduce.job.queuename=etl",
+        "--arg",
+        "a b",
+    ];
+    let (dry, job) = dry_then_real(app, edp, &args).await;
+    assert_eq!(dry["kind"], "workflow", "{dry}");
+    let id = job["id"].as_str().unwrap();
+    let workflow = oozie.wait_for_workflow(1, std::time::Duration::from_secs(30)).await;
+    let submitted = oozie.job(&workflow).expect("the submitted workflow");
+
+    // The dry run made up an execution id, which ends the app name (a UUID,
+    // 36 characters); the real one replaces it.
+    let dry_app_name = dry["request"]["app_name"].as_str().unwrap();
+    let dry_id = &dry_app_name[dry_app_name.len() - 36..];
+    let expected: Value = serde_json::from_str(&dry["request"].to_string().replace(dry_id, id)).unwrap();
+    assert_eq!(expected["workflow_xml"].as_str().unwrap(), submitted.definition, "workflow.xml");
+    assert_eq!(expected["app_name"].as_str().unwrap(), submitted.app_name);
+    for (key, value) in expected["configuration"].as_object().unwrap() {
+        if key == "oozie.wf.workflow.notification.url" {
+            continue;
+        }
+        assert_eq!(submitted.conf.get(key).map(String::as_str), value.as_str(), "configuration {key}");
+    }
+    assert!(submitted.conf.contains_key("oozie.wf.workflow.notification.url"), "a real submission has a callback");
 }
