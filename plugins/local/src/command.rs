@@ -1,7 +1,8 @@
 //! From a job request to what the supervisor will start: argv per job type,
-//! the environment additions and the files to stage. Pure: validation,
-//! dry runs and launches all go through [`plan`], so a dry run shows
-//! exactly what a launch starts.
+//! the environment additions and the files to stage (and, for a
+//! MapReduce.Streaming job, the runner's spec). Pure: validation, dry runs
+//! and launches all go through [`plan`], so a dry run shows exactly what a
+//! launch starts.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -13,9 +14,11 @@ use serde_json::Value;
 
 use crate::checks;
 use crate::cluster::ClusterConfig;
+use crate::mapreduce::spec::{self as runner_spec, RunnerSpec};
 use crate::settings::Settings;
+use crate::streaming;
 
-pub const JOB_TYPES: [&str; 3] = ["Shell", "Java", "Python"];
+pub const JOB_TYPES: [&str; 4] = ["Shell", "Java", "Python", streaming::JOB_TYPE];
 
 const MAIN_CLASS: &str = "edp.java.main_class";
 const JAVA_OPTS: &str = "edp.java.java_opts";
@@ -28,6 +31,9 @@ pub struct Plan {
     pub spec: JobSpec,
     /// File name in the job directory → the local file it comes from.
     pub files: Vec<(String, PathBuf)>,
+    /// A MapReduce.Streaming job's runner spec, written into the job
+    /// directory before launch (`mapreduce-spec.json`).
+    pub streaming: Option<RunnerSpec>,
     pub warnings: Vec<String>,
 }
 
@@ -54,6 +60,7 @@ pub fn plan(job: &JobRequest, settings: &Settings) -> Result<Plan> {
         .ok_or_else(|| Error::fatal(format!("the work directory `{}` is not UTF-8", job_dir.display())))?;
     let mut warnings = Vec::new();
     let files = staged_files(job)?;
+    let mut streaming = None;
     for (i, arg) in job.args.iter().enumerate() {
         checks::no_nul(arg, &format!("argument {}", i + 1))?;
     }
@@ -70,6 +77,26 @@ pub fn plan(job: &JobRequest, settings: &Settings) -> Result<Plan> {
                 warnings.push(format!("the Python main `{}` does not end in .py", main.name));
             }
             [cluster.python().to_owned(), in_dir(main)].into_iter().chain(job.args.iter().cloned()).collect()
+        }
+        streaming::JOB_TYPE => {
+            let runner = settings.mapreduce_runner.as_ref().ok_or_else(|| {
+                Error::unsupported(format!(
+                    "{} jobs need the `edp-mapreduce` runner installed beside the plugin (or the \
+                     `mapreduce_runner` setting of [engines.local])",
+                    streaming::JOB_TYPE
+                ))
+            })?;
+            for (name, _) in &files {
+                if runner_spec::RESERVED.contains(&name.as_str()) {
+                    return Err(Error::invalid_input(format!(
+                        "job binary name `{name}` is reserved for the MapReduce runner's files in the job directory"
+                    )));
+                }
+            }
+            let spec = streaming::plan(job, &job_dir, &mut warnings)?;
+            let argv = vec![runner.display().to_string(), format!("{dir}/{}", runner_spec::SPEC_FILE)];
+            streaming = Some(spec);
+            argv
         }
         _ => java_argv(job, &cluster, dir, &mut warnings)?,
     };
@@ -89,7 +116,7 @@ pub fn plan(job: &JobRequest, settings: &Settings) -> Result<Plan> {
             env.insert(var.into(), checks::file_source_path(ds)?);
         }
     }
-    if job.job_type == "Python" {
+    if job.job_type == "Python" || job.job_type == streaming::JOB_TYPE {
         // Libs are staged beside the main, so imports of them must resolve.
         let inherited = env.get("PYTHONPATH").cloned().or_else(|| std::env::var("PYTHONPATH").ok());
         let value = match inherited.filter(|p| !p.is_empty()) {
@@ -100,7 +127,7 @@ pub fn plan(job: &JobRequest, settings: &Settings) -> Result<Plan> {
     }
 
     let spec = JobSpec { argv, env, cwd: job_dir.clone() };
-    Ok(Plan { job_dir, spec, files, warnings })
+    Ok(Plan { job_dir, spec, files, streaming, warnings })
 }
 
 fn java_argv(job: &JobRequest, cluster: &ClusterConfig, dir: &str, warnings: &mut Vec<String>) -> Result<Vec<String>> {

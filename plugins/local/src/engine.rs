@@ -15,6 +15,7 @@ use crate::cluster::{self, ClusterConfig};
 use crate::command::{self, JOB_TYPES};
 use crate::jobdir;
 use crate::settings::Settings;
+use crate::streaming;
 
 pub struct LocalEngine {
     settings: Settings,
@@ -30,6 +31,18 @@ impl LocalEngine {
             self.watcher.watch_pid(execution_id, pid);
         }
         Ok(report)
+    }
+
+    /// A streaming job's report gets the runner's progress and counters.
+    async fn decorate(handle: &JobHandle, dir: JobDir, mut report: StatusReport) -> Result<StatusReport> {
+        if handle.job_type != streaming::JOB_TYPE {
+            return Ok(report);
+        }
+        blocking(move || {
+            streaming::decorate(&dir, &mut report);
+            Ok(report)
+        })
+        .await
     }
 
     fn job_dir(&self, handle: &JobHandle) -> Result<JobDir> {
@@ -52,12 +65,13 @@ impl Engine for LocalEngine {
             id: Self::ID.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             title: "Local processes".into(),
-            description: "Runs Shell, Java and Python jobs as processes on the edpd host, each under a supervisor \
-                          that outlives edpd restarts."
+            description: "Runs Shell, Java, Python and MapReduce.Streaming jobs as processes on the edpd host, \
+                          each under a supervisor that outlives edpd restarts; streaming jobs run map and reduce \
+                          tasks in parallel slots with a partitioned, spilling sort."
                 .into(),
             job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             cluster_config_schema: cluster::schema(),
-            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: false },
+            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: true },
             // Exit notifications make a poll due at once; polling is the fallback.
             polling: PollingHints { initial_ms: 1_000, max_ms: 10_000 },
         }
@@ -71,14 +85,30 @@ impl Engine for LocalEngine {
 
     async fn validate(&self, job: JobRequest) -> Result<Validated> {
         let plan = command::plan(&job, &self.settings)?;
+        if let Some(spec) = plan.streaming.clone() {
+            blocking(move || streaming::check_paths(&spec)).await?;
+        }
         Ok(Validated { warnings: plan.warnings })
     }
 
     async fn run_job(&self, job: JobRequest) -> Result<Launched> {
         let plan = command::plan(&job, &self.settings)?;
         let dir = JobDir::new(plan.job_dir.clone());
+        let runner_spec = plan.streaming.clone();
         let plan = plan.into_launch(self.settings.supervisor.clone());
-        let (pid, status) = match blocking(move || launch::launch(&plan)).await? {
+        let spec_dir = dir.clone();
+        let launched = blocking(move || {
+            // A repeated launch (after a crash) finds the runner's traces and
+            // the output it created: only a first launch checks and writes.
+            if let Some(spec) = &runner_spec
+                && !spec_dir.started()
+            {
+                streaming::check_paths(spec)?;
+                streaming::write_spec(&spec_dir, spec)?;
+            }
+            launch::launch(&plan)
+        });
+        let (pid, status) = match launched.await? {
             Launch::Started(child) => {
                 let pid = child.id();
                 self.watcher.watch_child(&job.execution_id, child);
@@ -108,13 +138,15 @@ impl Engine for LocalEngine {
 
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
-        self.observe(&handle.execution_id, dir).await
+        let report = self.observe(&handle.execution_id, dir.clone()).await?;
+        Self::decorate(&handle, dir, report).await
     }
 
     async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
         cancel::cancel(&dir, self.settings.kill_grace).await?;
-        self.observe(&handle.execution_id, dir).await
+        let report = self.observe(&handle.execution_id, dir.clone()).await?;
+        Self::decorate(&handle, dir, report).await
     }
 
     async fn fetch_logs(&self, request: LogRequest) -> Result<LogChunk> {
@@ -130,11 +162,11 @@ impl Engine for LocalEngine {
             .iter()
             .map(|(name, _)| (name.clone(), plan.job_dir.join(name).to_string_lossy().into_owned()))
             .collect();
-        Ok(DryRun {
-            kind: "argv".into(),
-            request: json!({ "argv": plan.spec.argv, "cwd": plan.spec.cwd, "env": plan.spec.env }),
-            files,
-        })
+        let mut request = json!({ "argv": plan.spec.argv, "cwd": plan.spec.cwd, "env": plan.spec.env });
+        if let Some(spec) = &plan.streaming {
+            request["mapreduce"] = json!(spec);
+        }
+        Ok(DryRun { kind: "argv".into(), request, files })
     }
 
     async fn delete_job(&self, handle: JobHandle) -> Result<()> {

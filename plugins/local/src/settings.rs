@@ -9,6 +9,8 @@ use edp_supervised::SUPERVISOR_NAME;
 use serde_json::Value;
 
 const DEFAULT_KILL_GRACE_MS: u64 = 5_000;
+/// The MapReduce.Streaming runner's file name (a binary of this crate).
+pub const MAPREDUCE_RUNNER_NAME: &str = "edp-mapreduce";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -19,13 +21,17 @@ pub struct Settings {
     pub kill_grace: Duration,
     /// `edp-supervisor`: the `supervisor` setting, else beside the plugin.
     pub supervisor: PathBuf,
+    /// `edp-mapreduce`, the MapReduce.Streaming runner: the
+    /// `mapreduce_runner` setting, else beside the plugin when it is there.
+    /// Without it the engine runs no streaming jobs (and says so).
+    pub mapreduce_runner: Option<PathBuf>,
 }
 
 impl Settings {
     pub fn from_engine_settings(engine: &EngineSettings) -> Result<Self> {
         let s = &engine.settings;
         for key in s.keys() {
-            if !matches!(key.as_str(), "work_dir" | "kill_grace_ms" | "supervisor") {
+            if !matches!(key.as_str(), "work_dir" | "kill_grace_ms" | "supervisor" | "mapreduce_runner") {
                 tracing::warn!("[engines.local] has an unknown setting `{key}`; it is ignored");
             }
         }
@@ -49,10 +55,31 @@ impl Settings {
                 supervisor.display()
             )));
         }
+        let mapreduce_runner = match s.get("mapreduce_runner") {
+            None => {
+                let beside = engine.plugin_path.parent().unwrap_or(Path::new(".")).join(MAPREDUCE_RUNNER_NAME);
+                beside.is_file().then_some(beside)
+            }
+            Some(Value::String(path)) if !path.is_empty() => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(Error::fatal(format!(
+                        "the MapReduce runner `{}` (setting `mapreduce_runner`) is missing",
+                        path.display()
+                    )));
+                }
+                Some(path)
+            }
+            Some(other) => return Err(bad_setting("mapreduce_runner", "a file path", other)),
+        };
+        if mapreduce_runner.is_none() {
+            tracing::warn!("no `{MAPREDUCE_RUNNER_NAME}` beside the plugin: MapReduce.Streaming jobs will be refused");
+        }
         Ok(Self {
             work_dir: absolute(&work_dir, "work_dir")?,
             kill_grace: Duration::from_millis(kill_grace_ms),
             supervisor: absolute(&supervisor, "supervisor")?,
+            mapreduce_runner: mapreduce_runner.map(|p| absolute(&p, "mapreduce_runner")).transpose()?,
         })
     }
 }

@@ -117,7 +117,8 @@ async fn describe_and_check_cluster() {
     let (engine, _) = env.engine();
     let description = engine.describe();
     assert_eq!(description.id, "local");
-    assert_eq!(description.job_types, ["Shell", "Java", "Python"]);
+    assert_eq!(description.job_types, ["Shell", "Java", "Python", "MapReduce.Streaming"]);
+    assert!(description.capabilities.progress);
     assert!(description.capabilities.logs && description.capabilities.dry_run);
     assert!(!description.capabilities.suspend);
     assert_eq!((description.polling.initial_ms, description.polling.max_ms), (1_000, 10_000));

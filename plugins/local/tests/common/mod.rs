@@ -255,3 +255,117 @@ pub async fn read_stream(engine: &LocalEngine, handle: &JobHandle, stream: &str,
         assert!(!chunk.data.is_empty(), "an incomplete read returned nothing at {offset}");
     }
 }
+
+/// The MapReduce.Streaming runner, a binary of this package (cargo builds
+/// it for the integration tests).
+pub fn mapreduce_runner() -> &'static str {
+    env!("CARGO_BIN_EXE_edp-mapreduce")
+}
+
+impl Env {
+    /// An engine that also runs MapReduce.Streaming jobs.
+    pub fn streaming_engine(&self) -> (LocalEngine, Hints) {
+        self.engine_with(json!({
+            "supervisor": supervisor(),
+            "kill_grace_ms": 2000,
+            "mapreduce_runner": mapreduce_runner(),
+        }))
+    }
+
+    /// A `file` data source for `path`.
+    pub fn file_source(&self, name: &str, path: &Path) -> edp_engine_api::wire::DataSource {
+        edp_engine_api::wire::DataSource {
+            id: format!("ds-{name}"),
+            name: name.into(),
+            kind: "file".into(),
+            url: format!("file://{}", path.display()),
+        }
+    }
+
+    /// A MapReduce.Streaming request; `libs` are (name, content) files.
+    pub fn streaming_job(
+        &self,
+        id: &str,
+        input: &Path,
+        output: &Path,
+        configs: Value,
+        libs: &[(&str, &str)],
+    ) -> JobRequest {
+        let mut job = request(id, "MapReduce.Streaming");
+        job.input = Some(self.file_source("in", input));
+        job.output = Some(self.file_source("out", output));
+        job.configs = object(configs);
+        job.libs = libs.iter().map(|(name, content)| self.binary(name, content)).collect();
+        job
+    }
+}
+
+/// `cat <inputs> | mapper | LC_ALL=C sort | reducer`, through sh, in `cwd`
+/// (where the libs are): what a streaming job's output must equal.
+pub fn reference_pipeline(cwd: &Path, cat: &str, mapper: &str, reducer: &str) -> Vec<u8> {
+    let script = format!("{cat} | {mapper} | LC_ALL=C sort | {reducer}");
+    let out = Command::new("sh").arg("-c").arg(&script).current_dir(cwd).output().expect("sh runs");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The part files of an output directory, concatenated in name order
+/// (partition order); asserts `_SUCCESS` is there.
+pub fn job_output(dir: &Path) -> Vec<u8> {
+    assert!(dir.join("_SUCCESS").is_file(), "no _SUCCESS in {}", dir.display());
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("output dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.iter().all(|n| n == "_SUCCESS" || n.starts_with("part-")),
+        "unexpected files in the output: {names:?}"
+    );
+    names.iter().filter(|n| n.starts_with("part-")).flat_map(|n| fs::read(dir.join(n)).expect("part")).collect()
+}
+
+/// Processes whose process group is `pgid` (from /proc).
+pub fn group_members(pgid: i32) -> Vec<(i32, String)> {
+    let mut members = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // state, ppid, pgrp: zombies are gone as far as signals go but
+        // still listed; they count here too.
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            let name = stat[stat.find('(').map_or(0, |i| i + 1)..close].to_owned();
+            members.push((pid, name));
+        }
+    }
+    members
+}
+
+/// Deterministic text: `lines` lines of 3–12 words from a Zipf-ish
+/// vocabulary of `vocab` words.
+pub fn words(lines: usize, vocab: u64, seed: u64) -> String {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut text = String::new();
+    for _ in 0..lines {
+        let n = 3 + next() % 10;
+        for i in 0..n {
+            // Small ranks are much more likely: a rough Zipf.
+            let r = (next() % vocab).min(next() % vocab).min(next() % vocab);
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(&format!("w{r}"));
+        }
+        text.push('\n');
+    }
+    text
+}

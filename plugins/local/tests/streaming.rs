@@ -1,0 +1,534 @@
+//! MapReduce.Streaming jobs through the engine, with the real supervisor,
+//! runner and user processes: outputs equal `mapper | LC_ALL=C sort |
+//! reducer`, retries, failures, cancel, and what is refused before launch.
+//! (Through edpd's REST API: streaming_api.rs.)
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use edp_engine_api::abi::ErrorKind;
+use edp_engine_api::plugin::Engine;
+use edp_engine_api::wire::{JobHandle, JobRequest, JobStatus, StatusReport};
+use edp_engine_local::LocalEngine;
+use edp_engine_local::mapreduce::collect::hadoop_partition;
+use serde_json::{Value, json};
+
+const WC_MAPPER: &str = r#"awk '{for(i=1;i<=NF;i++) print $i "\t1"}'"#;
+const AWK_SUM: &str = r#"awk -F'\t' '$1!=k{if(k!="")print k"\t"c;k=$1;c=0}{c+=$2}END{if(k!="")print k"\t"c}'"#;
+const PY_REDUCER: &str = r#"import sys
+cur, n = None, 0
+for line in sys.stdin:
+    k, _, v = line.rstrip('\n').partition('\t')
+    if k != cur:
+        if cur is not None:
+            print(f'{cur}\t{n}')
+        cur, n = k, 0
+    n += int(v)
+if cur is not None:
+    print(f'{cur}\t{n}')
+"#;
+
+fn id(n: u32) -> String {
+    format!("5e1c2d3e-0000-4000-8000-{n:012}")
+}
+
+async fn run(engine: &LocalEngine, job: &JobRequest, limit: Duration) -> (StatusReport, JobHandle) {
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(job, &launched);
+    let start = Instant::now();
+    loop {
+        let report = engine.get_job_status(handle.clone()).await.expect("status");
+        if report.status.is_terminal() {
+            return (report, handle);
+        }
+        assert!(start.elapsed() < limit, "job {} still {:?}: {:?}", job.execution_id, report.status, report.info);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn succeeded(report: &StatusReport) {
+    assert_eq!(report.status, JobStatus::Succeeded, "{:#?}", report.info);
+    let progress = report.progress.as_ref().expect("progress");
+    for stage in &progress.stages {
+        assert_eq!(stage.done, stage.total, "{progress:?}");
+    }
+}
+
+/// The report's info as a JSON value (indexing a missing key gives null).
+fn info(report: &StatusReport) -> Value {
+    Value::Object(report.info.clone())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wordcount_with_a_python_reducer_equals_the_sort_pipeline() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    for f in 0..3 {
+        fs::write(input.join(format!("part-{f}")), words(3000, 5000, f + 1)).unwrap();
+    }
+    // Hidden files are not input, as in Hadoop.
+    fs::write(input.join("_SUCCESS"), "").unwrap();
+    fs::write(input.join(".part-0.crc"), "not words\n").unwrap();
+    let output = env.root.path().join("out/wc");
+    let id = id(1);
+    let job = env.streaming_job(
+        &id,
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": WC_MAPPER,
+            "edp.streaming.reducer": "python3 reducer.py",
+            "mapreduce.input.fileinputformat.split.maxsize": "40000",
+            "edp.local.slots": 2,
+        }),
+        &[("reducer.py", PY_REDUCER)],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(60)).await;
+    succeeded(&report);
+    let maps = info(&report)["maps"]["total"].as_u64().unwrap();
+    assert!(maps >= 6, "small splits make several maps: {maps}");
+    assert_eq!(info(&report)["reduces"]["total"], 1);
+    assert_eq!(info(&report)["counters"]["map_output_records"], info(&report)["counters"]["reduce_input_records"]);
+
+    let expected = reference_pipeline(
+        &env.job_dir(&id),
+        &format!("cat {}/part-*", input.display()),
+        WC_MAPPER,
+        "python3 reducer.py",
+    );
+    assert!(!expected.is_empty());
+    assert_eq!(text(&job_output(&output)), text(&expected));
+    // The spill directory is gone; the tasks' stderr files stay.
+    assert!(!env.job_dir(&id).join("spill").exists());
+    assert!(env.job_dir(&id).join("tasks").is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_keys_come_out_in_byte_order_and_partition_like_hadoop() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("sales.csv");
+    let mut csv = String::new();
+    for i in 0..20_000u64 {
+        csv.push_str(&format!("{},{}\n", (i * 7919) % 1201, i % 97));
+    }
+    fs::write(&input, csv).unwrap();
+    // Key: the store number (byte order: 10 < 9); the reducer prints keys
+    // in the order it sees them, so the order is checked too.
+    let mapper = r#"awk -F, '{print $1 "\t" $2}'"#;
+    let reducer =
+        r#"awk -F'\t' '$1!=k{if(NR>1)print k"\t"s"\t"n;k=$1;s=0;n=0}{s+=$2;n++}END{if(NR>0)print k"\t"s"\t"n}'"#;
+    for (n, reduces) in [(2, 1u32), (3, 3)] {
+        let output = env.root.path().join(format!("out-{reduces}"));
+        let id = id(n);
+        let job = env.streaming_job(
+            &id,
+            &input,
+            &output,
+            json!({
+                "edp.streaming.mapper": mapper,
+                "edp.streaming.reducer": reducer,
+                "mapreduce.job.reduces": reduces.to_string(),
+                "mapreduce.input.fileinputformat.split.maxsize": 50_000,
+            }),
+            &[],
+        );
+        let (report, _) = run(&engine, &job, Duration::from_secs(60)).await;
+        succeeded(&report);
+        let expected = reference_pipeline(env.root.path(), &format!("cat {}", input.display()), mapper, reducer);
+        let got = job_output(&output);
+        if reduces == 1 {
+            assert_eq!(text(&got), text(&expected));
+        } else {
+            // Each part sorted by key bytes, holding its keys' partition;
+            // all parts together are the reference's lines.
+            for p in 0..reduces {
+                let part = fs::read_to_string(output.join(format!("part-{p:05}"))).unwrap();
+                let keys: Vec<&str> = part.lines().map(|l| l.split('\t').next().unwrap()).collect();
+                assert!(keys.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()), "part {p} is not in key order");
+                assert!(keys.iter().all(|k| hadoop_partition(k.as_bytes(), reduces) == p));
+                assert!(!keys.is_empty());
+            }
+            let mut got: Vec<String> = text(&got).lines().map(str::to_owned).collect();
+            let mut want: Vec<String> = text(&expected).lines().map(str::to_owned).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_input_runs_one_map_and_the_reducers() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let empty = env.root.path().join("empty.txt");
+    fs::write(&empty, "").unwrap();
+    // Both print something for no input, so the reference sees them run.
+    let mapper = r#"awk 'END{print "lines\t" NR}'"#;
+    let reducer = r#"awk -F'\t' '{print $1 "=" $2} END{print "reduced " NR}'"#;
+    let output = env.root.path().join("out");
+    let job = env.streaming_job(
+        &id(4),
+        &empty,
+        &output,
+        json!({"edp.streaming.mapper": mapper, "edp.streaming.reducer": reducer}),
+        &[],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(30)).await;
+    succeeded(&report);
+    assert_eq!(info(&report)["maps"]["total"], 1);
+    let expected = reference_pipeline(env.root.path(), &format!("cat {}", empty.display()), mapper, reducer);
+    assert_eq!(text(&job_output(&output)), text(&expected));
+    assert_eq!(text(&expected), "lines=0\nreduced 1\n");
+
+    // An empty directory has no splits at all: no map, but the reducer runs.
+    let dir = env.root.path().join("nothing");
+    fs::create_dir(&dir).unwrap();
+    let output = env.root.path().join("out-dir");
+    let job = env.streaming_job(
+        &id(5),
+        &dir,
+        &output,
+        json!({"edp.streaming.mapper": mapper, "edp.streaming.reducer": reducer}),
+        &[],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(30)).await;
+    succeeded(&report);
+    assert_eq!(info(&report)["maps"]["total"], 0);
+    assert_eq!(text(&job_output(&output)), "reduced 0\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_input_and_a_combiner_in_any_order_spilling_often() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in");
+    fs::create_dir_all(input.join("sub")).unwrap();
+    let a = words(20_000, 60_000, 7);
+    let b = words(5_000, 60_000, 8);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(a.as_bytes()).unwrap();
+    fs::write(input.join("sub/a.txt.gz"), gz.finish().unwrap()).unwrap();
+    fs::write(input.join("b.txt"), &b).unwrap();
+    // A combiner printing in hash order, not key order: its output is
+    // sorted again before it is written.
+    let combiner = r#"awk -F'\t' '{c[$1]+=$2} END{for(k in c) print k "\t" c[k]}'"#;
+    let output = env.root.path().join("out");
+    let configs = json!({
+        "edp.streaming.mapper": WC_MAPPER,
+        "edp.streaming.reducer": AWK_SUM,
+        "edp.streaming.combiner": combiner,
+        "mapreduce.task.io.sort.mb": 1,
+        "mapreduce.task.io.sort.factor": 3,
+        "mapreduce.job.reduces": 2,
+        "mapreduce.input.fileinputformat.input.dir.recursive": "true",
+    });
+    let job = env.streaming_job(&id(6), &input, &output, configs.clone(), &[]);
+    let (report, _) = run(&engine, &job, Duration::from_secs(90)).await;
+    succeeded(&report);
+    assert!(info(&report)["spills"].as_u64().unwrap() > 0, "{:#?}", report.info);
+    assert!(info(&report)["counters"]["merge_passes"].as_u64().unwrap() > 0, "{:#?}", report.info);
+    // The combiner shrank what the reducers got.
+    let counters = &info(&report)["counters"];
+    assert!(counters["reduce_input_records"].as_u64() < counters["map_output_records"].as_u64(), "{counters}");
+    let expected = reference_pipeline(
+        env.root.path(),
+        &format!("{{ gzip -dc {0}/sub/a.txt.gz; cat {0}/b.txt; }}", input.display()),
+        WC_MAPPER,
+        AWK_SUM,
+    );
+    let mut got: Vec<String> = text(&job_output(&output)).lines().map(str::to_owned).collect();
+    got.sort();
+    let mut want: Vec<String> = text(&expected).lines().map(str::to_owned).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // Without reading recursively, a subdirectory is refused up front.
+    let mut flat = env.streaming_job(&id(7), &input, &env.root.path().join("out2"), configs, &[]);
+    flat.configs.remove("mapreduce.input.fileinputformat.input.dir.recursive");
+    let err = engine.validate(flat).await.expect_err("a subdirectory");
+    assert_eq!(err.kind, ErrorKind::INVALID_INPUT);
+    assert!(err.message.contains("recursive"), "{}", err.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_only_job_writes_one_part_per_split() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    let data = words(4000, 100, 3);
+    fs::write(&input, &data).unwrap();
+    let output = env.root.path().join("out");
+    let job = env.streaming_job(
+        &id(8),
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": "tr a-z A-Z",
+            "edp.streaming.reducer": "cat",
+            "mapreduce.job.reduces": 0,
+            "mapreduce.input.fileinputformat.split.maxsize": 10_000,
+        }),
+        &[],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(60)).await;
+    succeeded(&report);
+    let maps = info(&report)["maps"]["total"].as_u64().unwrap();
+    assert!(maps > 1);
+    assert!(output.join(format!("part-{:05}", maps - 1)).is_file());
+    assert_eq!(text(&job_output(&output)), data.to_uppercase());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapper_failing_once_is_retried_and_the_job_succeeds() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, words(2000, 300, 11)).unwrap();
+    // The first attempt of any map task to get here fails; mkdir is atomic,
+    // so exactly one does.
+    let flaky = "if mkdir first-attempt.marker 2>/dev/null; then echo 'flaky: failing on purpose' >&2; exit 3; fi\n\
+                 exec awk '{for(i=1;i<=NF;i++) print $i \"\\t1\"}'\n";
+    let output = env.root.path().join("out");
+    let id = id(9);
+    let job = env.streaming_job(
+        &id,
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": "sh flaky.sh",
+            "edp.streaming.reducer": AWK_SUM,
+            "mapreduce.input.fileinputformat.split.maxsize": 8_000,
+        }),
+        &[("flaky.sh", flaky)],
+    );
+    let (report, handle) = run(&engine, &job, Duration::from_secs(60)).await;
+    succeeded(&report);
+    assert_eq!(info(&report)["maps"]["failed_attempts"], 1, "{:#?}", report.info);
+    assert!(env.job_dir(&id).join("first-attempt.marker").is_dir());
+    let expected = reference_pipeline(env.root.path(), &format!("cat {}", input.display()), WC_MAPPER, AWK_SUM);
+    assert_eq!(text(&job_output(&output)), text(&expected));
+    // The failure is in the job's log.
+    let stderr = read_stream(&engine, &handle, "stderr", 1 << 20).await;
+    assert!(stderr.contains("attempt 1 of 4 failed") && stderr.contains("flaky: failing on purpose"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapper_that_always_fails_fails_the_job_with_its_stderr() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, "a b c\n").unwrap();
+    let output = env.root.path().join("out");
+    let job = env.streaming_job(
+        &id(10),
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": "sh fail.sh",
+            "edp.streaming.reducer": "cat",
+            "mapreduce.map.maxattempts": 2,
+        }),
+        &[("fail.sh", "cat > /dev/null\necho 'boom: the mapper cannot cope' >&2\nexit 7\n")],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(30)).await;
+    assert_eq!(report.status, JobStatus::Failed, "{:#?}", report.info);
+    let reason = info(&report)["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("boom: the mapper cannot cope"), "{reason}");
+    assert!(reason.contains("2 attempt") && reason.contains("exit code 7"), "{reason}");
+    assert_eq!(info(&report)["maps"]["failed_attempts"], 2);
+    assert_eq!(report.return_code, Some(1));
+    // No partial output is left: the same launch can be repeated.
+    assert!(!output.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_in_the_reduce_phase_kills_every_task_process() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, words(3000, 500, 5)).unwrap();
+    let output = env.root.path().join("out");
+    let id = id(11);
+    let job = env.streaming_job(
+        &id,
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": WC_MAPPER,
+            // Reads a little, then hangs with the rest of its input unread.
+            "edp.streaming.reducer": "sh slow.sh",
+            "mapreduce.job.reduces": 2,
+            "edp.local.slots": 2,
+        }),
+        &[("slow.sh", "head -n 1 > /dev/null\nsleep 600\n")],
+    );
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let handle = handle(&job, &launched);
+    let start = Instant::now();
+    loop {
+        let report = engine.get_job_status(handle.clone()).await.expect("status");
+        if info(&report)["phase"] == "reduce" && info(&report)["reduces"]["running"] == 2 {
+            break;
+        }
+        assert!(!report.status.is_terminal(), "{:#?}", report.info);
+        assert!(start.elapsed() < Duration::from_secs(30), "{:#?}", report.info);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pgid: i32 = fs::read_to_string(env.job_dir(&id).join("job.pid")).unwrap().trim().parse().unwrap();
+    // The runner, two shells and their sleeps at least.
+    let before = group_members(pgid);
+    assert!(before.len() >= 5, "{before:?}");
+
+    let asked = Instant::now();
+    let report = engine.cancel_job(handle.clone()).await.expect("cancel");
+    assert_eq!(report.status, JobStatus::Killed, "{:#?}", report.info);
+    assert!(asked.elapsed() < Duration::from_secs(5), "cancel took {:?}", asked.elapsed());
+    let left = group_members(pgid);
+    assert!(left.is_empty(), "processes left in the job's group: {left:?}");
+    assert!(!output.exists(), "the partial output is removed");
+    assert!(!env.job_dir(&id).join("spill").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_streaming_requests_are_refused_before_launch() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, "x\n").unwrap();
+    let existing = env.root.path().join("existing");
+    fs::create_dir(&existing).unwrap();
+    let good = json!({"edp.streaming.mapper": "cat", "edp.streaming.reducer": "cat"});
+    let refused = |job: JobRequest| {
+        let engine = &engine;
+        async move {
+            let err = engine.validate(job.clone()).await.expect_err("refused");
+            let again = engine.run_job(job).await.expect_err("run_job refuses too");
+            assert_eq!(err.message, again.message);
+            assert_eq!(err.kind, ErrorKind::INVALID_INPUT, "{}", err.message);
+            err.message
+        }
+    };
+    let out = env.root.path().join("out");
+    let id = id(12);
+
+    let message = refused(env.streaming_job(&id, &input, &existing, good.clone(), &[])).await;
+    assert!(message.contains("already exists"), "{message}");
+    let message = refused(env.streaming_job(&id, &env.root.path().join("nope"), &out, good.clone(), &[])).await;
+    assert!(message.contains("does not exist"), "{message}");
+    let message = refused(env.streaming_job(&id, &input, &out, json!({"edp.streaming.mapper": "cat"}), &[])).await;
+    assert!(message.contains("edp.streaming.reducer"), "{message}");
+    let bad_quotes = json!({"edp.streaming.mapper": "awk '{print $1}", "edp.streaming.reducer": "cat"});
+    let message = refused(env.streaming_job(&id, &input, &out, bad_quotes, &[])).await;
+    assert!(message.contains("quote"), "{message}");
+    let mut too_much = good.clone();
+    too_much["mapreduce.task.io.sort.mb"] = json!("4096");
+    let message = refused(env.streaming_job(&id, &input, &out, too_much, &[])).await;
+    assert!(message.contains("mapreduce.task.io.sort.mb"), "{message}");
+    let message = refused(env.streaming_job(&id, &input, &out, good.clone(), &[("mapreduce-spec.json", "{}")])).await;
+    assert!(message.contains("reserved"), "{message}");
+    let mut with_main = env.streaming_job(&id, &input, &out, good.clone(), &[]);
+    with_main.mains = vec![env.binary("m.py", "")];
+    assert!(refused(with_main).await.contains("no mains"));
+    let mut no_output = env.streaming_job(&id, &input, &out, good.clone(), &[]);
+    no_output.output = None;
+    assert!(refused(no_output).await.contains("output"));
+    // Nothing was written for any of them.
+    assert!(!env.job_dir(&id).exists());
+    assert!(!out.exists());
+
+    // Without the runner, streaming jobs are refused as unsupported.
+    let (plain, _) = env.engine();
+    let err = plain.validate(env.streaming_job(&id, &input, &out, good.clone(), &[])).await.expect_err("no runner");
+    assert_eq!(err.kind, ErrorKind::UNSUPPORTED);
+    assert!(err.message.contains("edp-mapreduce"), "{}", err.message);
+
+    // A dry run shows the runner's spec.
+    let dry = engine.dry_run(env.streaming_job(&id, &input, &out, good, &[])).await.expect("dry run");
+    assert_eq!(dry.request["argv"][0], json!(mapreduce_runner()));
+    assert_eq!(dry.request["mapreduce"]["mapper"], json!(["cat"]));
+    assert_eq!(dry.request["mapreduce"]["reduces"], json!(1));
+    assert_eq!(dry.request["mapreduce"]["sort_mb"], json!(100));
+    let _: Value = dry.request;
+    let _ = Path::new("");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_out_of_attempts_stops_the_others_at_once() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, words(2000, 400, 21)).unwrap();
+    let output = env.root.path().join("out");
+    // Partition 0's reducer fails; partition 1's reads everything, then
+    // would sit for ten minutes.
+    let reducer = "cat > /dev/null\n\
+                   if [ \"$mapreduce_task_partition\" = 0 ]; then echo 'partition 0 gives up' >&2; exit 2; fi\n\
+                   sleep 600\n";
+    let id = id(13);
+    let job = env.streaming_job(
+        &id,
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": WC_MAPPER,
+            "edp.streaming.reducer": "sh reduce.sh",
+            "mapreduce.job.reduces": 2,
+            "edp.local.slots": 2,
+            "mapreduce.reduce.maxattempts": 1,
+        }),
+        &[("reduce.sh", reducer)],
+    );
+    let started = Instant::now();
+    let (report, _) = run(&engine, &job, Duration::from_secs(30)).await;
+    assert_eq!(report.status, JobStatus::Failed, "{:#?}", report.info);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let reason = info(&report)["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("partition 0 gives up"), "{reason}");
+    let pgid: i32 = fs::read_to_string(env.job_dir(&id).join("job.pid")).unwrap().trim().parse().unwrap();
+    let start = Instant::now();
+    while !group_members(pgid).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "left: {:?}", group_members(pgid));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_longer_than_the_buffers_pass_whole() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    let long = "x".repeat(3 << 20);
+    // (Values of a key keep their arrival order; sort's order here too.)
+    let data = format!("b\tagain\n{long}\ta\tlong value\nb\tshort\n");
+    fs::write(&input, &data).unwrap();
+    let output = env.root.path().join("out");
+    let job = env.streaming_job(
+        &id(14),
+        &input,
+        &output,
+        json!({
+            "edp.streaming.mapper": "cat",
+            "edp.streaming.reducer": "cat",
+            "mapreduce.task.io.sort.mb": 1,
+        }),
+        &[],
+    );
+    let (report, _) = run(&engine, &job, Duration::from_secs(60)).await;
+    succeeded(&report);
+    let expected = reference_pipeline(env.root.path(), &format!("cat {}", input.display()), "cat", "cat");
+    let got = job_output(&output);
+    assert!(got == expected, "{} bytes, not the {} expected", got.len(), expected.len());
+}
