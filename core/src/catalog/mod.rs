@@ -45,10 +45,20 @@ pub(crate) fn name_conflict(what: &'static str, name: &str) -> impl FnOnce(DbErr
     }
 }
 
-/// `?name=` filters are substring matches, as Sahara's regex search mostly is.
-pub(crate) fn like(text: &str) -> String {
-    let escaped: String = text.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).collect();
-    format!("%{escaped}%")
+/// `?name=` filters are substring matches, as Sahara's regex search mostly
+/// is. LIKE's wildcards in the text are escaped, so `dry_run.py` matches
+/// itself and not `dry-run.py` (and is still found: names have `_`).
+pub(crate) fn like(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
 }
 
 /// The columns every Sahara object shares, so the rules on them are

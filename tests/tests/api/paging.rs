@@ -43,3 +43,34 @@ async fn lists_page_with_limit_marker_and_sort() {
     let descending = app.get("/v2/data-sources?sort_by=-name&limit=3").await.expect(200);
     assert_eq!(names(&descending), ["e", "d", "c"]);
 }
+
+#[tokio::test]
+async fn name_filters_are_substrings_taken_literally() {
+    let app = TestApp::spawn().await;
+    name_filters(&app).await;
+}
+
+/// `?name=` matches a substring, and LIKE's wildcards in it (`_`, `%`)
+/// stand for themselves. Shared with the Postgres test: the two databases
+/// treat LIKE differently.
+pub async fn name_filters(app: &TestApp) {
+    for name in ["dry_run.py", "dry-run.py", "dryXrun.py"] {
+        app.post("/v2/data-sources", json!({"name": name, "type": "file", "url": "file:///data/x"})).await.expect(202);
+    }
+    let found = |query: &'static str| async move {
+        let body = app.get(&format!("/v2/data-sources?name={query}")).await.expect(200);
+        let mut names: Vec<String> = body["data_sources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|d| d["name"].as_str().expect("name").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(found("dry_run").await, ["dry_run.py"]);
+    assert_eq!(found("run.py").await, ["dry-run.py", "dryXrun.py", "dry_run.py"]);
+    assert_eq!(found("_").await, ["dry_run.py"]);
+    assert!(found("%25").await.is_empty(), "`%` is not a wildcard");
+    assert!(found("dry%5Crun").await.is_empty(), "`\\` is not an escape");
+}
