@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod build;
+pub mod spark;
 
 pub use app::{Reply, TestApp};
 

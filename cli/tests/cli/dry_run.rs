@@ -19,12 +19,19 @@ use crate::support::{Edp, wait_status};
 type CaseFn = for<'a> fn(&'a TestApp, &'a Edp) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// engine id → its case.
-const CASES: &[(&str, CaseFn)] =
-    &[("local", |app, edp| Box::pin(local_case(app, edp))), ("oozie", |app, edp| Box::pin(oozie_case(app, edp)))];
+const CASES: &[(&str, CaseFn)] = &[
+    ("local", |app, edp| Box::pin(local_case(app, edp))),
+    ("oozie", |app, edp| Box::pin(oozie_case(app, edp))),
+    ("spark", |app, edp| Box::pin(spark_case(app, edp))),
+];
 
 /// edpd with every engine plugin these tests cover.
 async fn app() -> TestApp {
-    TestApp::builder().plugin(edp_tests::build::engine_plugin("oozie")).start().await
+    TestApp::builder()
+        .plugin(edp_tests::build::engine_plugin("oozie"))
+        .plugin(edp_tests::build::engine_plugin("spark"))
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -154,4 +161,61 @@ async fn oozie_case(app: &TestApp, edp: &Edp) {
         assert_eq!(submitted.conf.get(key).map(String::as_str), value.as_str(), "configuration {key}");
     }
     assert!(submitted.conf.contains_key("oozie.wf.workflow.notification.url"), "a real submission has a callback");
+}
+
+/// The Spark engine, with spark-submit on a real Spark in `local[1]`: the
+/// dry run's argv and environment are the job.json the supervisor ran, and
+/// the CLI's resource flags became spark-submit's own flags.
+async fn spark_case(app: &TestApp, edp: &Edp) {
+    let configs = serde_json::json!({
+        "spark_home": edp_tests::spark::home().display().to_string(),
+        "master": "local[1]",
+        "env": {"SPARK_LOCAL_IP": "127.0.0.1"},
+        "spark.ui.enabled": "false",
+        "spark.pyspark.python": edp_tests::spark::python(),
+    });
+    app.post("/v2/clusters", serde_json::json!({"name": "spark", "plugin_name": "spark", "cluster_configs": configs}))
+        .await
+        .expect(202);
+    // A PySpark app that needs no SparkContext: the JVM starts, the app
+    // prints its arguments and ends.
+    let app_py = edp.write("dry_spark.py", "import sys\nprint('args', sys.argv[1:])\n");
+    let args = [
+        "-t",
+        "Spark",
+        "-n",
+        "dry-spark",
+        "-c",
+        "spark",
+        "--main",
+        app_py.to_str().unwrap(),
+        "--num-executors",
+        "2",
+        "--driver-memory",
+        "512m",
+        "--conf",
+        "spark.sql.shuffle.partitions=4",
+        "--arg",
+        "a b",
+        "--arg",
+        "$(id)",
+    ];
+    let (dry, job) = dry_then_real(app, edp, &args).await;
+    assert_eq!(dry["kind"], "spark-submit", "{dry}");
+    let id = job["id"].as_str().unwrap();
+    let done = wait_status(app, id, &["SUCCEEDED", "FAILED"]).await;
+    assert_eq!(done["info"]["status"], "SUCCEEDED", "{done}");
+    let stdout = edp.run(&["logs", id]).await.expect_code(0).stdout.clone();
+    assert!(stdout.contains("args ['a b', '$(id)']"), "the app's arguments arrive verbatim: {stdout}");
+
+    let job_json = app.data_dir().join("engines/spark/jobs").join(id).join("job.json");
+    let ran: Value = serde_json::from_str(&std::fs::read_to_string(job_json).expect("job.json")).unwrap();
+    let dry_id = dry["request"]["execution_id"].as_str().expect("the dry run's execution id");
+    let expected: Value = serde_json::from_str(&dry["request"].to_string().replace(dry_id, id)).unwrap();
+    assert_eq!(expected["argv"], ran["argv"]);
+    assert_eq!(expected["env"], ran["env"]);
+    let argv: Vec<&str> = ran["argv"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for pair in [["--num-executors", "2"], ["--driver-memory", "512m"], ["--conf", "spark.sql.shuffle.partitions=4"]] {
+        assert!(argv.windows(2).any(|w| w == pair), "{pair:?} in {argv:?}");
+    }
 }
