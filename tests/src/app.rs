@@ -219,10 +219,28 @@ impl TestApp {
         Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
-    /// Kills what local jobs are still running: tests must not leak
-    /// processes, whatever they assert.
+    /// The whole of one log stream of a job, read page by page.
+    pub async fn read_log(&self, id: &str, stream: &str) -> String {
+        let mut text = String::new();
+        let mut offset = 0;
+        loop {
+            let reply = self.get(&format!("/v2/jobs/{id}/logs?stream={stream}&offset={offset}")).await.expect(200);
+            let chunk = &reply["log"];
+            let data = chunk["data"].as_str().unwrap_or_default();
+            text.push_str(data);
+            let next = chunk["next_offset"].as_u64().expect("next_offset");
+            if data.is_empty() || next == offset {
+                return text;
+            }
+            offset = next;
+        }
+    }
+
+    /// Kills what supervised jobs (of any engine: `engines/<id>/jobs/`) are
+    /// still running: tests must not leak processes, whatever they assert.
     fn kill_jobs(&self) {
-        let Ok(dirs) = std::fs::read_dir(self.data_dir().join("engines/local/jobs")) else { return };
+        let Ok(engines) = std::fs::read_dir(self.data_dir().join("engines")) else { return };
+        let dirs = engines.flatten().filter_map(|engine| std::fs::read_dir(engine.path().join("jobs")).ok()).flatten();
         for dir in dirs.flatten() {
             // A finished job's pid may belong to someone else by now.
             if dir.path().join("exit").exists() {

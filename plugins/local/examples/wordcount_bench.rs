@@ -17,7 +17,7 @@
 //! The input (8 files, Zipf-distributed words `w1`…`w200000`, 8–16 words
 //! per line, fixed seed) is generated once into DIR/in (default
 //! /tmp/edp-wc-bench) and reused. CPU is user+sys of the process tree from
-//! getrusage(RUSAGE_CHILDREN) (what the measured command waited for),
+//! wait4's rusage (the command and what it waited for),
 //! cross-checked by sampling /proc every 200 ms (PySpark's daemon-forked
 //! workers are only seen by sampling); peak RSS is both the largest single
 //! process (rusage) and the sampled sum over the tree. The outputs are
@@ -146,13 +146,20 @@ struct Measure {
     tree_rss_mib: f64,
 }
 
-fn rusage_children() -> (f64, i64) {
-    // SAFETY: getrusage fills the struct.
+/// Waits for `pid`; its exit status and rusage: CPU time (user+sys) and
+/// peak RSS of it and the descendants it waited for. wait4 rather than
+/// getrusage(RUSAGE_CHILDREN), whose peak is over every child this program
+/// ever had, so one variant's figure would leak into the next.
+fn wait_with_rusage(pid: u32) -> (bool, f64, i64) {
+    // SAFETY: wait4 fills the status and the struct.
     unsafe {
+        let mut status = 0;
         let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        let waited = libc::wait4(pid as libc::pid_t, &mut status, 0, &mut u);
+        assert_eq!(waited, pid as libc::pid_t, "wait4: {}", std::io::Error::last_os_error());
         let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        (t(u.ru_utime) + t(u.ru_stime), u.ru_maxrss)
+        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        (ok, t(u.ru_utime) + t(u.ru_stime), u.ru_maxrss)
     }
 }
 
@@ -179,9 +186,8 @@ fn processes() -> HashMap<u32, (u32, u64, u64)> {
 
 /// Runs `argv`, sampling its process tree until it ends.
 fn measure(argv: &[String], env: &[(&str, String)]) -> Measure {
-    let (cpu0, _) = rusage_children();
     let started = Instant::now();
-    let mut child = Command::new(&argv[0])
+    let child = Command::new(&argv[0])
         .args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .spawn()
@@ -212,19 +218,12 @@ fn measure(argv: &[String], env: &[(&str, String)]) -> Measure {
             (peak_tree, ticks.values().sum::<u64>() as f64 / hz)
         })
     };
-    let status = child.wait().expect("wait");
+    let (ok, cpu, maxrss) = wait_with_rusage(root);
     let wall = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     let (peak_tree, cpu_sampled) = sampler.join().expect("sampler");
-    assert!(status.success(), "{} failed: {status}", argv.join(" "));
-    let (cpu1, maxrss) = rusage_children();
-    Measure {
-        wall,
-        cpu: cpu1 - cpu0,
-        cpu_sampled,
-        max_rss_mib: maxrss as f64 / 1024.0,
-        tree_rss_mib: peak_tree as f64 / 1024.0,
-    }
+    assert!(ok, "{} failed", argv.join(" "));
+    Measure { wall, cpu, cpu_sampled, max_rss_mib: maxrss as f64 / 1024.0, tree_rss_mib: peak_tree as f64 / 1024.0 }
 }
 
 /// word → count from part files (`word\tcount` lines, any order).

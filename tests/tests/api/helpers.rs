@@ -59,19 +59,7 @@ pub const TERMINAL: &[&str] = &["SUCCEEDED", "FAILED", "KILLED", "DONEWITHERROR"
 
 /// The whole of one log stream.
 pub async fn read_log(app: &TestApp, id: &str, stream: &str) -> String {
-    let mut text = String::new();
-    let mut offset = 0;
-    loop {
-        let chunk =
-            app.get(&format!("/v2/jobs/{id}/logs?stream={stream}&offset={offset}")).await.expect(200)["log"].clone();
-        let data = chunk["data"].as_str().unwrap_or_default();
-        text.push_str(data);
-        let next = chunk["next_offset"].as_u64().expect("next_offset");
-        if data.is_empty() || next == offset {
-            return text;
-        }
-        offset = next;
-    }
+    app.read_log(id, stream).await
 }
 
 /// Whether any process is left in the job's process group.

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use edp_tests::{TestApp, build, eventually};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Spark jobs start a JVM or three on 2 shared cores: minutes, not seconds.
@@ -44,34 +45,6 @@ pub async fn start_app() -> TestApp {
         .env("EDP__ENGINES__SPARK__POLL_MAX_MS", "1500")
         .start()
         .await
-}
-
-/// Kills what spark-submit jobs of `app` are still running, whatever the
-/// test asserted: each is a process group recorded in its job directory.
-pub struct JobReaper(pub PathBuf);
-
-impl JobReaper {
-    pub fn of(app: &TestApp) -> Self {
-        Self(app.data_dir().join("engines/spark/jobs"))
-    }
-}
-
-impl Drop for JobReaper {
-    fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(&self.0) else { return };
-        for dir in dirs.flatten() {
-            if dir.path().join("exit").exists() {
-                continue;
-            }
-            if let Some(pgid) =
-                std::fs::read_to_string(dir.path().join("job.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
-                && pgid > 1
-                && let Some(pid) = rustix::process::Pid::from_raw(pgid)
-            {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-        }
-    }
 }
 
 pub fn spark_job_dir(app: &TestApp, execution_id: &str) -> PathBuf {
@@ -160,19 +133,7 @@ pub async fn wait_for(app: &TestApp, id: &str, wanted: &[&str]) -> Value {
 
 /// The whole of one log stream.
 pub async fn read_log(app: &TestApp, id: &str, stream: &str) -> String {
-    let mut text = String::new();
-    let mut offset = 0;
-    loop {
-        let reply = app.get(&format!("/v2/jobs/{id}/logs?stream={stream}&offset={offset}")).await.expect(200);
-        let chunk = &reply["log"];
-        let data = chunk["data"].as_str().unwrap_or_default();
-        text.push_str(data);
-        let next = chunk["next_offset"].as_u64().expect("next_offset");
-        if data.is_empty() || next == offset {
-            return text;
-        }
-        offset = next;
-    }
+    app.read_log(id, stream).await
 }
 
 /// Waits until `needle` shows in a log stream of the job.
@@ -235,27 +196,38 @@ pub struct Standalone {
     pub master_port: u16,
     pub rest_port: u16,
     pub ui_port: u16,
+    worker_ui_port: u16,
     pub dir: tempfile::TempDir,
     master: Option<Child>,
     worker: Option<Child>,
 }
 
 impl Standalone {
+    /// A master and a worker.
     pub async fn start() -> Self {
+        let cluster = Self::master(None).await;
+        cluster.with_worker().await
+    }
+
+    /// A master alone; with `jws_key`, its REST server takes only requests
+    /// with a JWS signed by that key (Spark 4's `JWSFilter`).
+    pub async fn master(jws_key: Option<&str>) -> Self {
         let home = spark_home();
         let dir = tempfile::Builder::new().prefix("edp-spark-").tempdir().expect("temp dir");
         let conf = dir.path().join("conf");
         std::fs::create_dir_all(&conf).expect("conf dir");
         let [master_port, rest_port, ui_port, worker_ui_port] = free_ports();
-        std::fs::write(
-            conf.join("spark-defaults.conf"),
-            format!(
-                "spark.master.rest.enabled true\nspark.master.rest.host 127.0.0.1\nspark.master.rest.port {rest_port}\n"
-            ),
-        )
-        .expect("spark-defaults.conf");
-        let mut cluster = Self { master_port, rest_port, ui_port, dir, master: None, worker: None };
-        let master_url = cluster.master_url();
+        let mut defaults = format!(
+            "spark.master.rest.enabled true\nspark.master.rest.host 127.0.0.1\nspark.master.rest.port {rest_port}\n"
+        );
+        if let Some(key) = jws_key {
+            defaults.push_str(&format!(
+                "spark.master.rest.filters org.apache.spark.ui.JWSFilter\n\
+                 spark.org.apache.spark.ui.JWSFilter.param.secretKey {key}\n"
+            ));
+        }
+        std::fs::write(conf.join("spark-defaults.conf"), defaults).expect("spark-defaults.conf");
+        let mut cluster = Self { master_port, rest_port, ui_port, worker_ui_port, dir, master: None, worker: None };
         cluster.master = Some(cluster.daemon(
             &home,
             "master",
@@ -270,15 +242,25 @@ impl Standalone {
             ],
         ));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+        // Ready when readyz says so; a filtered server, when it refuses an
+        // unsigned request (it has no REST server at all on a bad key).
         let readyz = format!("{}/v1/submissions/readyz", cluster.rest_url());
+        let ready = if jws_key.is_some() { StatusCode::FORBIDDEN } else { StatusCode::OK };
         eventually("the master's REST server to be ready", Duration::from_secs(120), || async {
             cluster.assert_alive();
-            let ok = http.get(&readyz).send().await.is_ok_and(|r| r.status().is_success());
-            ok.then_some(())
+            http.get(&readyz).send().await.is_ok_and(|r| r.status() == ready).then_some(())
         })
         .await;
-        let work = cluster.dir.path().join("work");
-        cluster.worker = Some(cluster.daemon(
+        cluster
+    }
+
+    async fn with_worker(mut self) -> Self {
+        let home = spark_home();
+        let master_url = self.master_url();
+        let worker_ui_port = self.worker_ui_port;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+        let work = self.dir.path().join("work");
+        self.worker = Some(self.daemon(
             &home,
             "worker",
             &[
@@ -297,14 +279,14 @@ impl Standalone {
                 &master_url,
             ],
         ));
-        let state = format!("{}/json/", cluster.ui_url());
+        let state = format!("{}/json/", self.ui_url());
         eventually("the worker to register", Duration::from_secs(120), || async {
-            cluster.assert_alive();
+            self.assert_alive();
             let json: Value = http.get(&state).send().await.ok()?.json().await.ok()?;
             (json["aliveworkers"] == 1).then_some(())
         })
         .await;
-        cluster
+        self
     }
 
     fn daemon(&self, home: &Path, name: &str, args: &[&str]) -> Child {

@@ -20,7 +20,6 @@ async fn spark_submit_in_local_mode_runs_fails_cancels_and_survives_a_restart() 
     let t0 = std::time::Instant::now();
     let step = |what: &str| eprintln!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
     let mut app = start_app().await;
-    let _reaper = JobReaper::of(&app);
     let cluster = active_cluster(&app, "local-spark", local_configs()).await;
     let work = app.root.path().join("work");
     std::fs::create_dir_all(&work).expect("work dir");

@@ -3,6 +3,7 @@
 //! scripts/setup-spark), everything through edpd's REST API. One test
 //! binary; a module per way of running Spark.
 
+mod auth;
 mod common;
 mod inprocess;
 mod local;

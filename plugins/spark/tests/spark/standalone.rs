@@ -20,7 +20,6 @@ async fn standalone_master_runs_jar_and_python_drivers_through_rest() {
     let spark = Standalone::start().await;
     step("master and worker up");
     let mut app = start_app().await;
-    let _reaper = JobReaper::of(&app);
     let work = app.root.path().join("work");
     std::fs::create_dir_all(&work).expect("work dir");
 
