@@ -117,23 +117,24 @@ impl View {
         let st = status(job);
         let took = elapsed(job).map(duration).unwrap_or_default();
         let prog = progress(job);
-        let mut changed = false;
-        if st != self.last_status {
-            let reason =
-                job.pointer("/info/reason").and_then(Value::as_str).map(|r| format!("  {r}")).unwrap_or_default();
-            self.say(&format!("{}  {st:<11} {took}{reason}", clock()));
-            self.last_status = st.clone();
-            changed = true;
+        let status_changed = st != self.last_status;
+        let progress_changed = prog != self.last_progress;
+        // Without bars, new progress goes on the line, the status's own
+        // when both changed at once.
+        let progress_text = prog.as_deref().filter(|_| progress_changed && self.bars.is_none());
+        if status_changed || progress_text.is_some() {
+            let reason = job
+                .pointer("/info/reason")
+                .and_then(Value::as_str)
+                .filter(|_| status_changed)
+                .map(|r| format!("  {r}"))
+                .unwrap_or_default();
+            let progress_text = progress_text.map(|p| format!("  {p}")).unwrap_or_default();
+            self.say(&format!("{}  {st:<11} {took}{progress_text}{reason}", clock()));
         }
-        if prog != self.last_progress {
-            if let Some(p) = &prog
-                && self.bars.is_none()
-            {
-                self.say(&format!("{}  {st:<11} {took}  {p}", clock()));
-            }
-            self.last_progress = prog;
-            changed = true;
-        }
+        self.last_status = st.clone();
+        self.last_progress = prog;
+        let changed = status_changed || progress_changed;
         if let Some(bars) = &mut self.bars {
             bars.spinner.set_message(format!("{} {st}  elapsed {took}", short(&self.id)));
             bars.show_stages(job);

@@ -104,6 +104,55 @@ async fn monitor_shows_a_long_job_running_and_exits_with_its_outcome() {
 }
 
 #[tokio::test]
+async fn monitor_shows_the_progress_of_a_streaming_job() {
+    let app = TestApp::spawn().await;
+    let edp = Edp::new(&app);
+    let input = edp.dir().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a"), "x\n").unwrap();
+    std::fs::write(input.join("b"), "y\n").unwrap();
+    let output = edp.dir().join("out");
+    let gate = edp.dir().join("gate");
+    for (name, path) in [("in", &input), ("out", &output)] {
+        edp.run(&["data-sources", "add", name, path.to_str().unwrap()]).await.expect_code(0);
+    }
+    // Mappers that wait for the gate: the maps stay undone while we look.
+    let mapper = format!("edp.streaming.mapper=sh -c 'while [ ! -e {} ]; do sleep 0.05; done; cat'", gate.display());
+    let submitted = edp
+        .run(&[
+            "--json",
+            "submit",
+            "-t",
+            "MapReduce.Streaming",
+            "-n",
+            "gated-mr",
+            "--input",
+            "in",
+            "--output",
+            "out",
+            "--conf",
+            &mapper,
+            "--conf",
+            "edp.streaming.reducer=cat",
+        ])
+        .await
+        .expect_code(0)
+        .json();
+    let id = submitted["id"].as_str().unwrap().to_string();
+
+    let mut monitor = edp.spawn(&["monitor", &id]);
+    monitor.line("the maps' progress", |l| l.contains("maps 0/2, reduces 0/1")).await;
+    std::fs::write(&gate, "").unwrap();
+    let run = monitor.finish().await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("maps 2/2, reduces 1/1"), "{}", run.stdout);
+    // One line for the end, even when new progress came with it.
+    let ended = run.stdout.lines().filter(|l| l.contains("  SUCCEEDED ")).count();
+    assert_eq!(ended, 1, "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(output.join("part-00000")).unwrap(), "x\ny\n");
+}
+
+#[tokio::test]
 async fn cancel_wait_kills_a_long_job() {
     let app = TestApp::spawn().await;
     let edp = Edp::new(&app);
