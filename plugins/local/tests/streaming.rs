@@ -388,9 +388,13 @@ async fn cancel_in_the_reduce_phase_kills_every_task_process() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pgid: i32 = fs::read_to_string(env.job_dir(&id).join("job.pid")).unwrap().trim().parse().unwrap();
-    // The runner, two shells and their sleeps at least.
-    let before = group_members(pgid);
-    assert!(before.len() >= 5, "{before:?}");
+    // The runner, two shells and their sleeps at least (a reducer counts as
+    // running once started, its shell may not have forked `sleep` yet).
+    let waiting = Instant::now();
+    while group_members(pgid).len() < 5 {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "{:?}", group_members(pgid));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let asked = Instant::now();
     let report = engine.cancel_job(handle.clone()).await.expect("cancel");
