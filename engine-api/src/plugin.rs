@@ -64,6 +64,25 @@ impl From<Error> for EngineError {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Runs file system work or process spawning on the blocking pool, off the
+/// plugin runtime's two workers.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::fatal(format!("engine task failed: {e}")))?
+}
+
+/// An error with its causes, `outer: cause: root cause`: many errors'
+/// Display (reqwest's, io's wrapped ones) leaves out the cause, which says
+/// what happened.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// What an engine gets at construction.
 pub struct EngineContext {
     pub settings: EngineSettings,

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use edp_engine_api::plugin::{Engine, EngineContext, Error, Result};
+use edp_engine_api::plugin::{Engine, EngineContext, Error, Result, blocking};
 use edp_engine_api::wire::{
-    Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
-    LogChunk, LogRequest, Object, PollingHints, StatusReport, Validated,
+    Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk,
+    LogRequest, Object, PollingHints, StatusReport, Validated,
 };
-use edp_supervised::{JOB_DIR_KEY, JobDir, Launch, Observed, Watcher, cancel, launch, layout, logs, status};
+use edp_supervised::job as supervised;
+use edp_supervised::{JobDir, Watcher, cancel, launch, logs};
 use serde_json::json;
 
 use crate::cluster::{self, ClusterConfig};
@@ -23,16 +24,6 @@ pub struct LocalEngine {
 }
 
 impl LocalEngine {
-    /// Reads the job's status and, for a supervisor found running (after an
-    /// edpd restart, say), makes sure its exit will be noticed.
-    async fn observe(&self, execution_id: &str, dir: JobDir) -> Result<StatusReport> {
-        let Observed { report, live_supervisor } = blocking(move || status::observe(&dir)).await?;
-        if let Some(pid) = live_supervisor {
-            self.watcher.watch_pid(execution_id, pid);
-        }
-        Ok(report)
-    }
-
     /// A streaming job's report gets the runner's progress and counters.
     async fn decorate(handle: &JobHandle, dir: JobDir, mut report: StatusReport) -> Result<StatusReport> {
         if handle.job_type != streaming::JOB_TYPE {
@@ -97,7 +88,7 @@ impl Engine for LocalEngine {
         let runner_spec = plan.streaming.clone();
         let plan = plan.into_launch(self.settings.supervisor.clone());
         let spec_dir = dir.clone();
-        let launched = blocking(move || {
+        let (pid, status) = supervised::start(&self.watcher, &job.execution_id, &dir, move || {
             // A repeated launch (after a crash) finds the runner's traces and
             // the output it created: only a first launch checks and writes.
             if let Some(spec) = &runner_spec
@@ -107,45 +98,21 @@ impl Engine for LocalEngine {
                 streaming::write_spec(&spec_dir, spec)?;
             }
             launch::launch(&plan)
-        });
-        let (pid, status) = match launched.await? {
-            Launch::Started(child) => {
-                let pid = child.id();
-                self.watcher.watch_child(&job.execution_id, child);
-                (Some(pid), JobStatus::Running)
-            }
-            Launch::Existing => {
-                let report = self.observe(&job.execution_id, dir.clone()).await?;
-                let pid = dir.pid(layout::SUPERVISOR_PID)?.and_then(|p| u32::try_from(p).ok());
-                (pid, report.status)
-            }
-        };
-        let work_dir = dir.path().to_string_lossy().into_owned();
-        let mut info = Object::new();
-        if let Some(pid) = pid {
-            info.insert("pid".into(), json!(pid));
-        }
-        info.insert("work_dir".into(), json!(work_dir));
-        Ok(Launched {
-            // The execution id stands in only when an earlier launch left
-            // an exit record but no supervisor pid, which it never should.
-            engine_job_id: pid.map_or_else(|| job.execution_id.clone(), |p| p.to_string()),
-            status,
-            extra: json!({ JOB_DIR_KEY: work_dir }),
-            info,
         })
+        .await?;
+        Ok(supervised::launched(&job.execution_id, &dir, pid, status, Object::new()))
     }
 
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
-        let report = self.observe(&handle.execution_id, dir.clone()).await?;
+        let report = supervised::observe(&self.watcher, &handle.execution_id, &dir).await?;
         Self::decorate(&handle, dir, report).await
     }
 
     async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
         cancel::cancel(&dir, self.settings.kill_grace).await?;
-        let report = self.observe(&handle.execution_id, dir.clone()).await?;
+        let report = supervised::observe(&self.watcher, &handle.execution_id, &dir).await?;
         Self::decorate(&handle, dir, report).await
     }
 
@@ -173,10 +140,4 @@ impl Engine for LocalEngine {
         let dir = self.job_dir(&handle)?;
         blocking(move || dir.delete()).await
     }
-}
-
-/// File system work and process spawning go to the blocking pool, off the
-/// plugin runtime's two workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::fatal(format!("engine task failed: {e}")))?
 }

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use edp_engine_api::plugin::{Error, Result};
+use edp_engine_api::plugin::{Error, Result, with_causes};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -64,15 +64,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "no answer"
     };
-    // reqwest's Display leaves out the cause, which says what happened.
-    let mut text = format!("{kind} ({e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text.push(')');
-    text
+    format!("{kind} ({})", with_causes(e))
 }
 
 /// The error an unsuccessful answer stands for.

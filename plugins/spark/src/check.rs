@@ -10,14 +10,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use edp_engine_api::plugin::Result;
+use edp_engine_api::plugin::{Result, blocking};
 use edp_engine_api::wire::{ClusterCheck, Object};
 use serde_json::json;
 
 use crate::cluster::{ClusterConfig, MasterKind, SubmitMode};
 use crate::rest::Http;
 use crate::settings::Settings;
-use crate::standalone::blocking;
 
 pub async fn check(cluster: &ClusterConfig, settings: &Settings, http: &Http) -> Result<ClusterCheck> {
     let mut info = Object::new();

@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use edp_engine_api::plugin::{Engine, EngineContext, Error, Result};
+use edp_engine_api::plugin::{Engine, EngineContext, Error, Result, blocking};
 use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
     LogChunk, LogRequest, Object, StatusReport, Validated,
 };
-use edp_supervised::{
-    JOB_DIR_KEY, JobDir, JobSpec, Launch, LaunchPlan, Observed, Watcher, cancel, launch, layout, logs, status,
-};
+use edp_supervised::job as supervised;
+use edp_supervised::{JOB_DIR_KEY, JobDir, JobSpec, LaunchPlan, Watcher, cancel, launch, layout, logs};
 use serde_json::{Value, json};
 
 use crate::check;
@@ -21,7 +20,7 @@ use crate::cluster::{ClusterConfig, SubmitMode};
 use crate::plan::{self, JOB_TYPE, Plan, Submission, Tracking};
 use crate::rest::Http;
 use crate::settings::Settings;
-use crate::standalone::{self, Driver, blocking, io_error};
+use crate::standalone::{self, Driver, io_error};
 use crate::submit::{self, SUBMIT_STREAMS};
 
 const MODE_KEY: &str = "mode";
@@ -93,12 +92,7 @@ impl SparkEngine {
     /// Reads a spark-submit job's status and, for a supervisor found
     /// running (after an edpd restart, say), makes sure its exit is noticed.
     async fn observe(&self, execution_id: &str, dir: &JobDir) -> Result<StatusReport> {
-        let dir = dir.clone();
-        let Observed { report, live_supervisor } = blocking(move || status::observe(&dir)).await?;
-        if let Some(pid) = live_supervisor {
-            self.watcher.watch_pid(execution_id, pid);
-        }
-        Ok(report)
+        supervised::observe(&self.watcher, execution_id, dir).await
     }
 
     fn plan(&self, job: &JobRequest) -> Result<(ClusterConfig, Plan)> {
@@ -124,35 +118,16 @@ impl SparkEngine {
             files: plan.files,
             supervisor: self.settings.supervisor.clone(),
         };
-        let (pid, status) = match blocking(move || launch::launch(&launch_plan)).await? {
-            Launch::Started(child) => {
-                let pid = child.id();
-                self.watcher.watch_child(&job.execution_id, child);
-                (Some(pid), JobStatus::Running)
-            }
-            Launch::Existing => {
-                let report = self.observe(&job.execution_id, &dir).await?;
-                let pid = dir.pid(layout::SUPERVISOR_PID)?.and_then(|p| u32::try_from(p).ok());
-                (pid, report.status)
-            }
-        };
+        let (pid, status) =
+            supervised::start(&self.watcher, &job.execution_id, &dir, move || launch::launch(&launch_plan)).await?;
         let status = if plan.tracking == Tracking::SubmittedDriver && status == JobStatus::Running {
             JobStatus::Prep
         } else {
             status
         };
-        let work_dir = dir.path().to_string_lossy().into_owned();
-        let mut info = Object::new();
-        if let Some(pid) = pid {
-            info.insert("pid".into(), json!(pid));
-        }
-        info.insert("work_dir".into(), json!(work_dir));
-        Ok(Launched {
-            engine_job_id: pid.map_or_else(|| job.execution_id.clone(), |p| p.to_string()),
-            status,
-            extra: json!({ JOB_DIR_KEY: work_dir, MODE_KEY: plan.tracking.as_str() }),
-            info,
-        })
+        let mut extra = Object::new();
+        extra.insert(MODE_KEY.into(), json!(plan.tracking.as_str()));
+        Ok(supervised::launched(&job.execution_id, &dir, pid, status, extra))
     }
 
     async fn run_rest(&self, job: &JobRequest, cluster: &ClusterConfig, plan: Plan) -> Result<Launched> {

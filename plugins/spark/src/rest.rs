@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use edp_engine_api::plugin::{Error, Result};
+use edp_engine_api::plugin::{Error, Result, with_causes};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 
@@ -304,14 +304,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "no answer"
     };
-    let mut text = format!("{kind} ({e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text.push(')');
-    text
+    format!("{kind} ({})", with_causes(e))
 }
 
 fn first_line(text: &str) -> String {

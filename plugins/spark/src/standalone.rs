@@ -17,7 +17,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use edp_engine_api::plugin::{Error, Result};
+use edp_engine_api::plugin::{Error, Result, blocking};
 use edp_engine_api::wire::{JobStatus, LogChunk, StatusReport};
 use edp_supervised::JobDir;
 use edp_supervised::layout::{now_ms, write_atomic};
@@ -386,11 +386,6 @@ fn lock(dir: &JobDir) -> Result<File> {
 
 pub fn io_error(path: &Path, e: io::Error) -> Error {
     Error::fatal(format!("`{}`: {e}", path.display()))
-}
-
-/// File system work goes to the blocking pool, off the runtime's workers.
-pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::fatal(format!("engine task failed: {e}")))?
 }
 
 /// The first driver id (`driver-<yyyyMMddHHmmss>-<n>`) in spark-submit's

@@ -8,13 +8,13 @@
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 
-use edp_engine_api::plugin::Result;
+use edp_engine_api::plugin::{Result, blocking};
 use edp_engine_api::wire::{JobStatus, LogChunk, StatusReport};
 use edp_supervised::{JobDir, layout, logs};
 use serde_json::json;
 
 use crate::diagnose;
-use crate::standalone::{self, blocking, last_chars};
+use crate::standalone::{self, last_chars};
 
 /// How much of spark-submit's output is read for a failure's reason.
 const TAIL: u64 = 64 * 1024;

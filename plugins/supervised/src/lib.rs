@@ -24,12 +24,14 @@
 //! - `checks`: the values that end up in paths, argv and environments.
 //! - `jobdir`: one job directory as an engine reads it, and where it is.
 //! - `launch`: starting a supervisor, once per job directory.
+//! - `job`: what an engine does and answers for a supervised job.
 //! - `status`, `cancel`, `logs`: a job's status, killing it, its output.
 //! - `watch`: exit notifications to the host.
 //! - `bin/edp-supervisor.rs`: the supervisor.
 
 pub mod cancel;
 pub mod checks;
+pub mod job;
 pub mod jobdir;
 pub mod launch;
 pub mod layout;
