@@ -219,6 +219,20 @@ impl TestApp {
         Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
+    /// Uploads `content` as an internal job binary named `name`; its id.
+    pub async fn upload_binary(&self, name: &str, content: &[u8]) -> String {
+        let internal = self
+            .send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.to_vec())
+            .await
+            .expect(202);
+        let internal_id = internal["job_binary_internal"]["id"].as_str().expect("internal id");
+        let body = serde_json::json!({"name": name, "url": format!("internal-db://{internal_id}")});
+        self.post("/v2/job-binaries", body).await.expect(202)["job_binary"]["id"]
+            .as_str()
+            .expect("binary id")
+            .to_string()
+    }
+
     /// The whole of one log stream of a job, read page by page.
     pub async fn read_log(&self, id: &str, stream: &str) -> String {
         let mut text = String::new();

@@ -46,18 +46,7 @@ impl Api {
     }
 
     async fn binary(&self, name: &str, content: &str) -> String {
-        let internal = self
-            .app
-            .send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.as_bytes().to_vec())
-            .await
-            .expect(202);
-        let internal_id = internal["job_binary_internal"]["id"].as_str().expect("id").to_owned();
-        let binary = self
-            .app
-            .post("/v2/job-binaries", json!({"name": name, "url": format!("internal-db://{internal_id}")}))
-            .await
-            .expect(202);
-        binary["job_binary"]["id"].as_str().expect("id").to_owned()
+        self.app.upload_binary(name, content.as_bytes()).await
     }
 
     async fn source(&self, name: &str, path: &Path) -> String {

@@ -7,16 +7,7 @@ use serde_json::{Value, json};
 
 /// Uploads `script` and registers it as a job binary; returns its id.
 pub async fn upload_binary(app: &TestApp, name: &str, content: &[u8]) -> String {
-    let internal = app
-        .send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.to_vec())
-        .await
-        .expect(202);
-    let internal_id = internal["job_binary_internal"]["id"].as_str().expect("internal id").to_string();
-    let binary = app
-        .post("/v2/job-binaries", json!({"name": name, "url": format!("internal-db://{internal_id}")}))
-        .await
-        .expect(202);
-    binary["job_binary"]["id"].as_str().expect("binary id").to_string()
+    app.upload_binary(name, content).await
 }
 
 /// A Shell template running `script`; returns the template id.

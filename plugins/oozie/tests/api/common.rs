@@ -61,16 +61,7 @@ pub async fn register(app: &TestApp, name: &str, configs: Value) -> Value {
 }
 
 pub async fn binary(app: &TestApp, name: &str, content: &[u8]) -> String {
-    let internal = app
-        .send_raw(reqwest::Method::PUT, &format!("/v2/job-binary-internals/{name}"), content.to_vec())
-        .await
-        .expect(202);
-    let internal_id = internal["job_binary_internal"]["id"].as_str().expect("internal id");
-    let binary = app
-        .post("/v2/job-binaries", json!({"name": name, "url": format!("internal-db://{internal_id}")}))
-        .await
-        .expect(202);
-    binary["job_binary"]["id"].as_str().expect("binary id").to_string()
+    app.upload_binary(name, content).await
 }
 
 pub async fn template(app: &TestApp, name: &str, kind: &str, mains: &[&str], libs: &[&str]) -> String {
