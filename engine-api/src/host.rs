@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::abi::{EngineMod_Ref, ErrorKind, Host, Host_TO, HostArc, JobEngineBox, JsonFuture};
 use crate::wire::{
     ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
-    LogRequest, StatusReport, Validated,
+    LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// What the service does with what engines tell it.
@@ -282,6 +282,21 @@ impl EngineClient {
     pub async fn delete_job(&self, handle: &JobHandle, timeout: Duration) -> Result<(), CallError> {
         let _: serde_json::Value = self.call("delete_job", handle, timeout, |e, p| e.delete_job(p)).await?;
         Ok(())
+    }
+
+    /// Where a cluster's jobs would run (`wire::PLACEMENT_OP`). Engines built
+    /// before the operation existed answer `UNSUPPORTED`: they are taken to
+    /// run jobs elsewhere, as every engine of that time but `local` and
+    /// `spark` did.
+    pub async fn placement(&self, cluster: &ClusterSpec, timeout: Duration) -> Result<Placement, CallError> {
+        let payload = serde_json::to_value(cluster).expect("wire types always serialise");
+        match self.invoke(PLACEMENT_OP, &payload, timeout).await {
+            Ok(answer) => serde_json::from_value::<PlacementAnswer>(answer).map(|a| a.placement).map_err(|e| {
+                CallError::BadReply { engine: self.id.to_string(), op: "placement", detail: e.to_string() }
+            }),
+            Err(CallError::Engine { kind, .. }) if kind == ErrorKind::UNSUPPORTED => Ok(Placement::Remote),
+            Err(e) => Err(e),
+        }
     }
 
     /// An operation added after interface 1.0 (see `JobEngine::invoke`).

@@ -24,7 +24,7 @@ use crate::abi::{
 };
 use crate::wire::{
     ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
-    LogRequest, StatusReport, Validated,
+    LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// An engine error as plugin code builds it.
@@ -149,6 +149,14 @@ pub trait Engine: Send + Sync + Sized + 'static {
 
     fn delete_job(&self, _handle: JobHandle) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
+    }
+
+    /// Where this cluster's jobs would run, from its configs alone: asked
+    /// before the cluster is checked or used, so it must not run anything.
+    /// An engine that starts processes on the edpd host must answer `Host`
+    /// (see [`Placement`]). Reached through `invoke("placement")`.
+    fn placement(&self, _cluster: &ClusterSpec) -> Result<Placement> {
+        Ok(Placement::Remote)
     }
 
     fn invoke(
@@ -289,6 +297,12 @@ impl<E: Engine> JobEngine for Adapter<E> {
 
     fn invoke(&self, op: RString, payload: RString) -> JsonFuture {
         let engine = self.engine.clone();
+        if op.as_str() == PLACEMENT_OP {
+            return spawn_call(async move {
+                let cluster: ClusterSpec = parse(&payload)?;
+                Ok(PlacementAnswer { placement: engine.placement(&cluster)? })
+            });
+        }
         spawn_call(async move { engine.invoke(op.into_string(), parse(&payload)?).await })
     }
 }

@@ -132,6 +132,40 @@ pub struct ClusterCheck {
     pub info: Object,
 }
 
+/// Where a cluster's jobs run: the answer to the `placement` operation
+/// (`Engine::placement` in the SDK), asked before a cluster is checked.
+/// An engine that starts processes on the edpd host for a cluster must
+/// say `Host`: the host is the operator's, so such clusters serve only the
+/// projects the operator allows, and only admins may register them.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// On another machine (an Oozie server, a Spark master, YARN).
+    #[default]
+    Remote,
+    /// As processes on the machine edpd runs on, as edpd's user.
+    Host,
+}
+
+/// The `invoke` operation that asks an engine for a cluster's placement:
+/// payload a `ClusterSpec`, answer a `PlacementAnswer`.
+pub const PLACEMENT_OP: &str = "placement";
+
+/// The `placement` operation's answer.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+pub struct PlacementAnswer {
+    pub placement: Placement,
+}
+
+impl Placement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Remote => "remote",
+            Self::Host => "host",
+        }
+    }
+}
+
 /// A job binary as the engine sees it.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Binary {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use edp_engine_api::plugin::{Engine, EngineContext, Error, Result, blocking};
 use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk,
-    LogRequest, Object, PollingHints, StatusReport, Validated,
+    LogRequest, Object, Placement, PollingHints, StatusReport, Validated,
 };
 use edp_supervised::job as supervised;
 use edp_supervised::{JobDir, Watcher, cancel, launch, logs};
@@ -66,6 +66,11 @@ impl Engine for LocalEngine {
             // Exit notifications make a poll due at once; polling is the fallback.
             polling: PollingHints { initial_ms: 1_000, max_ms: 10_000 },
         }
+    }
+
+    /// Every job of this engine is a process on edpd's host.
+    fn placement(&self, _cluster: &ClusterSpec) -> Result<Placement> {
+        Ok(Placement::Host)
     }
 
     async fn check_cluster(&self, cluster: ClusterSpec) -> Result<ClusterCheck> {

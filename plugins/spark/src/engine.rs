@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use edp_engine_api::plugin::{Engine, EngineContext, Error, Result, blocking};
 use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
-    LogChunk, LogRequest, Object, StatusReport, Validated,
+    LogChunk, LogRequest, Object, Placement, StatusReport, Validated,
 };
 use edp_supervised::job as supervised;
 use edp_supervised::{JOB_DIR_KEY, JobDir, JobSpec, LaunchPlan, Watcher, cancel, launch, layout, logs};
@@ -194,6 +194,15 @@ impl Engine for SparkEngine {
             capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: false },
             polling: self.settings.polling,
         }
+    }
+
+    /// spark-submit runs on edpd's host (the driver too, in client mode);
+    /// a REST submission only talks to the master.
+    fn placement(&self, cluster: &ClusterSpec) -> Result<Placement> {
+        Ok(match ClusterConfig::parse(&cluster.configs)?.submit_mode {
+            SubmitMode::SparkSubmit => Placement::Host,
+            SubmitMode::Rest => Placement::Remote,
+        })
     }
 
     async fn check_cluster(&self, cluster: ClusterSpec) -> Result<ClusterCheck> {
