@@ -29,6 +29,10 @@ pub enum Error {
     /// A credential was missing or wrong.
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller may not do this: the operator's policy (file roots, host
+    /// clusters, admin-only actions) or another project's URL.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     DataTooBig(String),
     /// The engine could not be reached or did not answer in time.
@@ -57,6 +61,7 @@ impl Error {
             Self::UpdateFailed(_) => "UPDATE_FAILED",
             Self::CancelingFailed(_) => "CANCELING_FAILED",
             Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::DataTooBig(_) => "DATA_TOO_BIG",
             Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -65,3 +70,13 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A lookup's `NotFound` as the error the caller should see (a reference in
+/// a body is an `INVALID_REFERENCE`, not a 404); any other error (the
+/// database failing) stays what it is and is never reported as missing.
+pub(crate) fn not_found_as(other: impl FnOnce() -> Error) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::NotFound { .. } => other(),
+        e => e,
+    }
+}

@@ -106,8 +106,29 @@ pub fn check(job_type: &str, raw: Vec<Value>) -> Result<Value> {
     Ok(Value::Array(with_order))
 }
 
+impl Argument {
+    /// Its value is a secret: its name, or the config or param it sets,
+    /// looks like one (`redact::is_secret_key`).
+    pub fn is_secret(&self) -> bool {
+        crate::redact::is_secret_key(&self.name)
+            || (self.mapping_type != MappingType::Args && crate::redact::is_secret_key(&self.location))
+    }
+}
+
+/// The names of a stored interface's secret arguments.
+pub fn secret_names(declared: &Value) -> Vec<String> {
+    let Value::Array(items) = declared else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|v| serde_json::from_value::<Argument>(v.clone()).ok())
+        .filter(Argument::is_secret)
+        .map(|a| a.name)
+        .collect()
+}
+
 /// Fills `job_configs` from the launch's `interface` values. `resolve_ds`
 /// turns a data-source id into its URL for `data_source` arguments.
+/// Returns the values of secret arguments, which are never shown.
 pub fn apply(
     declared: &Value,
     given: &Map<String, Value>,
@@ -115,7 +136,8 @@ pub fn apply(
     params: &mut Map<String, Value>,
     args: &mut Vec<String>,
     resolve_ds: &dyn Fn(&str) -> Result<String>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut secrets = Vec::new();
     let declared: Vec<Argument> = match declared {
         Value::Array(items) => items
             .iter()
@@ -171,6 +193,9 @@ pub fn apply(
             ValueType::DataSource => resolve_ds(&value)?,
             _ => value,
         };
+        if arg.is_secret() {
+            secrets.push(value.clone());
+        }
         match target {
             Some(map) => {
                 map.insert(arg.location.clone(), Value::String(value));
@@ -185,7 +210,7 @@ pub fn apply(
         merged.append(args);
         *args = merged;
     }
-    Ok(())
+    Ok(secrets)
 }
 
 fn scalar(name: &str, v: &Value) -> Result<String> {

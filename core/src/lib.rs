@@ -8,12 +8,13 @@ pub mod engines;
 mod entity;
 pub mod error;
 pub mod flows;
+pub mod host;
 mod interface;
 mod job_types;
 pub mod manager;
 pub mod model;
 pub mod paging;
-mod redact;
+pub mod redact;
 pub mod scope;
 pub mod settings;
 pub mod status;
@@ -27,7 +28,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub use engines::Engines;
 pub use error::{Error, Result};
-pub use scope::Scope;
+pub use scope::{Role, Scope};
 pub use settings::Settings;
 
 /// The service's state, cheap to clone: the database, the engines, the

@@ -230,6 +230,9 @@ pub struct Execution {
 
 impl From<job_execution::Model> for Execution {
     fn from(row: job_execution::Model) -> Self {
+        // An engine's payload may echo what it was given.
+        let mut info = row.info;
+        redact::Secrets::of_execution(&row.extra).scrub(&mut info);
         Self {
             id: row.id,
             project_id: row.project_id,
@@ -239,7 +242,7 @@ impl From<job_execution::Model> for Execution {
             output_id: row.output_id,
             engine: row.engine,
             status: row.status,
-            info: row.info,
+            info,
             engine_job_id: row.engine_job_id,
             return_code: row.return_code,
             job_configs: redact::job_configs(row.job_configs),

@@ -30,6 +30,82 @@ pub fn job_configs(mut configs: Value) -> Value {
     configs
 }
 
+/// What a response may not show of a launch: the values of its secrets
+/// (secret job configs and interface arguments, write-only cluster configs,
+/// callback tokens), wherever an engine or a user echoed them.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secrets(Vec<String>);
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+impl Secrets {
+    pub fn add(&mut self, value: impl Into<String>) {
+        let value = value.into();
+        if !value.is_empty() && !self.0.contains(&value) {
+            self.0.push(value);
+        }
+    }
+
+    /// The values of the secret-looking keys of `configs`/`params` objects.
+    pub fn add_keyed(&mut self, map: &serde_json::Map<String, Value>) {
+        for (key, value) in map {
+            if is_secret_key(key) {
+                self.add(text(value));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What an execution row keeps to mask (`extra.masked`), and its
+    /// callback token.
+    pub fn of_execution(extra: &Value) -> Self {
+        let mut secrets: Secrets =
+            extra.get("masked").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
+        if let Some(token) = extra.get("callback_token").and_then(Value::as_str) {
+            secrets.add(token);
+        }
+        secrets
+    }
+
+    /// Every string in `value` with each secret masked. A secret of four or
+    /// more characters is masked wherever it occurs (`--conf k=s3cret`,
+    /// a URL's query); a shorter one only where a string is exactly it,
+    /// lest every `1` in a document be masked.
+    pub fn scrub(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => *s = self.scrub_str(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.scrub(v)),
+            _ => {}
+        }
+    }
+
+    pub fn scrub_str(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.0 {
+            if out == *secret {
+                return MASK.to_string();
+            }
+            if secret.chars().count() >= 4 {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +123,15 @@ mod tests {
             shown,
             json!({"configs": {"fs.swift.service.sahara.password": "", "mapred.reduce.tasks": "2"}, "params": {"API_TOKEN": ""}, "args": ["a"]})
         );
+    }
+
+    #[test]
+    fn secrets_are_masked_wherever_they_are_echoed() {
+        let mut secrets = Secrets::default();
+        secrets.add("s3cret-value");
+        secrets.add("42");
+        let mut doc = json!({"argv": ["--keytab", "s3cret-value", "--conf", "k=s3cret-value", "42", "1420"]});
+        secrets.scrub(&mut doc);
+        assert_eq!(doc, json!({"argv": ["--keytab", "***", "--conf", "k=***", "***", "1420"]}));
     }
 }

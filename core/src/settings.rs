@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::host::FileRoots;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Where engines keep their files and internal binaries are staged.
@@ -24,6 +26,8 @@ pub struct Settings {
     /// edpd's address as engines' backends reach it (`http://host:port`),
     /// for status callbacks. `None`: no callbacks are offered.
     pub public_url: Option<String>,
+    /// Where `file://` binaries and `file` data sources may point.
+    pub file_roots: FileRoots,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             launch_attempts: 5,
             engine_concurrency: 64,
             public_url: None,
+            file_roots: FileRoots::Anywhere,
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::Edp;
 use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{cluster, job_execution};
 use crate::error::{Error, Result};
+use crate::host::Placement;
 use crate::model::{Cluster, Page};
 use crate::paging::{self, ListQuery};
 use crate::scope::Scope;
@@ -68,6 +69,10 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster
     ensure_unique::<cluster::Entity>(edp, scope, &new.name, None).await?;
 
     let id = uuid::Uuid::new_v4().to_string();
+    // Before the check: checking a host cluster may already run programs
+    // its configs name (spark-submit --version).
+    let placement = placement(edp, &new.plugin_name, &id, &new.name, &new.cluster_configs).await?;
+    admit(scope, placement)?;
     let (status, reason, info) = check(edp, &new.plugin_name, &id, &new.name, &new.cluster_configs).await?;
     let now = time::now();
     let row = cluster::ActiveModel {
@@ -82,6 +87,8 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster
         status_description: Set(reason),
         info: Set(info),
         declared: Set(false),
+        placement: Set(placement.as_str().into()),
+        projects: Set(None),
         is_public: Set(new.is_public),
         is_protected: Set(new.is_protected),
         created_at: Set(now),
@@ -95,10 +102,20 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster
 
 /// Clusters declared in the configuration file: created or brought up to
 /// date at every start, public, protected, with a stable id (a UUIDv5 of
-/// the name) so executions keep pointing at them across restarts.
-pub async fn declare(edp: &Edp, owner: &str, name: &str, plugin_name: &str, configs: Object) -> Result<Cluster> {
+/// the name) so executions keep pointing at them across restarts. A host
+/// cluster serves `projects` (the operator's list).
+pub async fn declare(
+    edp: &Edp,
+    owner: &str,
+    name: &str,
+    plugin_name: &str,
+    configs: Object,
+    projects: Vec<String>,
+) -> Result<Cluster> {
     validate::name("cluster", name, 80)?;
     let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("edp:cluster:{name}").as_bytes()).to_string();
+    // An unknown placement counts as the host's: the stricter rule.
+    let placement = placement(edp, plugin_name, &id, name, &configs).await.unwrap_or(Placement::Host);
     let (status, reason, info) = match edp.engines().get(plugin_name) {
         Some(_) => check(edp, plugin_name, &id, name, &configs)
             .await
@@ -120,6 +137,8 @@ pub async fn declare(edp: &Edp, owner: &str, name: &str, plugin_name: &str, conf
         status_description: Set(reason),
         info: Set(info),
         declared: Set(true),
+        placement: Set(placement.as_str().into()),
+        projects: Set(Some(serde_json::json!(projects))),
         is_public: Set(true),
         is_protected: Set(true),
         created_at: Set(existing.as_ref().map_or(now, |e| e.created_at)),
@@ -179,7 +198,10 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
         let configs =
             patch.cluster_configs.unwrap_or_else(|| row.cluster_configs.as_object().cloned().unwrap_or_default());
         let name = patch.name.as_deref().unwrap_or(&row.name);
+        let placement = placement(edp, &row.plugin_name, &row.id, name, &configs).await?;
+        admit(scope, placement)?;
         let (status, reason, info) = check(edp, &row.plugin_name, &row.id, name, &configs).await?;
+        active.placement = Set(placement.as_str().into());
         active.cluster_configs = Set(Value::Object(configs));
         active.status = Set(status);
         active.status_description = Set(reason);
@@ -216,8 +238,10 @@ pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<cluster::
 /// back) and records the outcome. Returns the row as it is now.
 pub(crate) async fn recheck(edp: &Edp, row: cluster::Model) -> Result<cluster::Model> {
     let configs = row.cluster_configs.as_object().cloned().unwrap_or_default();
+    let placement = placement(edp, &row.plugin_name, &row.id, &row.name, &configs).await.unwrap_or(Placement::Host);
     let (status, reason, info) = check(edp, &row.plugin_name, &row.id, &row.name, &configs).await?;
     let mut active: cluster::ActiveModel = row.into();
+    active.placement = Set(placement.as_str().into());
     active.status = Set(status);
     active.status_description = Set(reason);
     active.info = Set(info);
@@ -231,6 +255,37 @@ pub(crate) fn spec(row: &cluster::Model) -> ClusterSpec {
         name: row.name.clone(),
         configs: row.cluster_configs.as_object().cloned().unwrap_or_default(),
     }
+}
+
+/// Where the cluster's jobs would run, by its engine, from its configs
+/// alone (nothing is run to find out).
+async fn placement(edp: &Edp, engine_id: &str, id: &str, name: &str, configs: &Object) -> Result<Placement> {
+    let client = edp.engines().client(engine_id).ok_or_else(|| unknown_engine(edp, engine_id))?;
+    let spec = ClusterSpec { id: id.to_string(), name: name.to_string(), configs: configs.clone() };
+    match client.placement(&spec, edp.settings().call_timeout).await {
+        Ok(placement) => Ok(placement),
+        Err(CallError::Engine { kind, message }) if kind == ErrorKind::INVALID_INPUT => {
+            Err(Error::Validation(format!("cluster_configs: {message}")))
+        }
+        // Not knowing, assume the stricter: the host.
+        Err(e) => {
+            tracing::warn!(engine = engine_id, cluster = name, error = %e, "placement unknown; taken as the host");
+            Ok(Placement::Host)
+        }
+    }
+}
+
+/// Registering (or re-pointing) a cluster that runs jobs on edpd's host is
+/// for admins: such a cluster runs what its configs name as edpd's user.
+fn admit(scope: &Scope, placement: Placement) -> Result<()> {
+    if placement == Placement::Host && !scope.is_admin() {
+        return Err(Error::Forbidden(
+            "this cluster would run jobs as processes on edpd's host: only an admin may register it (a token with \
+             admin = true in [auth] tokens), or the operator may declare it in [clusters.<name>]"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The engine's verdict: (status, reason, info). Bad configs are the user's

@@ -49,7 +49,7 @@ pub struct DataSourcePatch {
 pub async fn create(edp: &Edp, scope: &Scope, new: NewDataSource) -> Result<DataSource> {
     validate::name("data source", &new.name, 50)?;
     validate::description(&new.description)?;
-    check_url(&new.kind, &new.url)?;
+    check_url(edp, &new.kind, &new.url)?;
     ensure_unique::<data_source::Entity>(edp, scope, &new.name, None).await?;
     let now = time::now();
     let row = data_source::ActiveModel {
@@ -121,7 +121,7 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: DataSourcePatch) 
     )?;
     let kind = patch.kind.clone().unwrap_or_else(|| row.kind.clone());
     let url = patch.url.clone().unwrap_or_else(|| row.url.clone());
-    check_url(&kind, &url)?;
+    check_url(edp, &kind, &url)?;
     catalog::check_changes::<data_source::Entity>(
         edp,
         scope,
@@ -165,12 +165,12 @@ pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<data_sour
     catalog::find::<data_source::Entity>(edp, scope, id).await
 }
 
-fn check_url(kind: &str, url: &str) -> Result<()> {
+fn check_url(edp: &Edp, kind: &str, url: &str) -> Result<()> {
     if url.is_empty() || url.len() > 1024 {
         return Err(Error::Validation("url must be 1 to 1024 characters".into()));
     }
     match kind {
-        "file" => validate::local_path(url).map(|_| ()),
+        "file" => edp.settings().file_roots.check("data source", &validate::local_path(url)?),
         "hdfs" => validate::hdfs_url(url),
         other => Err(Error::Validation(format!(
             "data source type '{other}' is not supported (supported: {})",

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::Edp;
 use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{job_binary, job_binary_internal, job_template_binary};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, not_found_as};
 use crate::model::{JobBinary, JobBinaryInternal, Page};
 use crate::paging::{self, ListQuery};
 use crate::scope::Scope;
@@ -157,8 +157,11 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
 pub async fn data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String, Vec<u8>)> {
     let row = find(edp, scope, id).await?;
     match location(&row.url)? {
+        // A binary carries its owner's bytes: whoever may see the binary
+        // may read them (the owner shared it).
         Location::Internal(internal) => {
-            let blob = catalog::find::<job_binary_internal::Entity>(edp, scope, &internal).await?;
+            let owner = Scope::member(row.project_id.clone());
+            let blob = catalog::find::<job_binary_internal::Entity>(edp, &owner, &internal).await?;
             Ok((row.name, blob.data))
         }
         _ => {
@@ -193,9 +196,10 @@ async fn check_location(edp: &Edp, scope: &Scope, url: &str) -> Result<()> {
         Location::Internal(id) => {
             catalog::find::<job_binary_internal::Entity>(edp, scope, &id)
                 .await
-                .map_err(|_| Error::InvalidReference(format!("job binary internal {id} not found")))?;
+                .map_err(not_found_as(|| Error::InvalidReference(format!("job binary internal {id} not found"))))?;
         }
         Location::File(path) => {
+            edp.settings().file_roots.check("job binary", &path)?;
             if !path.is_file() {
                 return Err(Error::InvalidData(format!("{} is not a readable file on edpd's machine", path.display())));
             }
@@ -275,7 +279,7 @@ fn internal_meta() -> sea_orm::Select<job_binary_internal::Entity> {
         .expr_as(sea_orm::sea_query::Expr::val(Vec::<u8>::new()), "data")
 }
 
-async fn find_internal_meta(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
+pub(crate) async fn find_internal_meta(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
     crate::db::by_key(
         internal_meta()
             .filter(job_binary_internal::Column::Id.eq(id))

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::Edp;
 use crate::catalog::{self, SetCommon, check_delete, check_update, ensure_unique, like, name_conflict};
 use crate::entity::{job_binary, job_execution, job_template, job_template_binary};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, not_found_as};
 use crate::job_types::{self, Binaries};
 use crate::model::{JobBinary, JobTemplate, Page};
 use crate::paging::{self, ListQuery};
@@ -67,7 +67,7 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewJobTemplate) -> Result<Job
     for id in new.mains.iter().chain(&new.libs) {
         catalog::find::<job_binary::Entity>(edp, scope, id)
             .await
-            .map_err(|_| Error::InvalidReference(format!("job binary {id} not found")))?;
+            .map_err(not_found_as(|| Error::InvalidReference(format!("job binary {id} not found"))))?;
     }
     let interface = interface::check(&new.kind, new.interface)?;
     ensure_unique::<job_template::Entity>(edp, scope, &new.name, None).await?;

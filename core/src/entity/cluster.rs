@@ -18,6 +18,11 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub info: Json,
     pub declared: bool,
+    /// `host` or `remote`: where the cluster's jobs run (`crate::host`).
+    pub placement: String,
+    /// Projects allowed to use a host cluster (a JSON list); null: the owner's.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub projects: Option<Json>,
     pub is_public: bool,
     pub is_protected: bool,
     pub created_at: DateTimeUtc,

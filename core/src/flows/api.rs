@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::Edp;
 use crate::catalog::{check_delete, clusters, data_sources, job_templates};
 use crate::entity::{data_source, flow, flow_job, job_execution};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, not_found_as};
 use crate::manager::JobConfigs;
 use crate::model::Page;
 use crate::paging::{self, ListQuery};
@@ -115,12 +115,13 @@ pub async fn submit(edp: &Edp, scope: &Scope, new: NewFlow) -> Result<Flow> {
     // Every reference must resolve now, not when the job's turn comes.
     let mut sources: HashMap<String, data_source::Model> = HashMap::new();
     for job in &new.jobs {
-        let template = job_templates::find(edp, scope, &job.job_template_id).await.map_err(|_| {
+        let template = job_templates::find(edp, scope, &job.job_template_id).await.map_err(not_found_as(|| {
             Error::InvalidReference(format!("job '{}': job template {} not found", job.key, job.job_template_id))
-        })?;
-        let cluster = clusters::find(edp, scope, &job.cluster_id)
-            .await
-            .map_err(|_| Error::InvalidReference(format!("job '{}': cluster {} not found", job.key, job.cluster_id)))?;
+        }))?;
+        let cluster = clusters::find(edp, scope, &job.cluster_id).await.map_err(not_found_as(|| {
+            Error::InvalidReference(format!("job '{}': cluster {} not found", job.key, job.cluster_id))
+        }))?;
+        crate::host::check_cluster(scope, &cluster)?;
         let runs =
             edp.engines().get(&cluster.plugin_name).is_some_and(|e| e.description.job_types.contains(&template.kind));
         if !runs {
@@ -131,9 +132,9 @@ pub async fn submit(edp: &Edp, scope: &Scope, new: NewFlow) -> Result<Flow> {
         }
         for id in job.inputs.iter().chain(&job.outputs) {
             if !sources.contains_key(id) {
-                let ds = data_sources::find(edp, scope, id)
-                    .await
-                    .map_err(|_| Error::InvalidReference(format!("job '{}': data source {id} not found", job.key)))?;
+                let ds = data_sources::find(edp, scope, id).await.map_err(not_found_as(|| {
+                    Error::InvalidReference(format!("job '{}': data source {id} not found", job.key))
+                }))?;
                 sources.insert(id.clone(), ds);
             }
         }
@@ -246,6 +247,9 @@ pub async fn cancel(edp: &Edp, scope: &Scope, id: &str) -> Result<Flow> {
     let row = find(edp, scope, id).await?;
     if !scope.owns(&row.project_id) {
         return Err(Error::CancelingFailed("the flow belongs to another project".into()));
+    }
+    if row.is_protected {
+        return Err(Error::CancelingFailed("the flow is protected: set is_protected to false first".into()));
     }
     if row.status == FlowStatus::Running.as_str() && !row.cancel_requested {
         let mut active: flow::ActiveModel = row.into();

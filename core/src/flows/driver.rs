@@ -43,7 +43,7 @@ pub(crate) async fn advance_all(edp: &Edp) -> Result<()> {
 }
 
 async fn advance(edp: &Edp, flow_row: flow::Model, _busy: Busy) -> Result<()> {
-    let scope = Scope::new(flow_row.project_id.clone());
+    let scope = Scope::member(flow_row.project_id.clone());
     let mut jobs = flow_job::Entity::find()
         .filter(flow_job::Column::FlowId.eq(flow_row.id.clone()))
         .order_by_asc(flow_job::Column::Position)

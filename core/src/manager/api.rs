@@ -133,6 +133,10 @@ impl Prepared {
     pub(crate) fn row(self, scope: &Scope, flow_id: Option<&str>) -> job_execution::ActiveModel {
         let Prepared { id, new, resolved } = self;
         let now = time::now();
+        // What the row shows is redacted once, here; the engine gets the
+        // request as given, from `extra` (never shown).
+        let mut shown_configs = crate::redact::job_configs(resolved.job_configs);
+        resolved.secrets.scrub(&mut shown_configs);
         job_execution::ActiveModel {
             id: Set(id),
             project_id: Set(scope.project_id.clone()),
@@ -145,10 +149,12 @@ impl Prepared {
             info: Set(rows::info(Status::Pending, Object::new())),
             engine_job_id: Set(None),
             return_code: Set(None),
-            job_configs: Set(resolved.job_configs),
-            interface: Set(Value::Object(new.interface.unwrap_or_default())),
+            job_configs: Set(shown_configs),
+            interface: Set(resolved.shown_interface),
             data_source_urls: Set(resolved.data_source_urls),
-            extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token})),
+            // `masked`: what logs, `info` and dry runs of this job must not show.
+            extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token,
+                "masked": resolved.secrets})),
             is_public: Set(new.is_public),
             is_protected: Set(new.is_protected),
             start_time: Set(None),
@@ -172,7 +178,17 @@ pub async fn dry_run(edp: &Edp, scope: &Scope, new: NewJob) -> Result<DryRun> {
     let resolved = request::resolve(edp, scope, &id, &new).await?;
     let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
     client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    client.dry_run(&resolved.request, edp.settings().call_timeout).await.map_err(refused)
+    let dry = client.dry_run(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
+    Ok(scrub_dry_run(dry, &resolved.secrets))
+}
+
+/// A dry run as users may see it: engines render secrets into what they
+/// would run (`--keytab`, `--conf …secret.key=`); those are masked.
+fn scrub_dry_run(mut dry: DryRun, secrets: &crate::redact::Secrets) -> DryRun {
+    secrets.scrub(&mut dry.request);
+    dry.files =
+        dry.files.into_iter().map(|(name, place)| (secrets.scrub_str(&name), secrets.scrub_str(&place))).collect();
+    dry
 }
 
 /// One execution. With `refresh`, the engine is asked first (bounded by the
@@ -235,11 +251,22 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     Ok(page.map(Into::into))
 }
 
-/// Sahara's PATCH: visibility flags, and `info.status` actions.
+/// Sahara's PATCH: visibility flags, and `info.status` actions. Everything
+/// is checked before anything is written: a refused action leaves the flags
+/// as they were.
 pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ExecutionPatch) -> Result<Execution> {
     let row = find(edp, scope, id).await?;
-    if patch.is_public.is_some() || patch.is_protected.is_some() {
+    let action = patch.info.as_ref().map(|info| Action::parse(&info.status)).transpose()?;
+    let flags = patch.is_public.is_some() || patch.is_protected.is_some();
+    if flags {
         check_update(scope, "job", &row.project_id, row.is_protected, true)?;
+    }
+    match action {
+        Some(Action::Cancel) => cancel::request(edp, scope, row, cancel::Then::Keep).await?,
+        Some(action @ (Action::Suspend | Action::Resume)) => poll::suspend_or_resume(edp, scope, row, action).await?,
+        None => {}
+    }
+    if flags {
         let mut changes = rows::blank();
         if let Some(public) = patch.is_public {
             changes.is_public = Set(public);
@@ -249,20 +276,36 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ExecutionPatch) -
         }
         rows::write(edp, id, changes).await?;
     }
-    if let Some(action) = patch.info {
-        let row = find(edp, scope, id).await?;
-        match action.status.to_ascii_lowercase().as_str() {
-            "cancel" => cancel::request(edp, scope, row, false).await?,
-            "suspend" => poll::suspend_or_resume(edp, row, true).await?,
-            "resume" => poll::suspend_or_resume(edp, row, false).await?,
+    Ok(find(edp, scope, id).await?.into())
+}
+
+/// What `info.status` in a PATCH asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    Cancel,
+    Suspend,
+    Resume,
+}
+
+impl Action {
+    fn parse(status: &str) -> Result<Self> {
+        match status.to_ascii_lowercase().as_str() {
+            "cancel" => Ok(Self::Cancel),
+            "suspend" => Ok(Self::Suspend),
+            "resume" => Ok(Self::Resume),
             other => {
-                return Err(Error::Validation(format!(
-                    "info.status '{other}' is not an action: use cancel, suspend or resume"
-                )));
+                Err(Error::Validation(format!("info.status '{other}' is not an action: use cancel, suspend or resume")))
             }
         }
     }
-    Ok(find(edp, scope, id).await?.into())
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+        }
+    }
 }
 
 /// Sahara's DELETE: a finished job goes at once; a running one is cancelled
@@ -282,7 +325,7 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
         });
         return Ok(());
     }
-    cancel::request(edp, scope, row, true).await
+    cancel::request(edp, scope, row, cancel::Then::Delete).await
 }
 
 pub async fn logs(
@@ -309,7 +352,11 @@ pub async fn logs(
         .client(&row.engine)
         .ok_or_else(|| Error::EngineUnavailable(format!("engine '{}' is not loaded", row.engine)))?;
     let request = LogRequest { handle: rows::handle(&row)?, stream, offset, limit };
-    client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)
+    let mut chunk = client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)?;
+    // Backends log what they were given: Oozie logs the notification URL,
+    // callback token and all; a job may print its own password.
+    chunk.data = crate::redact::Secrets::of_execution(&row.extra).scrub_str(&chunk.data);
+    Ok(chunk)
 }
 
 /// An engine's backend says the job changed (Oozie's notification URL).

@@ -19,9 +19,18 @@ use crate::time;
 
 use super::{Busy, rows};
 
-/// Marks the execution for cancelling (and, with `delete`, for deletion once
-/// it ends). Cancelling a finished job changes nothing, as in Sahara.
-pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, delete: bool) -> Result<()> {
+/// What becomes of a cancelled execution once it has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Then {
+    Keep,
+    /// A DELETE of a running job: removed once the engine confirms the end.
+    Delete,
+}
+
+/// Marks the execution for cancelling (and for deletion once it ends, with
+/// `Then::Delete`). Cancelling a finished job changes nothing, as in Sahara.
+pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, then: Then) -> Result<()> {
+    let delete = then == Then::Delete;
     if !scope.owns(&row.project_id) {
         return Err(Error::CancelingFailed("the job belongs to another project".into()));
     }
@@ -63,7 +72,7 @@ pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, delete: bo
 pub(crate) async fn cancel_for_flow(edp: &Edp, scope: &Scope, execution_id: &str) -> Result<()> {
     let Some(mut row) = rows::load(edp, execution_id).await? else { return Ok(()) };
     row.is_protected = false;
-    request(edp, scope, row, false).await
+    request(edp, scope, row, Then::Keep).await
 }
 
 /// The background half of a cancel.

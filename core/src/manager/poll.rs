@@ -8,9 +8,10 @@ use sea_orm::Set;
 use crate::Edp;
 use crate::entity::job_execution::Model;
 use crate::error::{Error, Result};
+use crate::scope::Scope;
 use crate::status::Status;
 
-use super::api::refused;
+use super::api::{Action, refused};
 use super::{Busy, rows};
 
 /// Asks the engine once and records the answer. Only `NOT_FOUND` ends a job
@@ -58,9 +59,17 @@ pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> 
     Ok(())
 }
 
-/// PATCH `info.status` = `suspend` / `resume`, for engines that can.
-pub(crate) async fn suspend_or_resume(edp: &Edp, row: Model, suspend: bool) -> Result<()> {
-    let action = if suspend { "suspend" } else { "resume" };
+/// PATCH `info.status` = `suspend` / `resume`, for engines that can, by
+/// the job's project, on a job that is not protected (as for a cancel).
+pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, action: Action) -> Result<()> {
+    let suspend = action == Action::Suspend;
+    let action = action.as_str();
+    if !scope.owns(&row.project_id) {
+        return Err(Error::UpdateFailed(format!("the job belongs to another project: it cannot {action}")));
+    }
+    if row.is_protected {
+        return Err(Error::UpdateFailed(format!("the job is protected: set is_protected to false to {action} it")));
+    }
     let engine = edp
         .engines()
         .get(&row.engine)

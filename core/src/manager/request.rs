@@ -12,9 +12,10 @@ use crate::Edp;
 use crate::catalog::job_binaries::{self, Location};
 use crate::catalog::{self, clusters, data_sources, job_templates};
 use crate::entity::{cluster, data_source, job_binary, job_binary_internal, job_template};
-use crate::error::{Error, Result};
-use crate::interface;
+use crate::error::{Error, Result, not_found_as};
+use crate::redact::Secrets;
 use crate::scope::Scope;
+use crate::{host, interface};
 
 use super::api::NewJob;
 
@@ -28,15 +29,19 @@ pub(crate) struct Resolved {
     pub data_source_urls: Value,
     /// The secret an engine's callback must present, when it gets one.
     pub callback_token: Option<String>,
+    /// The launch's `interface` values as shown: secret ones blanked.
+    pub shown_interface: Value,
+    /// Values no response may show (`redact::Secrets`).
+    pub secrets: Secrets,
 }
 
 pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &NewJob) -> Result<Resolved> {
     let template = job_templates::find(edp, scope, &new.job_template_id)
         .await
-        .map_err(|_| Error::InvalidReference(format!("job template {} not found", new.job_template_id)))?;
+        .map_err(not_found_as(|| Error::InvalidReference(format!("job template {} not found", new.job_template_id))))?;
     let mut cluster = clusters::find(edp, scope, &new.cluster_id)
         .await
-        .map_err(|_| Error::InvalidReference(format!("cluster {} not found", new.cluster_id)))?;
+        .map_err(not_found_as(|| Error::InvalidReference(format!("cluster {} not found", new.cluster_id))))?;
     if cluster.status != clusters::ACTIVE {
         // The backend may be back since the cluster was registered.
         cluster = clusters::recheck(edp, cluster).await?;
@@ -49,6 +54,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
             )));
         }
     }
+    host::check_cluster(scope, &cluster)?;
     let engine = edp.engines().get(&cluster.plugin_name).ok_or_else(|| {
         Error::InvalidReference(format!(
             "cluster {} runs on engine '{}', which is not loaded",
@@ -81,17 +87,43 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
     for id in data_source_values(&template.interface, &given) {
         let row = data_sources::find(edp, scope, &id)
             .await
-            .map_err(|_| Error::InvalidReference(format!("data source {id} not found")))?;
-        ds_urls.insert(id, expand(&row.url, execution_id));
+            .map_err(not_found_as(|| Error::InvalidReference(format!("data source {id} not found"))))?;
+        let url = expand(&row.url, execution_id);
+        check_file_source(edp, &row.kind, &url)?;
+        ds_urls.insert(id, url);
     }
     let resolve_ds = |id: &str| {
         ds_urls.get(id).cloned().ok_or_else(|| Error::InvalidReference(format!("data source {id} not found")))
     };
-    interface::apply(&template.interface, &given, &mut configs, &mut params, &mut args, &resolve_ds)?;
+    let mut secrets = Secrets::default();
+    secrets.add_keyed(&configs);
+    secrets.add_keyed(&params);
+    for value in interface::apply(&template.interface, &given, &mut configs, &mut params, &mut args, &resolve_ds)? {
+        secrets.add(value);
+    }
+    for key in edp.engines().secret_configs(&cluster.plugin_name) {
+        if let Some(value) = cluster.cluster_configs.get(&key) {
+            secrets.add(value.as_str().map_or_else(|| value.to_string(), str::to_string));
+        }
+    }
+    let mut shown_interface = given.clone();
+    for name in interface::secret_names(&template.interface) {
+        if let Some(value) = shown_interface.get_mut(&name) {
+            *value = Value::String(String::new());
+        }
+    }
 
     let (mains, libs) = job_templates::binaries(edp, &template.id).await?;
-    let mains = stage_all(edp, scope, mains).await?;
-    let libs = stage_all(edp, scope, libs).await?;
+    // A template may be public while what it runs is not: each binary must
+    // be one this project may use.
+    if let Some(hidden) = mains.iter().chain(&libs).find(|b| !scope.sees(&b.project_id, b.is_public)) {
+        return Err(Error::InvalidReference(format!(
+            "job template {} runs job binary {}, which belongs to another project and is not public",
+            template.id, hidden.id
+        )));
+    }
+    let mains = stage_all(edp, mains).await?;
+    let libs = stage_all(edp, libs).await?;
 
     // Engines that push status changes get a URL carrying a secret of this
     // execution's own, so nobody else can make edpd poll it.
@@ -99,6 +131,9 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         .then(|| edp.settings().public_url.clone())
         .flatten()
         .map(|base| (base, uuid::Uuid::new_v4().simple().to_string()));
+    if let Some((_, token)) = &callback_token {
+        secrets.add(token.clone());
+    }
     let callback = callback_token.as_ref().map(|(base, token)| Callback {
         url: format!("{}/v2/jobs/{execution_id}/callback?token={token}", base.trim_end_matches('/')),
     });
@@ -129,6 +164,8 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         job_configs,
         data_source_urls: Value::Object(urls),
         callback_token: callback_token.map(|(_, token)| token),
+        shown_interface: Value::Object(shown_interface),
+        secrets,
     })
 }
 
@@ -142,8 +179,19 @@ async fn data_source(
     let Some(id) = id else { return Ok(None) };
     let row: data_source::Model = data_sources::find(edp, scope, id)
         .await
-        .map_err(|_| Error::InvalidReference(format!("{role} data source {id} not found")))?;
-    Ok(Some(DataSource { id: row.id, name: row.name, kind: row.kind, url: expand(&row.url, execution_id) }))
+        .map_err(not_found_as(|| Error::InvalidReference(format!("{role} data source {id} not found"))))?;
+    let url = expand(&row.url, execution_id);
+    check_file_source(edp, &row.kind, &url)?;
+    Ok(Some(DataSource { id: row.id, name: row.name, kind: row.kind, url }))
+}
+
+/// A `file` data source must still be under the file roots when a job uses
+/// it (the roots may have changed since it was registered).
+fn check_file_source(edp: &Edp, kind: &str, url: &str) -> Result<()> {
+    if kind == "file" {
+        edp.settings().file_roots.check("data source", &crate::validate::local_path(url)?)?;
+    }
+    Ok(())
 }
 
 /// Ids given to `data_source` interface arguments.
@@ -169,12 +217,19 @@ pub(crate) fn expand(url: &str, execution_id: &str) -> String {
     out
 }
 
-async fn stage_all(edp: &Edp, scope: &Scope, rows: Vec<job_binary::Model>) -> Result<Vec<Binary>> {
+/// The binaries as local files. `rows` are binaries the launching project
+/// may use; each carries only bytes its own project may read.
+async fn stage_all(edp: &Edp, rows: Vec<job_binary::Model>) -> Result<Vec<Binary>> {
     let mut staged = Vec::with_capacity(rows.len());
     for row in rows {
         let path = match job_binaries::location(&row.url)? {
-            Location::Internal(id) => Some(stage_internal(edp, scope, &id, &row.name).await?),
-            Location::File(path) => Some(path),
+            Location::Internal(id) => {
+                Some(stage_internal(edp, &Scope::member(row.project_id.clone()), &id, &row.name).await?)
+            }
+            Location::File(path) => {
+                edp.settings().file_roots.check("job binary", &path)?;
+                Some(path)
+            }
             Location::Hdfs => None,
         };
         staged.push(Binary { id: row.id, name: row.name, url: row.url, path });
@@ -183,16 +238,19 @@ async fn stage_all(edp: &Edp, scope: &Scope, rows: Vec<job_binary::Model>) -> Re
 }
 
 /// Internal binaries never change, so each is written to disk once, under
-/// its id, and every launch reuses the file.
+/// its id, and every launch reuses the file, once `scope` (the binary's
+/// owner) is known to see the bytes: a file staged for one project is no
+/// way around the check for another.
 async fn stage_internal(edp: &Edp, scope: &Scope, internal_id: &str, name: &str) -> Result<PathBuf> {
     let dir = edp.settings().data_dir.join("binaries").join(internal_id);
     let path = dir.join(name);
+    let missing = || Error::InvalidReference(format!("job binary internal {internal_id} not found"));
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        job_binaries::find_internal_meta(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
         return Ok(path);
     }
-    let blob: job_binary_internal::Model = catalog::find::<job_binary_internal::Entity>(edp, scope, internal_id)
-        .await
-        .map_err(|_| Error::InvalidReference(format!("job binary internal {internal_id} not found")))?;
+    let blob: job_binary_internal::Model =
+        catalog::find::<job_binary_internal::Entity>(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
     let io = |e: std::io::Error| Error::Internal(format!("cannot stage binary {name} in {}: {e}", dir.display()));
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let tmp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4()));
