@@ -39,6 +39,10 @@ pub struct Server {
 pub struct Paths {
     pub data_dir: PathBuf,
     pub plugin_dir: PathBuf,
+    /// Directories `file://` binaries and `file` data sources may point
+    /// into. Unset: anywhere in the single-user mode, nowhere with tokens.
+    #[serde(default)]
+    pub file_roots: Option<Vec<PathBuf>>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -61,9 +65,40 @@ pub struct Jobs {
 pub struct Auth {
     pub default_project: String,
     #[serde(default)]
-    pub tokens: BTreeMap<String, String>,
+    pub tokens: BTreeMap<String, TokenEntry>,
     #[serde(default)]
     pub allow_anonymous: Option<bool>,
+}
+
+/// `"tok" = "team-a"`, or `"tok" = { project = "ops", admin = true }`.
+#[derive(Deserialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TokenEntry {
+    Project(String),
+    Role {
+        project: String,
+        #[serde(default)]
+        admin: bool,
+    },
+}
+
+impl TokenEntry {
+    pub fn project(&self) -> String {
+        match self {
+            Self::Project(project) | Self::Role { project, .. } => project.clone(),
+        }
+    }
+
+    pub fn admin(&self) -> bool {
+        matches!(self, Self::Role { admin: true, .. })
+    }
+}
+
+/// Tokens are secrets: a debug print of the settings shows their projects.
+impl std::fmt::Debug for TokenEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.project(), if self.admin() { " (admin)" } else { "" })
+    }
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -71,6 +106,10 @@ pub struct DeclaredCluster {
     pub plugin_name: String,
     #[serde(default)]
     pub cluster_configs: Map<String, Value>,
+    /// Projects allowed to run jobs on it, when its jobs run on this host.
+    /// Unset: the default project.
+    #[serde(default)]
+    pub projects: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -119,10 +158,47 @@ impl Settings {
         if plugins.is_dir() { plugins } else { exe_dir }
     }
 
-    /// Anonymous requests are fine on loopback with no tokens configured;
-    /// anywhere else they must be allowed explicitly.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.auth.allow_anonymous.unwrap_or(self.auth.tokens.is_empty() && self.server.host.is_loopback())
+    /// How requests are authenticated. Without tokens, edpd is one user's:
+    /// on loopback by default, elsewhere only with `allow_anonymous = true`
+    /// (else nobody could use it: `auth_problem` says so at start).
+    pub fn auth(&self) -> crate::auth::Auth {
+        use crate::auth::{Anonymous, Auth};
+        if self.auth.tokens.is_empty() {
+            return Auth::SingleUser { project: self.auth.default_project.clone() };
+        }
+        Auth::Tokens {
+            tokens: self.auth.tokens.clone(),
+            anonymous: if self.auth.allow_anonymous.unwrap_or(false) {
+                Anonymous::DefaultProject
+            } else {
+                Anonymous::Refused
+            },
+            default_project: self.auth.default_project.clone(),
+        }
+    }
+
+    /// A configuration no one could use safely, refused at start.
+    pub fn auth_problem(&self) -> Option<String> {
+        let open = self.auth.allow_anonymous.unwrap_or(false);
+        (self.auth.tokens.is_empty() && !self.server.host.is_loopback() && !open).then(|| {
+            format!(
+                "edpd listens on {} with no [auth] tokens: anyone who reaches it would act as its operator. \
+                 Configure [auth] tokens, listen on a loopback address, or set [auth] allow_anonymous = true \
+                 to accept that",
+                self.server.host
+            )
+        })
+    }
+
+    /// Where `file://` paths may point: the configured roots; unset, anywhere
+    /// in the single-user mode and nowhere with tokens.
+    pub fn file_roots(&self) -> (edp_core::host::FileRoots, Vec<String>) {
+        use edp_core::host::FileRoots;
+        match &self.paths.file_roots {
+            Some(roots) => FileRoots::under(roots),
+            None if self.auth.tokens.is_empty() && self.server.host.is_loopback() => (FileRoots::Anywhere, Vec::new()),
+            None => (FileRoots::Under(Vec::new()), Vec::new()),
+        }
     }
 
     pub fn core(&self) -> edp_core::Settings {
@@ -136,6 +212,7 @@ impl Settings {
             launch_attempts: self.jobs.launch_attempts.max(1),
             engine_concurrency: self.jobs.engine_concurrency.max(1),
             public_url: None,
+            file_roots: self.file_roots().0,
         }
     }
 }

@@ -40,18 +40,26 @@ impl From<edp_core::Error> for ApiError {
         let status = match &e {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NameAlreadyExists { .. } => StatusCode::CONFLICT,
             E::DataTooBig(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::EngineUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Database(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
+            E::Validation(_)
+            | E::InvalidReference(_)
+            | E::InvalidData(_)
+            | E::DeletionFailed(_)
+            | E::UpdateFailed(_)
+            | E::CancelingFailed(_) => StatusCode::BAD_REQUEST,
         };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
-        }
         let message = match &e {
-            // Database errors can quote values; users get the gist only.
-            E::Database(_) => "the database failed; see edpd's log".to_string(),
+            // Database errors can quote values, internal ones paths: users
+            // get the gist, the log gets the rest.
+            E::Database(_) | E::Internal(_) => {
+                let reference = uuid::Uuid::new_v4();
+                tracing::error!(error = %e, %reference, "request failed");
+                format!("edpd failed to answer; its log has the details under {reference}")
+            }
             other => other.to_string(),
         };
         Self::new(status, e.name(), message)

@@ -5,9 +5,12 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -23,9 +26,54 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         if bytes.is_empty() {
             return Err(ApiError::validation("the request needs a JSON body"));
         }
-        serde_json::from_slice(&bytes)
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(format!("malformed request body: {e}")))?;
+        // Postgres stores no NUL in text or JSON: refused here, for every
+        // field and on every database alike.
+        if let Some(place) = nul_in(&value, "") {
+            return Err(ApiError::validation(format!(
+                "{place} contains a NUL character (\\u0000), which edpd does not store"
+            )));
+        }
+        serde_json::from_value(value)
             .map(Json)
             .map_err(|e| ApiError::validation(format!("malformed request body: {e}")))
+    }
+}
+
+/// Where in `value` a string (or a key) holds a NUL, as a JSON path.
+fn nul_in(value: &Value, path: &str) -> Option<String> {
+    let here = || if path.is_empty() { "the request body".to_string() } else { path.to_string() };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_in(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            if k.contains('\0') { Some(here()) } else { nul_in(v, &at) }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses, before routing, a URL whose path or query holds bytes no
+/// database stores as text: a NUL (`%00`) or percent-encoded bytes that are
+/// not UTF-8. Every route gets the same 400, on SQLite and Postgres alike.
+pub async fn refuse_unstorable_urls(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let problem = [("path", Some(uri.path())), ("query string", uri.query())].into_iter().find_map(|(part, text)| {
+        let raw = text?;
+        let decoded = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
+        if decoded.contains(&0) {
+            Some(format!("the URL's {part} contains a NUL character (%00)"))
+        } else if std::str::from_utf8(&decoded).is_err() {
+            Some(format!("the URL's {part} is not valid UTF-8 once percent-decoded"))
+        } else {
+            None
+        }
+    });
+    match problem {
+        Some(problem) => ApiError::bad_params(problem).into_response(),
+        None => next.run(req).await,
     }
 }
 

@@ -40,6 +40,13 @@ pub struct Application {
 impl Application {
     /// Everything but serving. Port 0 binds a free port (see [`Self::addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let Some(problem) = settings.auth_problem() {
+            anyhow::bail!(problem);
+        }
+        let (_, root_problems) = settings.file_roots();
+        for problem in root_problems {
+            tracing::warn!("{problem}: nothing under it can be used");
+        }
         let data_dir = settings.paths.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
@@ -70,6 +77,7 @@ impl Application {
                 name,
                 &declared.plugin_name,
                 declared.cluster_configs.clone(),
+                declared.projects.clone().unwrap_or_else(|| vec![settings.auth.default_project.clone()]),
             )
             .await?;
             if cluster.status != catalog::clusters::ACTIVE {
@@ -77,11 +85,7 @@ impl Application {
             }
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
-        let auth = Arc::new(Auth {
-            default_project: settings.auth.default_project.clone(),
-            tokens: settings.auth.tokens.clone(),
-            anonymous: settings.anonymous_allowed(),
-        });
+        let auth = Arc::new(settings.auth());
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
         Ok(Self { listener, state: AppState { edp, auth, limits }, scheduler })
     }
@@ -101,6 +105,7 @@ impl Application {
         // The project is lifted out of the path before routing, so this
         // wraps the router rather than being one of its layers.
         let app = axum::middleware::map_request(auth::lift_project).layer(router);
+        let app = axum::middleware::from_fn(crate::extract::refuse_unstorable_urls).layer(app);
         let served = axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
             .with_graceful_shutdown(shutdown_signal())
             .await;

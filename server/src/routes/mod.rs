@@ -66,7 +66,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.1", internals())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(TraceLayer::new_for_http())
+        // The span names the path, never the query: a callback's token is
+        // in its query string.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
