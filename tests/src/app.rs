@@ -98,7 +98,9 @@ impl Builder {
             std::fs::write(plugins.join(name), bytes).expect("write plugin file");
         }
         for (name, bytes) in &self.root_files {
-            std::fs::write(root.path().join(name), bytes).expect("write file");
+            let path = root.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("file's directory");
+            std::fs::write(path, bytes).expect("write file");
         }
         let mut env = vec![
             ("EDP__SERVER__PORT".to_string(), "0".to_string()),
@@ -186,6 +188,16 @@ impl TestApp {
         std::fs::read_to_string(self.root.path().join("edpd.log")).unwrap_or_default()
     }
 
+    /// Requests that carry `X-Auth-Token: token`.
+    pub fn with_token(&self, token: &str) -> Caller<'_> {
+        Caller { app: self, token: Some(token.to_string()) }
+    }
+
+    /// Requests that carry no token (what [`TestApp::get`] and the others send).
+    pub fn anonymous(&self) -> Caller<'_> {
+        Caller { app: self, token: None }
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(self.http.get(self.url(path))).await
     }
@@ -267,6 +279,51 @@ impl TestApp {
             {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
+        }
+    }
+}
+
+/// One caller of a [`TestApp`]: the same requests, with its token.
+pub struct Caller<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+}
+
+impl Caller<'_> {
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Reply {
+        let request = self.app.http.request(method, self.app.url(path)).body(body);
+        self.app.send(self.authorised(request)).await
+    }
+
+    /// Any method, with an optional JSON body.
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.app.http.request(method, self.app.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.app.send(self.authorised(request)).await
+    }
+
+    fn authorised(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.header("X-Auth-Token", token),
+            None => request,
         }
     }
 }

@@ -6,7 +6,7 @@ pub mod app;
 pub mod build;
 pub mod spark;
 
-pub use app::{Reply, TestApp};
+pub use app::{Caller, Reply, TestApp};
 
 use std::time::{Duration, Instant};
 

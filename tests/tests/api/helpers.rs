@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use edp_tests::{TestApp, eventually};
+use edp_tests::{Caller, TestApp, eventually};
 use serde_json::{Value, json};
 
 /// Uploads `script` and registers it as a job binary; returns its id.
@@ -38,8 +38,13 @@ pub async fn launch(app: &TestApp, template: &str, cluster: &str, job_configs: V
 
 /// Waits until the job's status is one of `wanted`; returns the job.
 pub async fn wait_for(app: &TestApp, id: &str, wanted: &[&str], timeout: Duration) -> Value {
+    wait_as(&app.anonymous(), id, wanted, timeout).await
+}
+
+/// [`wait_for`], asking as `caller`.
+pub async fn wait_as(caller: &Caller<'_>, id: &str, wanted: &[&str], timeout: Duration) -> Value {
     eventually(&format!("job {id} to reach {wanted:?}"), timeout, || async {
-        let job = app.get(&format!("/v2/jobs/{id}")).await.expect(200)["job"].clone();
+        let job = caller.get(&format!("/v2/jobs/{id}")).await.expect(200)["job"].clone();
         let status = job["info"]["status"].as_str().unwrap_or_default().to_string();
         wanted.contains(&status.as_str()).then_some(job)
     })

@@ -15,3 +15,5 @@ mod plugins;
 mod postgres;
 mod restart;
 mod saharaclient;
+mod secrets;
+mod security;

@@ -8,7 +8,7 @@ use edp_tests::TestApp;
 
 use crate::lifecycle::lifecycle;
 
-struct Database {
+pub struct Database {
     admin_url: String,
     name: String,
 }
@@ -20,7 +20,7 @@ impl Database {
         Self { admin_url: admin_url.to_string(), name }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
         format!("{base}/{}", self.name)
     }
@@ -40,12 +40,32 @@ fn psql(url: &str, sql: &str) {
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-#[tokio::test]
-async fn the_whole_lifecycle_on_postgres() {
+/// A fresh database on the test Postgres, dropped when it goes.
+pub fn database() -> Database {
     let admin_url = std::env::var("EDP_TEST_PG_URL").unwrap_or_else(|_| {
         panic!("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one (postgres://user:pass@host/postgres)")
     });
-    let db = Database::create(&admin_url);
+    Database::create(&admin_url)
+}
+
+#[tokio::test]
+async fn bad_input_on_postgres() {
+    let db = database();
+    let app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
+    crate::bad_input::bad_requests(&app).await;
+    crate::bad_input::unstorable_bytes(&app).await;
+}
+
+#[tokio::test]
+async fn the_cross_project_matrix_on_postgres() {
+    let db = database();
+    let app = crate::security::start(TestApp::builder().env("EDP__DATABASE__URL", &db.url())).await;
+    crate::security::matrix(&app).await;
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_on_postgres() {
+    let db = database();
     let mut app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
     lifecycle(&app).await;
     crate::paging::name_filters(&app).await;
