@@ -46,6 +46,14 @@ pub struct JobBinaryPatch {
     pub is_protected: Option<bool>,
 }
 
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InternalPatch {
+    pub name: Option<String>,
+    pub is_public: Option<bool>,
+    pub is_protected: Option<bool>,
+}
+
 /// Where a binary's bytes are.
 pub(crate) enum Location {
     Internal(String),
@@ -237,14 +245,54 @@ pub async fn get_internal(edp: &Edp, scope: &Scope, id: &str) -> Result<JobBinar
     Ok(find_internal_meta(edp, scope, id).await?.into())
 }
 
-pub async fn list_internals(edp: &Edp, scope: &Scope) -> Result<Vec<JobBinaryInternal>> {
-    Ok(internal_meta()
-        .filter(scope.visible(job_binary_internal::Column::ProjectId, job_binary_internal::Column::IsPublic))
-        .all(edp.db())
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+pub async fn list_internals(
+    edp: &Edp,
+    scope: &Scope,
+    name: Option<String>,
+    query: &ListQuery,
+) -> Result<Page<JobBinaryInternal>> {
+    use job_binary_internal::Column as C;
+    let mut select = internal_meta().filter(scope.visible(C::ProjectId, C::IsPublic));
+    if let Some(name) = name {
+        select = select.filter(C::Name.like(like(&name)));
+    }
+    let sort = paging::sort(
+        query.sort_by.as_deref(),
+        &[("id", C::Id), ("name", C::Name), ("created_at", C::CreatedAt), ("updated_at", C::UpdatedAt)],
+        C::CreatedAt,
+    )?;
+    let page = paging::page(edp.db(), select, C::Id, sort, query).await?;
+    Ok(page.map(Into::into))
+}
+
+/// Sahara v1.1's PATCH of an upload: its name and flags, never its bytes.
+pub async fn update_internal(edp: &Edp, scope: &Scope, id: &str, patch: InternalPatch) -> Result<JobBinaryInternal> {
+    let row = find_internal_meta(edp, scope, id).await?;
+    check_update(
+        scope,
+        "job binary internal",
+        &row.project_id,
+        row.is_protected,
+        patch.name.is_none() || patch.is_protected == Some(false),
+    )?;
+    // Only the given columns are written: the row read here has no bytes.
+    let mut changes = job_binary_internal::ActiveModel { updated_at: Set(time::now()), ..Default::default() };
+    if let Some(name) = patch.name {
+        validate::name("job binary internal", &name, NAME_MAX)?;
+        changes.name = Set(name);
+    }
+    if let Some(public) = patch.is_public {
+        changes.is_public = Set(public);
+    }
+    if let Some(protected) = patch.is_protected {
+        changes.is_protected = Set(protected);
+    }
+    job_binary_internal::Entity::update_many()
+        .set(changes)
+        .filter(job_binary_internal::Column::Id.eq(id))
+        .exec(edp.db())
+        .await?;
+    Ok(find_internal_meta(edp, scope, id).await?.into())
 }
 
 pub async fn internal_data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String, Vec<u8>)> {
