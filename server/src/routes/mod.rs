@@ -63,11 +63,11 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/", get(versions))
-        // `/v2/{project}/` arrives here as `/v2`, `/v2/` as it is; v1.1 alike.
+        // `/v2/{project}/` arrives here as `/v2`, `/v2/` as it is (auth.rs).
         .route("/v2", get(v2_version))
         .route("/v2/", get(v2_version))
-        .route("/v1.1", get(v11_version))
         .route("/v1.1/", get(v11_version))
+        .route("/v1.1", get(v11_without_project))
         .nest("/v2", v2)
         .nest("/v1.1", v1::router())
         .fallback(not_found)
@@ -109,6 +109,13 @@ async fn v2_version() -> Response {
 
 async fn v11_version() -> Response {
     axum::Json(json!({"version": ApiVersion::V11.describe()})).into_response()
+}
+
+/// Every first segment after `/v1.1/` is a project, so `/v1.1/clusters` (an
+/// endpoint without its project) arrives here as project `clusters` with
+/// nothing after it: say what is missing rather than answer a document.
+async fn v11_without_project() -> ApiError {
+    ApiError::not_found("v1.1 paths name the project first: /v1.1/{project_id}/clusters, ...; its version is /v1.1/")
 }
 
 async fn not_found() -> ApiError {
