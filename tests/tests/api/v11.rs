@@ -326,3 +326,49 @@ async fn v11_keeps_projects_apart() {
     let mine = a.get(&format!("/job-executions/{execution}")).await.expect(200);
     assert_eq!(mine["job_execution"]["job_id"], job.as_str(), "{mine}");
 }
+
+#[tokio::test]
+async fn uploads_page_and_are_renamed_through_v11() {
+    let app = TestApp::spawn().await;
+    uploads_page_and_rename(&app).await;
+}
+
+/// v1.1's uploads list pages in SQL and PATCH renames one without touching
+/// its bytes. Shared with the Postgres test.
+pub async fn uploads_page_and_rename(app: &TestApp) {
+    let mut ids = Vec::new();
+    for name in ["c.sh", "a.sh", "b.sh"] {
+        let path = format!("{P}/job-binary-internals/{name}");
+        let reply = app.send_raw(Method::PUT, &path, format!("echo {name}\n").into_bytes()).await;
+        ids.push(id(&reply.expect(202), "job_binary_internal"));
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["binaries"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|b| b["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let first = app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2")).await.expect(200);
+    assert_eq!(names(&first), ["a.sh", "b.sh"], "{first}");
+    let next = first["markers"]["next"].as_str().expect("a next marker");
+    let second = app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2&marker={next}")).await.expect(200);
+    assert_eq!(names(&second), ["c.sh"], "{second}");
+    assert_eq!(second["markers"]["next"], Value::Null);
+    let filtered = app.get(&format!("{P}/job-binary-internals?name=b.")).await.expect(200);
+    assert_eq!(names(&filtered), ["b.sh"], "{filtered}");
+
+    let c = &ids[0];
+    let renamed = app.patch(&format!("{P}/job-binary-internals/{c}"), json!({"name": "z.sh", "is_public": true})).await;
+    let renamed = renamed.expect(202);
+    assert_eq!(
+        (renamed["job_binary_internal"]["name"].as_str(), renamed["job_binary_internal"]["is_public"].as_bool()),
+        (Some("z.sh"), Some(true))
+    );
+    assert_eq!(renamed["job_binary_internal"]["datasize"], 10, "{renamed}");
+    let data = app.http.get(format!("{}{P}/job-binary-internals/{c}/data", app.base)).send().await.expect("data");
+    assert_eq!(data.text().await.expect("bytes"), "echo c.sh\n", "the bytes survive a rename");
+    let reply = app.patch(&format!("{P}/job-binary-internals/{c}"), json!({"datasize": 1})).await;
+    assert_refused(&reply, 400, "VALIDATION_ERROR");
+}
