@@ -63,8 +63,8 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/", get(versions))
-        // `/v2/{project}/` arrives here as `/v2`, `/v2/` as it is (auth.rs).
-        .route("/v2", get(v2_version))
+        // Only `/v2/` itself: auth.rs makes `/v2/{x}` (a project, or a typo
+        // of a collection) into `/v2`, which stays a 404.
         .route("/v2/", get(v2_version))
         .route("/v1.1/", get(v11_version))
         .route("/v1.1", get(v11_without_project))

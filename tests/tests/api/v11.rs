@@ -60,8 +60,6 @@ async fn each_version_link_of_the_root_answers_with_its_version_document() {
         let doc = app.get(href).await.expect(200);
         assert_eq!(&doc["version"], version, "{href}: {doc}");
     }
-    // v2 with a project in the URL, as catalog endpoints have it.
-    assert_eq!(app.get("/v2/0123456789abcdef0123456789abcdef/").await.expect(200)["version"]["id"], "v2");
     // A v1.1 endpoint without its project: every first segment is a project,
     // so this is project `clusters` asking for nothing; the answer says why.
     let reply = app.get("/v1.1/clusters").await;
