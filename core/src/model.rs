@@ -25,6 +25,12 @@ pub struct Cluster {
     pub cluster_configs: Object,
     pub info: Value,
     pub is_transient: bool,
+    /// Sahara's provisioning fields, always empty here (a registered cluster
+    /// has no image or node groups), present because Sahara's clients read
+    /// them (`openstack dataprocessing cluster show` fails without them).
+    pub default_image_id: Option<String>,
+    pub node_groups: Vec<Value>,
+    pub anti_affinity: Vec<String>,
     /// Declared in the configuration file rather than registered by a user.
     pub declared: bool,
     pub is_public: bool,
@@ -53,6 +59,9 @@ impl Cluster {
             cluster_configs: configs,
             info: row.info,
             is_transient: false,
+            default_image_id: None,
+            node_groups: Vec::new(),
+            anti_affinity: Vec::new(),
             declared: row.declared,
             is_public: row.is_public,
             is_protected: row.is_protected,

@@ -210,6 +210,10 @@ impl TestApp {
         self.send(self.http.patch(self.url(path)).json(&body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.put(self.url(path)).json(&body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.http.delete(self.url(path))).await
     }
@@ -223,7 +227,8 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+    /// Any request built on `self.http` (e.g. with other headers).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response =
             request.send().await.unwrap_or_else(|e| panic!("request failed: {e}; edpd log:\n{}", self.log()));
         let status = response.status().as_u16();

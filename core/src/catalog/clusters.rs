@@ -175,6 +175,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ClusterFilter, query: &ListQ
             ("created_at", cluster::Column::CreatedAt),
             ("status", cluster::Column::Status),
             ("plugin_name", cluster::Column::PluginName),
+            ("plugin_version", cluster::Column::PluginVersion),
         ],
         cluster::Column::CreatedAt,
     )?;

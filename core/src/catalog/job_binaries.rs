@@ -46,6 +46,14 @@ pub struct JobBinaryPatch {
     pub is_protected: Option<bool>,
 }
 
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InternalPatch {
+    pub name: Option<String>,
+    pub is_public: Option<bool>,
+    pub is_protected: Option<bool>,
+}
+
 /// Where a binary's bytes are.
 pub(crate) enum Location {
     Internal(String),
@@ -241,14 +249,54 @@ pub async fn get_internal(edp: &Edp, scope: &Scope, id: &str) -> Result<JobBinar
     Ok(find_internal_meta(edp, scope, id).await?.into())
 }
 
-pub async fn list_internals(edp: &Edp, scope: &Scope) -> Result<Vec<JobBinaryInternal>> {
-    Ok(internal_meta()
-        .filter(scope.visible(job_binary_internal::Column::ProjectId, job_binary_internal::Column::IsPublic))
-        .all(edp.db())
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+pub async fn list_internals(
+    edp: &Edp,
+    scope: &Scope,
+    name: Option<String>,
+    query: &ListQuery,
+) -> Result<Page<JobBinaryInternal>> {
+    use job_binary_internal::Column as C;
+    let mut select = internal_meta().filter(scope.visible(C::ProjectId, C::IsPublic));
+    if let Some(name) = name {
+        select = select.filter(C::Name.like(like(&name)));
+    }
+    let sort = paging::sort(
+        query.sort_by.as_deref(),
+        &[("id", C::Id), ("name", C::Name), ("created_at", C::CreatedAt), ("updated_at", C::UpdatedAt)],
+        C::CreatedAt,
+    )?;
+    let page = paging::page(edp.db(), select, C::Id, sort, query).await?;
+    Ok(page.map(Into::into))
+}
+
+/// Sahara v1.1's PATCH of an upload: its name and flags, never its bytes.
+pub async fn update_internal(edp: &Edp, scope: &Scope, id: &str, patch: InternalPatch) -> Result<JobBinaryInternal> {
+    let row = find_internal_meta(edp, scope, id).await?;
+    check_update(
+        scope,
+        "job binary internal",
+        &row.project_id,
+        row.is_protected,
+        patch.name.is_none() || patch.is_protected == Some(false),
+    )?;
+    // Only the given columns are written: the row read here has no bytes.
+    let mut changes = job_binary_internal::ActiveModel { updated_at: Set(time::now()), ..Default::default() };
+    if let Some(name) = patch.name {
+        validate::name("job binary internal", &name, NAME_MAX)?;
+        changes.name = Set(name);
+    }
+    if let Some(public) = patch.is_public {
+        changes.is_public = Set(public);
+    }
+    if let Some(protected) = patch.is_protected {
+        changes.is_protected = Set(protected);
+    }
+    job_binary_internal::Entity::update_many()
+        .set(changes)
+        .filter(job_binary_internal::Column::Id.eq(id))
+        .exec(edp.db())
+        .await?;
+    Ok(find_internal_meta(edp, scope, id).await?.into())
 }
 
 pub async fn internal_data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String, Vec<u8>)> {
@@ -256,15 +304,27 @@ pub async fn internal_data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String
     Ok((row.name, row.data))
 }
 
+/// Deletes uploaded bytes. As in Sahara, a job binary may still point at
+/// them (the openstack CLI deletes the bytes first, then the binary), but
+/// not one a template runs: that template would break.
 pub async fn delete_internal(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
     let row = find_internal_meta(edp, scope, id).await?;
     check_delete(scope, "job binary internal", &row.project_id, row.is_protected)?;
-    let uses = job_binary::Entity::find()
+    let binaries: Vec<String> = job_binary::Entity::find()
         .filter(job_binary::Column::Url.eq(format!("{INTERNAL}{id}")))
+        .all(edp.db())
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    let run_by = job_template_binary::Entity::find()
+        .filter(job_template_binary::Column::JobBinaryId.is_in(binaries))
         .count(edp.db())
         .await?;
-    if uses > 0 {
-        return Err(Error::DeletionFailed(format!("job binary internal {id} is used by {uses} job binar(y/ies)")));
+    if run_by > 0 {
+        return Err(Error::DeletionFailed(format!(
+            "job binary internal {id} is run by {run_by} job template(s) through its job binary: delete them first"
+        )));
     }
     job_binary_internal::Entity::delete_by_id(id).exec(edp.db()).await?;
     Ok(())

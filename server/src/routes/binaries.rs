@@ -54,8 +54,9 @@ pub async fn upload(
     Ok(accepted("job_binary_internal", job_binaries::upload(&s.edp, &scope, &name, bytes.to_vec()).await?))
 }
 
-pub async fn list_internals(State(s): State<AppState>, scope: Scope) -> ApiResult<Response> {
-    Ok(ok("binaries", job_binaries::list_internals(&s.edp, &scope).await?))
+pub async fn list_internals(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
+    params.allow(&[&PAGING[..], &["name"]].concat())?;
+    Ok(page("binaries", job_binaries::list_internals(&s.edp, &scope, params.get("name"), &params.list_query()?).await?))
 }
 
 pub async fn get_internal(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
@@ -72,7 +73,7 @@ pub async fn delete_internal(State(s): State<AppState>, scope: Scope, Path(id): 
     Ok(no_content())
 }
 
-fn download(name: &str, bytes: Vec<u8>) -> Response {
+pub(super) fn download(name: &str, bytes: Vec<u8>) -> Response {
     // Names are checked to be plain file names, so they quote safely.
     let disposition = format!("attachment; filename=\"{name}\"");
     (

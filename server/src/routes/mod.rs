@@ -1,6 +1,6 @@
-//! The routes: Sahara v2 under `/v2` (and `/v2/{project}`), the v1.1
-//! upload of internal binaries that python-saharaclient uses, and edp's
-//! extensions.
+//! The routes: Sahara v2 under `/v2` (and `/v2/{project}`), Sahara v1.1
+//! under `/v1.1/{project}` (a translation onto the same core calls, in
+//! `v1/`), and edp's extensions.
 
 mod binaries;
 mod clusters;
@@ -9,6 +9,7 @@ mod engines;
 mod flows;
 mod jobs;
 mod templates;
+mod v1;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -62,8 +63,13 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/", get(versions))
+        // Only `/v2/` itself: auth.rs makes `/v2/{x}` (a project, or a typo
+        // of a collection) into `/v2`, which stays a 404.
+        .route("/v2/", get(v2_version))
+        .route("/v1.1/", get(v11_version))
+        .route("/v1.1", get(v11_without_project))
         .nest("/v2", v2)
-        .nest("/v1.1", internals())
+        .nest("/v1.1", v1::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The span names the path, never the query: a callback's token is
@@ -75,13 +81,45 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The API versions served, as Sahara describes them.
+#[derive(Clone, Copy)]
+enum ApiVersion {
+    V11,
+    V2,
+}
+
+impl ApiVersion {
+    fn describe(self) -> Value {
+        match self {
+            Self::V11 => json!({"id": "v1.1", "status": "SUPPORTED", "links": [{"rel": "self", "href": "/v1.1/"}]}),
+            Self::V2 => json!({
+                "id": "v2", "status": "CURRENT", "min_version": "2.0", "max_version": "2.0",
+                "links": [{"rel": "self", "href": "/v2/"}],
+            }),
+        }
+    }
+}
+
 /// Sahara answers `/` with 300 and its versions.
 async fn versions() -> Response {
-    let body = json!({"versions": [
-        {"id": "v1.1", "status": "SUPPORTED", "links": [{"rel": "self", "href": "/v1.1/"}]},
-        {"id": "v2", "status": "CURRENT", "min_version": "2.0", "max_version": "2.0", "links": [{"rel": "self", "href": "/v2/"}]},
-    ]});
+    let body = json!({"versions": [ApiVersion::V11.describe(), ApiVersion::V2.describe()]});
     (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
+}
+
+/// `GET /v2/`: the version document each version's link leads to.
+async fn v2_version() -> Response {
+    axum::Json(json!({"version": ApiVersion::V2.describe()})).into_response()
+}
+
+async fn v11_version() -> Response {
+    axum::Json(json!({"version": ApiVersion::V11.describe()})).into_response()
+}
+
+/// Every first segment after `/v1.1/` is a project, so `/v1.1/clusters` (an
+/// endpoint without its project) arrives here as project `clusters` with
+/// nothing after it: say what is missing rather than answer a document.
+async fn v11_without_project() -> ApiError {
+    ApiError::not_found("v1.1 paths name the project first: /v1.1/{project_id}/clusters, ...; its version is /v1.1/")
 }
 
 async fn not_found() -> ApiError {

@@ -2,7 +2,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::catalog::job_templates::{self, JobTemplatePatch, NewJobTemplate};
-use edp_core::catalog::job_types;
+use edp_core::catalog::job_types::{self, JobTypeFilter};
 
 use super::{accepted, no_content, ok, page};
 use crate::error::ApiResult;
@@ -48,6 +48,11 @@ pub async fn config_hints(
 
 pub async fn job_types(State(s): State<AppState>, _scope: Scope, params: Params) -> ApiResult<Response> {
     params.allow(&["type", "plugin_name", "plugin_version", "hints"])?;
-    let types = params.all("type");
-    Ok(ok("job_types", job_types::list(&s.edp, &types, params.get("plugin_name").as_deref())))
+    let filter = JobTypeFilter {
+        types: params.all("type"),
+        plugin_name: params.get("plugin_name"),
+        plugin_version: params.get("plugin_version"),
+        hints: params.flag("hints")?,
+    };
+    Ok(ok("job_types", job_types::list(&s.edp, &filter)))
 }

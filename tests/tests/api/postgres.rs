@@ -69,6 +69,7 @@ async fn the_whole_lifecycle_on_postgres() {
     let mut app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
     lifecycle(&app).await;
     crate::paging::name_filters(&app).await;
+    crate::v11::uploads_page_and_rename(&app).await;
     assert!(!app.data_dir().join("edp.sqlite").exists(), "no SQLite file when Postgres is configured");
     // And a restart finds its state there.
     app.kill();

@@ -1,0 +1,91 @@
+//! v1.1's names for core's objects. Core (and v2) say `project_id`, v1.1
+//! `tenant_id`; v1.1 calls a job template a job (so an execution has a
+//! `job_id`), a cluster's plugin version `hadoop_version`, and gives an
+//! execution's engine job id under its pre-v2 name `oozie_job_id` as well.
+//! Everything else is core's object unchanged, secrets left out as there.
+
+use edp_core::model::{Cluster, DataSource, Execution, JobBinary, JobBinaryInternal, JobTemplate};
+use edp_core::paging::ListQuery;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::extract::Params;
+
+/// (core's name, v1.1's name).
+type Rename = (&'static str, &'static str);
+
+const TENANT: Rename = ("project_id", "tenant_id");
+const HADOOP_VERSION: Rename = ("plugin_version", "hadoop_version");
+
+pub fn cluster(cluster: Cluster) -> Value {
+    renamed(cluster, &[TENANT, HADOOP_VERSION])
+}
+
+pub fn data_source(source: DataSource) -> Value {
+    renamed(source, &[TENANT])
+}
+
+pub fn job_binary(binary: JobBinary) -> Value {
+    renamed(binary, &[TENANT])
+}
+
+pub fn internal(internal: JobBinaryInternal) -> Value {
+    renamed(internal, &[TENANT])
+}
+
+/// A job template, as v1.1's "job"; its mains and libs in v1.1's names too.
+pub fn job(template: JobTemplate) -> Value {
+    let mut value = renamed(template, &[TENANT]);
+    for list in ["mains", "libs"] {
+        if let Some(Value::Array(binaries)) = value.get_mut(list) {
+            for binary in binaries {
+                rename(binary, &[TENANT]);
+            }
+        }
+    }
+    value
+}
+
+pub fn execution(execution: Execution) -> Value {
+    let mut value = renamed(execution, &[TENANT, ("job_template_id", "job_id")]);
+    if let Value::Object(map) = &mut value {
+        let engine_job_id = map.get("engine_job_id").cloned().unwrap_or(Value::Null);
+        map.insert("oozie_job_id".into(), engine_job_id);
+    }
+    value
+}
+
+/// `limit`, `marker` and `sort_by`, a v1.1 sort field named as core knows it.
+pub fn list_query(params: &Params, sort_renames: &[Rename]) -> Result<ListQuery, ApiError> {
+    let mut query = params.list_query()?;
+    if let Some(spec) = &query.sort_by {
+        let (desc, field) = match spec.strip_prefix('-') {
+            Some(field) => ("-", field),
+            None => ("", spec.as_str()),
+        };
+        if let Some((core, _)) = sort_renames.iter().find(|(_, v11)| *v11 == field) {
+            query.sort_by = Some(format!("{desc}{core}"));
+        }
+    }
+    Ok(query)
+}
+
+fn renamed(object: impl Serialize, renames: &[Rename]) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Object(Map::new()));
+    rename(&mut value, renames);
+    value
+}
+
+fn rename(value: &mut Value, renames: &[Rename]) {
+    if let Value::Object(map) = value {
+        for (core, v11) in renames {
+            if let Some(field) = map.remove(*core) {
+                map.insert((*v11).to_string(), field);
+            }
+        }
+    }
+}
+
+/// v1.1's sort field for clusters' plugin version.
+pub const CLUSTER_SORTS: &[Rename] = &[HADOOP_VERSION];
