@@ -6,12 +6,13 @@ mod binaries;
 mod clusters;
 mod data_sources;
 mod engines;
+mod events;
 mod flows;
 mod jobs;
 mod templates;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edp_core::model::Page;
@@ -49,19 +50,24 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/dry-run", post(jobs::dry_run))
         .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
         .route("/jobs/{id}/logs", get(jobs::logs))
+        .route("/jobs/{id}/output", get(jobs::output))
         .route("/jobs/{id}/callback", get(jobs::callback).post(jobs::callback).put(jobs::callback))
         .route("/job-types", get(templates::job_types))
         .route("/flows", get(flows::list).post(flows::submit))
         .route("/flows/{id}", get(flows::get).patch(flows::update).delete(flows::delete))
         .route("/flows/{id}/graph", get(flows::graph))
         .route("/engines", get(engines::list))
+        .route("/events", get(events::stream))
         .merge(internals())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("openstack-api-version"),
             HeaderValue::from_static("data-processing 2.0"),
         ));
     Router::new()
-        .route("/", get(versions))
+        .route("/", get(root))
+        .route("/v2/", get(|| version(V2)))
+        .route("/v1.1/", get(|| version(V1_1)))
+        .merge(crate::ui::assets())
         .nest("/v2", v2)
         .nest("/v1.1", internals())
         .fallback(not_found)
@@ -71,13 +77,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Sahara answers `/` with 300 and its versions.
-async fn versions() -> Response {
-    let body = json!({"versions": [
-        {"id": "v1.1", "status": "SUPPORTED", "links": [{"rel": "self", "href": "/v1.1/"}]},
-        {"id": "v2", "status": "CURRENT", "min_version": "2.0", "max_version": "2.0", "links": [{"rel": "self", "href": "/v2/"}]},
-    ]});
-    (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
+/// A browser gets the dashboard; an API client Sahara's answer, 300 and
+/// the versions.
+async fn root(headers: HeaderMap) -> Response {
+    if crate::ui::wants_html(&headers) {
+        return crate::ui::shell();
+    }
+    let versions: Vec<Value> = [V1_1, V2].iter().map(ApiVersion::document).collect();
+    (StatusCode::MULTIPLE_CHOICES, axum::Json(json!({ "versions": versions }))).into_response()
+}
+
+struct ApiVersion {
+    id: &'static str,
+    status: &'static str,
+    range: Option<(&'static str, &'static str)>,
+}
+
+const V1_1: ApiVersion = ApiVersion { id: "v1.1", status: "SUPPORTED", range: None };
+const V2: ApiVersion = ApiVersion { id: "v2", status: "CURRENT", range: Some(("2.0", "2.0")) };
+
+impl ApiVersion {
+    fn document(&self) -> Value {
+        let mut doc =
+            json!({"id": self.id, "status": self.status, "links": [{"rel": "self", "href": format!("/{}/", self.id)}]});
+        if let Some((min, max)) = self.range {
+            doc["min_version"] = json!(min);
+            doc["max_version"] = json!(max);
+        }
+        doc
+    }
+}
+
+/// `GET /v2/`, `GET /v1.1/`: one version, as the root's links promise.
+async fn version(v: ApiVersion) -> Response {
+    ok("version", v.document())
 }
 
 async fn not_found() -> ApiError {

@@ -5,11 +5,13 @@
 mod bad_input;
 mod callbacks;
 mod config;
+mod events;
 mod flows;
 mod follow;
 mod helpers;
 mod lifecycle;
 mod local_jobs;
+mod output;
 mod paging;
 mod plugins;
 mod postgres;

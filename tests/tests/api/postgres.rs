@@ -8,19 +8,19 @@ use edp_tests::TestApp;
 
 use crate::lifecycle::lifecycle;
 
-struct Database {
+pub(crate) struct Database {
     admin_url: String,
     name: String,
 }
 
 impl Database {
-    fn create(admin_url: &str) -> Self {
+    pub(crate) fn create(admin_url: &str) -> Self {
         let name = format!("edp_test_{}", uuid::Uuid::new_v4().simple());
         psql(admin_url, &format!("CREATE DATABASE {name}"));
         Self { admin_url: admin_url.to_string(), name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
         format!("{base}/{}", self.name)
     }
