@@ -26,8 +26,23 @@ struct Asset {
 
 const SHELL: &[u8] = include_bytes!("../../ui/index.html");
 
+macro_rules! script {
+    ($name:literal) => {
+        Asset {
+            name: $name,
+            content_type: "text/javascript; charset=utf-8",
+            body: include_bytes!(concat!("../../ui/", $name)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../ui/app.js") },
+    script!("app.js"),
+    script!("api.js"),
+    script!("dom.js"),
+    script!("jobs.js"),
+    script!("flows.js"),
+    script!("catalog.js"),
     Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../../ui/app.css") },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("../../ui/icon.svg") },
 ];
@@ -35,7 +50,7 @@ const ASSETS: &[Asset] = &[
 /// Scripts, styles, images and API calls from this origin only; no frames,
 /// no plugins, no inline code.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn assets() -> Router<AppState> {
     Router::new().route("/ui/{file}", get(asset))
