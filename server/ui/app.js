@@ -111,7 +111,10 @@ async function route(focusHeading) {
   clear(main);
   delete main.dataset.ready;
   if (!found) {
-    main.append(h("h1", { tabindex: "-1" }, "Not found"), h("p", {}, "No such page. ", h("a", { href: "#/jobs" }, "Jobs")));
+    main.append(
+      h("h1", { tabindex: "-1" }, "Not found"),
+      h("p", {}, "No such page. ", h("a", { href: "#/jobs" }, "Jobs")),
+    );
     return;
   }
   const [match, view] = found;

@@ -71,7 +71,10 @@ export async function clusters(ctx) {
 
   // Registration: the fields come from the chosen engine's config schema.
   const form = h("form", { class: "stack", "aria-labelledby": "h-register", novalidate: true });
-  const engineSelect = select("plugin_name", engines.map((e) => ({ value: e.id, label: `${e.title || e.id} (${e.id})` })));
+  const engineSelect = select(
+    "plugin_name",
+    engines.map((e) => ({ value: e.id, label: `${e.title || e.id} (${e.id})` })),
+  );
   const configs = h("fieldset", { class: "configs" });
   const drawConfigs = () => {
     const engine = engines.find((e) => e.id === engineSelect.value);
@@ -85,10 +88,22 @@ export async function clusters(ctx) {
       Object.entries(props).map(([name, p]) => {
         const label = `${name}${required.has(name) ? " (required)" : ""}`;
         let control;
-        if (p.type === "boolean") control = h("input", { type: "checkbox", name: `cfg.${name}`, checked: Boolean(p.default) });
+        if (p.type === "boolean")
+          control = h("input", { type: "checkbox", name: `cfg.${name}`, checked: Boolean(p.default) });
         else if (p.type === "object") control = h("textarea", { name: `cfg.${name}`, rows: 2, placeholder: "{}" });
-        else if (Array.isArray(p.enum)) control = select(`cfg.${name}`, p.enum.map((v) => ({ value: String(v), label: String(v) })), { value: p.default !== undefined ? String(p.default) : "", empty: "default" });
-        else control = h("input", { name: `cfg.${name}`, type: p.writeOnly ? "password" : p.type === "integer" || p.type === "number" ? "number" : "text", placeholder: p.default !== undefined ? String(p.default) : "", autocomplete: "off" });
+        else if (Array.isArray(p.enum))
+          control = select(
+            `cfg.${name}`,
+            p.enum.map((v) => ({ value: String(v), label: String(v) })),
+            { value: p.default !== undefined ? String(p.default) : "", empty: "default" },
+          );
+        else
+          control = h("input", {
+            name: `cfg.${name}`,
+            type: p.writeOnly ? "password" : p.type === "integer" || p.type === "number" ? "number" : "text",
+            placeholder: p.default !== undefined ? String(p.default) : "",
+            autocomplete: "off",
+          });
         control.dataset.type = p.type || "string";
         return field(label, control, p.description);
       }),
@@ -127,15 +142,24 @@ export async function clusters(ctx) {
       if (form.elements.description.value.trim()) body.description = form.elements.description.value.trim();
       if (!body.name) throw fieldError("name", "A cluster needs a name.");
       const { cluster } = await api.post("/v2/clusters", body);
-      if (cluster.status !== "Active") throw new Error(`Registered, but the engine cannot use it: ${cluster.status_description || cluster.status}`);
+      if (cluster.status !== "Active")
+        throw new Error(`Registered, but the engine cannot use it: ${cluster.status_description || cluster.status}`);
     },
-    fieldOf: byWords([[/\bname\b/i, "name"], [/engine|plugin/i, "plugin_name"]]),
+    fieldOf: byWords([
+      [/\bname\b/i, "name"],
+      [/engine|plugin/i, "plugin_name"],
+    ]),
     done: () => {
       drawConfigs();
       return load();
     },
   });
-  main.append(h("h1", { tabindex: "-1" }, "Clusters"), holder, h("h2", { id: "h-register" }, "Register a cluster"), form);
+  main.append(
+    h("h1", { tabindex: "-1" }, "Clusters"),
+    holder,
+    h("h2", { id: "h-register" }, "Register a cluster"),
+    form,
+  );
   await load();
 }
 
@@ -145,7 +169,11 @@ export async function engines(ctx) {
   const { main } = ctx;
   const answer = await api.get("/v2/engines");
   if (!ctx.current()) return;
-  const caps = (c) => Object.entries(c || {}).filter(([, on]) => on).map(([name]) => name).join(", ") || "—";
+  const caps = (c) =>
+    Object.entries(c || {})
+      .filter(([, on]) => on)
+      .map(([name]) => name)
+      .join(", ") || "—";
   main.append(
     h("h1", { tabindex: "-1" }, "Engines"),
     h("h2", {}, "Loaded"),
@@ -176,7 +204,14 @@ export async function engines(ctx) {
       table(
         "Refused plugin files",
         ["File", "Reason"],
-        answer.refused.map((r) => h("tr", {}, h("td", { class: "mono small" }, r.file), h("td", { class: "reason-cell" }, h("pre", { class: "reason-text" }, r.reason)))),
+        answer.refused.map((r) =>
+          h(
+            "tr",
+            {},
+            h("td", { class: "mono small" }, r.file),
+            h("td", { class: "reason-cell" }, h("pre", { class: "reason-text" }, r.reason)),
+          ),
+        ),
         { empty: "None: every library in the plugin directory loaded." },
       ),
     ),
@@ -222,7 +257,13 @@ export async function templates(ctx) {
   const form = h("form", { class: "stack", "aria-labelledby": "h-new-template", novalidate: true });
   form.append(
     field("Name", h("input", { name: "name", autocomplete: "off" })),
-    field("Type", select("type", typeNames.map((t) => ({ value: t, label: t })))),
+    field(
+      "Type",
+      select(
+        "type",
+        typeNames.map((t) => ({ value: t, label: t })),
+      ),
+    ),
     field("Main binary", mains),
     field("Libraries", libs, "Hold Ctrl or Shift to choose several."),
     field("Description", h("input", { name: "description", autocomplete: "off" })),
@@ -240,10 +281,20 @@ export async function templates(ctx) {
       if (!body.name) throw fieldError("name", "A template needs a name.");
       await api.post("/v2/job-templates", body);
     },
-    fieldOf: byWords([[/\bname\b/i, "name"], [/\bmains?\b/i, "mains"], [/\blibs?\b/i, "libs"], [/type/i, "type"]]),
+    fieldOf: byWords([
+      [/\bname\b/i, "name"],
+      [/\bmains?\b/i, "mains"],
+      [/\blibs?\b/i, "libs"],
+      [/type/i, "type"],
+    ]),
     done: load,
   });
-  main.append(h("h1", { tabindex: "-1" }, "Job templates"), holder, h("h2", { id: "h-new-template" }, "New template"), form);
+  main.append(
+    h("h1", { tabindex: "-1" }, "Job templates"),
+    holder,
+    h("h2", { id: "h-new-template" }, "New template"),
+    form,
+  );
   await load();
 }
 
@@ -259,7 +310,15 @@ export async function binaries(ctx) {
       table(
         "Job binaries",
         ["Name", "URL", "Created"],
-        list.map((b) => h("tr", { dataset: { id: b.id } }, h("td", {}, b.name), h("td", { class: "mono small" }, b.url), h("td", {}, time(b.created_at)))),
+        list.map((b) =>
+          h(
+            "tr",
+            { dataset: { id: b.id } },
+            h("td", {}, b.name),
+            h("td", { class: "mono small" }, b.url),
+            h("td", {}, time(b.created_at)),
+          ),
+        ),
       ),
     );
   };
@@ -279,13 +338,24 @@ export async function binaries(ctx) {
       const chosen = file.files[0];
       if (!chosen) throw fieldError("file", "Choose a file to upload.");
       const binaryName = name.value.trim() || chosen.name;
-      const { job_binary_internal } = await api.put(`/v2/job-binary-internals/${encodeURIComponent(binaryName)}`, chosen);
+      const { job_binary_internal } = await api.put(
+        `/v2/job-binary-internals/${encodeURIComponent(binaryName)}`,
+        chosen,
+      );
       await api.post("/v2/job-binaries", { name: binaryName, url: `internal-db://${job_binary_internal.id}` });
     },
-    fieldOf: byWords([[/\bname\b/i, "name"], [/size|big|bytes/i, "file"]]),
+    fieldOf: byWords([
+      [/\bname\b/i, "name"],
+      [/size|big|bytes/i, "file"],
+    ]),
     done: load,
   });
-  main.append(h("h1", { tabindex: "-1" }, "Job binaries"), holder, h("h2", { id: "h-upload" }, "Upload a binary"), form);
+  main.append(
+    h("h1", { tabindex: "-1" }, "Job binaries"),
+    holder,
+    h("h2", { id: "h-upload" }, "Upload a binary"),
+    form,
+  );
   await load();
 }
 
@@ -301,29 +371,60 @@ export async function dataSources(ctx) {
       table(
         "Data sources",
         ["Name", "Type", "URL", "Created"],
-        list.map((d) => h("tr", { dataset: { id: d.id } }, h("td", {}, d.name), h("td", {}, d.type), h("td", { class: "mono small" }, d.url), h("td", {}, time(d.created_at)))),
+        list.map((d) =>
+          h(
+            "tr",
+            { dataset: { id: d.id } },
+            h("td", {}, d.name),
+            h("td", {}, d.type),
+            h("td", { class: "mono small" }, d.url),
+            h("td", {}, time(d.created_at)),
+          ),
+        ),
       ),
     );
   };
   const form = h("form", { class: "stack", "aria-labelledby": "h-new-ds", novalidate: true });
   form.append(
     field("Name", h("input", { name: "name", autocomplete: "off" })),
-    field("Type", select("type", [{ value: "file", label: "file" }, { value: "hdfs", label: "hdfs" }])),
-    field("URL", h("input", { name: "url", autocomplete: "off", placeholder: "file:///data/words or hdfs://namenode/path" })),
+    field(
+      "Type",
+      select("type", [
+        { value: "file", label: "file" },
+        { value: "hdfs", label: "hdfs" },
+      ]),
+    ),
+    field(
+      "URL",
+      h("input", { name: "url", autocomplete: "off", placeholder: "file:///data/words or hdfs://namenode/path" }),
+    ),
     field("Description", h("input", { name: "description", autocomplete: "off" })),
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Create data source")),
   );
   creator(form, {
     submit: async () => {
-      const body = { name: form.elements.name.value.trim(), type: form.elements.type.value, url: form.elements.url.value.trim() };
+      const body = {
+        name: form.elements.name.value.trim(),
+        type: form.elements.type.value,
+        url: form.elements.url.value.trim(),
+      };
       if (form.elements.description.value.trim()) body.description = form.elements.description.value.trim();
       if (!body.name) throw fieldError("name", "A data source needs a name.");
       if (!body.url) throw fieldError("url", "A data source needs a URL.");
       await api.post("/v2/data-sources", body);
     },
-    fieldOf: byWords([[/\bname\b/i, "name"], [/url|path|location/i, "url"], [/type/i, "type"]]),
+    fieldOf: byWords([
+      [/\bname\b/i, "name"],
+      [/url|path|location/i, "url"],
+      [/type/i, "type"],
+    ]),
     done: load,
   });
-  main.append(h("h1", { tabindex: "-1" }, "Data sources"), holder, h("h2", { id: "h-new-ds" }, "New data source"), form);
+  main.append(
+    h("h1", { tabindex: "-1" }, "Data sources"),
+    holder,
+    h("h2", { id: "h-new-ds" }, "New data source"),
+    form,
+  );
   await load();
 }

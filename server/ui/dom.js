@@ -131,7 +131,15 @@ export function table(caption, headings, rows, { empty } = {}) {
     "table",
     {},
     h("caption", { class: "visually-hidden" }, caption),
-    h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        headings.map((t) => h("th", { scope: "col" }, t)),
+      ),
+    ),
     h(
       "tbody",
       {},

@@ -19,12 +19,19 @@ export async function list(ctx) {
         h("td", {}, h("a", { href: `#/flows/${f.id}` }, f.name)),
         h("td", {}, badge(f.status)),
         h("td", { class: "num" }, f.jobs.length),
-        h("td", {}, f.jobs.map((j) => badge(j.state))),
+        h(
+          "td",
+          {},
+          f.jobs.map((j) => badge(j.state)),
+        ),
         h("td", {}, time(f.created_at)),
         h("td", {}, time(f.end_time)),
       ),
     );
-    clear(holder, table("Flows", ["Flow", "Status", "Jobs", "Job states", "Submitted", "Ended"], rows, { empty: "No flows yet." }));
+    clear(
+      holder,
+      table("Flows", ["Flow", "Status", "Jobs", "Job states", "Submitted", "Ended"], rows, { empty: "No flows yet." }),
+    );
   };
   await load();
   // Any change of a flow or of a flow's job redraws the list (it is short).
@@ -69,7 +76,9 @@ function layout(jobs) {
     (columns[d] = columns[d] || []).push(j);
   }
   const pos = new Map();
-  columns.forEach((col, x) => col.forEach((j, y) => pos.set(j.key, { x: 20 + x * (NODE_W + GAP_X), y: 20 + y * (NODE_H + GAP_Y) })));
+  columns.forEach((col, x) =>
+    col.forEach((j, y) => pos.set(j.key, { x: 20 + x * (NODE_W + GAP_X), y: 20 + y * (NODE_H + GAP_Y) })),
+  );
   const width = 40 + columns.length * NODE_W + Math.max(0, columns.length - 1) * GAP_X;
   const height = 40 + Math.max(...columns.map((c) => c.length)) * (NODE_H + GAP_Y) - GAP_Y;
   return { pos, width, height };
@@ -77,11 +86,39 @@ function layout(jobs) {
 
 function graph(flow, sourceNames) {
   const { pos, width, height } = layout(flow.jobs);
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": "graph-title graph-desc", class: "graph", id: "flow-graph" });
+  const svg = s("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: "img",
+    "aria-labelledby": "graph-title graph-desc",
+    class: "graph",
+    id: "flow-graph",
+  });
   svg.append(
     s("title", { id: "graph-title" }, `Graph of flow ${flow.name}`),
-    s("desc", { id: "graph-desc" }, flow.jobs.map((j) => `${j.key}: ${j.state}${j.reason ? ` (${j.reason})` : ""}`).join("; ")),
-    s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "8", markerHeight: "8", orient: "auto-start-reverse" }, s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow" }))),
+    s(
+      "desc",
+      { id: "graph-desc" },
+      flow.jobs.map((j) => `${j.key}: ${j.state}${j.reason ? ` (${j.reason})` : ""}`).join("; "),
+    ),
+    s(
+      "defs",
+      {},
+      s(
+        "marker",
+        {
+          id: "arrow",
+          viewBox: "0 0 10 10",
+          refX: "10",
+          refY: "5",
+          markerWidth: "8",
+          markerHeight: "8",
+          orient: "auto-start-reverse",
+        },
+        s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow" }),
+      ),
+    ),
   );
   for (const e of flow.edges || []) {
     const a = pos.get(e.from);
@@ -93,7 +130,11 @@ function graph(flow, sourceNames) {
     const y2 = b.y + NODE_H / 2;
     const mid = (x1 + x2) / 2;
     svg.append(
-      s("path", { d: `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`, class: "edge", "marker-end": "url(#arrow)" }, s("title", {}, `${e.from} → ${e.to} via ${sourceNames.get(e.via) || e.via}`)),
+      s(
+        "path",
+        { d: `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`, class: "edge", "marker-end": "url(#arrow)" },
+        s("title", {}, `${e.from} → ${e.to} via ${sourceNames.get(e.via) || e.via}`),
+      ),
     );
   }
   for (const j of flow.jobs) {
@@ -109,7 +150,11 @@ function graph(flow, sourceNames) {
     );
     node.setAttribute("data-key", j.key);
     node.setAttribute("data-state", j.state);
-    svg.append(j.execution_id ? s("a", { href: `#/jobs/${j.execution_id}`, "aria-label": `${j.key}: ${j.state}, open its job` }, node) : node);
+    svg.append(
+      j.execution_id
+        ? s("a", { href: `#/jobs/${j.execution_id}`, "aria-label": `${j.key}: ${j.state}, open its job` }, node)
+        : node,
+    );
   }
   return svg;
 }
@@ -124,7 +169,12 @@ function timeline(flow) {
   const W = 640;
   const rowH = 26;
   const left = 150;
-  const svg = s("svg", { viewBox: `0 0 ${left + W + 20} ${ran.length * rowH + 30}`, class: "gantt", role: "img", "aria-label": "Timeline of the flow's jobs" });
+  const svg = s("svg", {
+    viewBox: `0 0 ${left + W + 20} ${ran.length * rowH + 30}`,
+    class: "gantt",
+    role: "img",
+    "aria-label": "Timeline of the flow's jobs",
+  });
   ran.forEach((j, i) => {
     const a = parseTime(j.started_at) - start;
     const b = (j.ended_at ? parseTime(j.ended_at) : new Date()) - start;
@@ -132,10 +182,21 @@ function timeline(flow) {
     const w = Math.max(2, ((b - a) / span) * W);
     svg.append(
       s("text", { x: 0, y: i * rowH + 18, class: "label" }, j.key),
-      s("rect", { x, y: i * rowH + 6, width: w, height: 16, rx: 3, class: `bar s-${String(j.state).toLowerCase()}` }, s("title", {}, `${j.key}: ${j.state}, ${duration(j.started_at, j.ended_at)}`)),
+      s(
+        "rect",
+        { x, y: i * rowH + 6, width: w, height: 16, rx: 3, class: `bar s-${String(j.state).toLowerCase()}` },
+        s("title", {}, `${j.key}: ${j.state}, ${duration(j.started_at, j.ended_at)}`),
+      ),
     );
   });
-  svg.append(s("text", { x: left, y: ran.length * rowH + 22, class: "axis" }, "0s"), s("text", { x: left + W, y: ran.length * rowH + 22, class: "axis", "text-anchor": "end" }, `${Math.round(span / 1000)}s`));
+  svg.append(
+    s("text", { x: left, y: ran.length * rowH + 22, class: "axis" }, "0s"),
+    s(
+      "text",
+      { x: left + W, y: ran.length * rowH + 22, class: "axis", "text-anchor": "end" },
+      `${Math.round(span / 1000)}s`,
+    ),
+  );
   return svg;
 }
 
@@ -165,7 +226,13 @@ export async function page(ctx) {
           class: "danger",
           disabled: f.status !== "RUNNING",
           onclick: async () => {
-            if (!(await ctx.confirm(`Cancel flow ${f.name}? Running jobs are killed, waiting ones skipped.`, "Cancel flow"))) return;
+            if (
+              !(await ctx.confirm(
+                `Cancel flow ${f.name}? Running jobs are killed, waiting ones skipped.`,
+                "Cancel flow",
+              ))
+            )
+              return;
             try {
               draw((await api.patch(`/v2/flows/${f.id}`, { info: { status: "cancel" } })).flow);
             } catch (e) {
@@ -189,7 +256,17 @@ export async function page(ctx) {
             h("td", {}, j.key),
             h("td", {}, badge(j.state)),
             h("td", { class: "reason-cell" }, j.reason || "—"),
-            h("td", {}, j.execution_id ? h("a", { href: `#/jobs/${j.execution_id}`, class: "mono", "aria-label": `Job ${j.execution_id}` }, shortId(j.execution_id)) : "—"),
+            h(
+              "td",
+              {},
+              j.execution_id
+                ? h(
+                    "a",
+                    { href: `#/jobs/${j.execution_id}`, class: "mono", "aria-label": `Job ${j.execution_id}` },
+                    shortId(j.execution_id),
+                  )
+                : "—",
+            ),
             h("td", {}, j.started_at ? j.started_at.replace("T", " ").slice(0, 23) : "—"),
             h("td", {}, j.ended_at ? j.ended_at.replace("T", " ").slice(0, 23) : "—"),
           ),

@@ -42,7 +42,11 @@ function jobRow(job, names) {
     h("td", { class: "num" }, job.return_code ?? "—"),
     h("td", {}, time(job.start_time)),
     h("td", {}, time(job.end_time)),
-    h("td", { class: "num duration", dataset: { start: job.start_time || "", end: job.end_time || "" } }, job.start_time ? duration(job.start_time, job.end_time) : "—"),
+    h(
+      "td",
+      { class: "num duration", dataset: { start: job.start_time || "", end: job.end_time || "" } },
+      job.start_time ? duration(job.start_time, job.end_time) : "—",
+    ),
   );
 }
 
@@ -64,10 +68,26 @@ export async function list(ctx) {
   if (!ctx.current()) return;
 
   const form = h("form", { class: "filters", "aria-label": "Filter jobs" });
-  const statusSelect = select("status", STATUSES.map((s) => ({ value: s, label: s })), { value: filters.status, empty: "any" });
-  const clusterSelect = select("cluster_id", [...names.clusters].map(([id, name]) => ({ value: id, label: name })), { value: filters.cluster_id, empty: "any" });
-  const templateSelect = select("job_template_id", [...names.templates].map(([id, name]) => ({ value: id, label: name })), { value: filters.job_template_id, empty: "any" });
-  const engineSelect = select("engine", engines.engines.map((e) => ({ value: e.id, label: e.id })), { value: filters.engine, empty: "any" });
+  const statusSelect = select(
+    "status",
+    STATUSES.map((s) => ({ value: s, label: s })),
+    { value: filters.status, empty: "any" },
+  );
+  const clusterSelect = select(
+    "cluster_id",
+    [...names.clusters].map(([id, name]) => ({ value: id, label: name })),
+    { value: filters.cluster_id, empty: "any" },
+  );
+  const templateSelect = select(
+    "job_template_id",
+    [...names.templates].map(([id, name]) => ({ value: id, label: name })),
+    { value: filters.job_template_id, empty: "any" },
+  );
+  const engineSelect = select(
+    "engine",
+    engines.engines.map((e) => ({ value: e.id, label: e.id })),
+    { value: filters.engine, empty: "any" },
+  );
   const flowInput = h("input", { name: "flow_id", value: filters.flow_id, placeholder: "flow id", size: 12 });
   form.append(
     field("Status", statusSelect),
@@ -92,7 +112,12 @@ export async function list(ctx) {
   const tbodyHolder = h("div", { class: "table-wrap" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages of jobs" });
   main.append(
-    h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Jobs"), h("a", { class: "button", href: "#/launch" }, "Launch a job")),
+    h(
+      "div",
+      { class: "title" },
+      h("h1", { tabindex: "-1" }, "Jobs"),
+      h("a", { class: "button", href: "#/launch" }, "Launch a job"),
+    ),
     form,
     tbodyHolder,
     pager,
@@ -106,7 +131,12 @@ export async function list(ctx) {
     const page = await api.get(`/v2/jobs?${q}`);
     if (!ctx.current()) return;
     for (const job of page.jobs) await names.ensure(job.job_template_id, job.cluster_id);
-    const t = table("Jobs", ["Job", "Template", "Cluster", "Status", "Return code", "Started", "Ended", "Duration"], page.jobs.map((j) => jobRow(j, names)), { empty: "No jobs match." });
+    const t = table(
+      "Jobs",
+      ["Job", "Template", "Cluster", "Status", "Return code", "Started", "Ended", "Duration"],
+      page.jobs.map((j) => jobRow(j, names)),
+      { empty: "No jobs match." },
+    );
     t.id = "jobs-table";
     clear(tbodyHolder, t);
     tbody = t.tBodies[0];
@@ -186,12 +216,23 @@ function progress(info) {
 function timeline(job, seen) {
   const steps = [["Created", job.created_at, null]];
   if (job.start_time) steps.push(["Started", job.start_time, null]);
-  for (const [status, at] of seen) steps.push([`Became ${status}`, null, at]);
+  // The final status is the end's; what was seen live before it, in order.
+  for (const [status, at] of seen) if (!TERMINAL.includes(status)) steps.push([`Became ${status}`, null, at]);
   if (job.end_time) steps.push([`Ended ${job.status}`, job.end_time, null]);
   return h(
     "ol",
     { class: "timeline", "aria-label": "Timeline" },
-    steps.map(([what, t, local]) => h("li", {}, h("span", { class: "what" }, what), " ", t ? time(t) : h("span", { class: "muted" }, `${local.toISOString().replace("T", " ").slice(0, 19)} (seen live)`))),
+    steps.map(([what, t, local]) =>
+      h(
+        "li",
+        {},
+        h("span", { class: "what" }, what),
+        " ",
+        t
+          ? time(t)
+          : h("span", { class: "muted" }, `${local.toISOString().replace("T", " ").slice(0, 19)} (seen live)`),
+      ),
+    ),
   );
 }
 
@@ -205,7 +246,17 @@ function tsvTable(text) {
     "table",
     { class: "tsv" },
     h("caption", { class: "visually-hidden" }, "Result as a table"),
-    h("tbody", {}, lines.slice(0, 500).map((l) => h("tr", {}, l.split("\t").map((c) => h("td", {}, c))))),
+    h(
+      "tbody",
+      {},
+      lines.slice(0, 500).map((l) =>
+        h(
+          "tr",
+          {},
+          l.split("\t").map((c) => h("td", {}, c)),
+        ),
+      ),
+    ),
   );
 }
 
@@ -246,16 +297,50 @@ export async function page(ctx) {
     const reason = job.info && job.info.reason;
     clear(
       reasonBox,
-      reason ? h("div", { class: `reason ${job.status === "SUCCEEDED" ? "" : "bad"}`, role: "note" }, h("strong", {}, "Reason: "), String(reason)) : null,
+      reason
+        ? h(
+            "div",
+            { class: `reason ${job.status === "SUCCEEDED" ? "" : "bad"}`, role: "note" },
+            h("strong", {}, "Reason: "),
+            String(reason),
+          )
+        : null,
     );
     const can = actionsFor(job, engine);
     clear(
       actions,
-      h("button", { type: "button", class: "danger", disabled: !can.cancel, onclick: () => act("cancel", "Cancel job", `Cancel job ${shortId(job.id)}? The engine is asked to kill it.`) }, "Cancel"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          disabled: !can.cancel,
+          onclick: () => act("cancel", "Cancel job", `Cancel job ${shortId(job.id)}? The engine is asked to kill it.`),
+        },
+        "Cancel",
+      ),
       engine && engine.capabilities.suspend
         ? [
-            h("button", { type: "button", class: "secondary", disabled: !can.suspend, onclick: () => act("suspend", "Suspend job", `Suspend job ${shortId(job.id)}?`) }, "Suspend"),
-            h("button", { type: "button", class: "secondary", disabled: !can.resume, onclick: () => act("resume", "Resume job", `Resume job ${shortId(job.id)}?`) }, "Resume"),
+            h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                disabled: !can.suspend,
+                onclick: () => act("suspend", "Suspend job", `Suspend job ${shortId(job.id)}?`),
+              },
+              "Suspend",
+            ),
+            h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                disabled: !can.resume,
+                onclick: () => act("resume", "Resume job", `Resume job ${shortId(job.id)}?`),
+              },
+              "Resume",
+            ),
           ]
         : null,
     );
@@ -281,7 +366,14 @@ export async function page(ctx) {
 
   // --- the log, followed while the job runs -------------------------------
   const logBox = h("pre", { class: "log", id: "log", tabindex: "0", "aria-label": "Log" });
-  const streamSelect = select("stream", [{ value: "stdout", label: "stdout" }, { value: "stderr", label: "stderr" }], { value: "stdout" });
+  const streamSelect = select(
+    "stream",
+    [
+      { value: "stdout", label: "stdout" },
+      { value: "stderr", label: "stderr" },
+    ],
+    { value: "stdout" },
+  );
   const logState = h("span", { class: "muted", role: "status" });
   let follow = null;
   const startLog = async () => {
@@ -294,7 +386,10 @@ export async function page(ctx) {
     try {
       const headers = { Accept: "text/event-stream" };
       if (api.token()) headers["X-Auth-Token"] = api.token();
-      const response = await fetch(`/v2/jobs/${job.id}/logs?follow=true&stream=${encodeURIComponent(stream)}`, { headers, signal: controller.signal });
+      const response = await fetch(`/v2/jobs/${job.id}/logs?follow=true&stream=${encodeURIComponent(stream)}`, {
+        headers,
+        signal: controller.signal,
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       await api.readEvents(response, (e) => {
         if (e.event === "log") {
@@ -324,7 +419,11 @@ export async function page(ctx) {
     const body = {
       job_template_id: job.job_template_id,
       cluster_id: job.cluster_id,
-      job_configs: { configs: job.job_configs.configs || {}, params: job.job_configs.params || {}, args: job.job_configs.args || [] },
+      job_configs: {
+        configs: job.job_configs.configs || {},
+        params: job.job_configs.params || {},
+        args: job.job_configs.args || [],
+      },
     };
     if (job.input_id) body.input_id = job.input_id;
     if (job.output_id) body.output_id = job.output_id;
@@ -371,16 +470,30 @@ export async function page(ctx) {
   }
 
   main.append(
-    h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / ", shortId(job.id)),
-    heading,
-    reasonBox,
-    actions,
-    message,
-    h("div", { class: "columns" }, h("section", { "aria-label": "Details" }, details, progressBox), h("section", { "aria-labelledby": "h-timeline" }, h("h2", { id: "h-timeline" }, "Timeline"), timelineBox)),
-    h("section", { "aria-labelledby": "h-log" }, h("div", { class: "title" }, h("h2", { id: "h-log" }, "Log"), field("Stream", streamSelect), logState), logBox),
-    job.output_id ? h("section", { "aria-labelledby": "h-result" }, h("h2", { id: "h-result" }, "Result"), resultBox) : null,
-    h("section", { "aria-labelledby": "h-info" }, h("h2", { id: "h-info" }, "Info"), infoBox),
-    dry,
+    ...[
+      h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / ", shortId(job.id)),
+      heading,
+      reasonBox,
+      actions,
+      message,
+      h(
+        "div",
+        { class: "columns" },
+        h("section", { "aria-label": "Details" }, details, progressBox),
+        h("section", { "aria-labelledby": "h-timeline" }, h("h2", { id: "h-timeline" }, "Timeline"), timelineBox),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "h-log" },
+        h("div", { class: "title" }, h("h2", { id: "h-log" }, "Log"), field("Stream", streamSelect), logState),
+        logBox,
+      ),
+      job.output_id
+        ? h("section", { "aria-labelledby": "h-result" }, h("h2", { id: "h-result" }, "Result"), resultBox)
+        : null,
+      h("section", { "aria-labelledby": "h-info" }, h("h2", { id: "h-info" }, "Info"), infoBox),
+      dry,
+    ].filter(Boolean),
   );
   if (!job.output_id) resultShown = true;
   update(job);
@@ -443,22 +556,49 @@ function fieldOf(message) {
 
 export async function launch(ctx) {
   const { main, params } = ctx;
-  const [templates, clusters, sources] = await Promise.all([api.all("job-templates"), api.all("clusters"), api.all("data-sources")]);
+  const [templates, clusters, sources] = await Promise.all([
+    api.all("job-templates"),
+    api.all("clusters"),
+    api.all("data-sources"),
+  ]);
   if (!ctx.current()) return;
   const form = h("form", { class: "stack", id: "launch-form", "aria-labelledby": "h-launch", novalidate: true });
   const sourceOptions = sources.map((d) => ({ value: d.id, label: `${d.name} (${d.type}: ${d.url})` }));
   const formError = h("p", { class: "form-error", role: "alert" });
   const dryBox = h("div", { id: "launch-dry-run" });
   form.append(
-    field("Template", select("job_template_id", templates.map((t) => ({ value: t.id, label: `${t.name} (${t.type})` })), { value: params.get("template") || "", empty: "choose a template" })),
-    field("Cluster", select("cluster_id", clusters.map((c) => ({ value: c.id, label: `${c.name} (${c.plugin_name}, ${c.status})` })), { value: params.get("cluster") || (clusters.find((c) => c.name === "local") || {}).id })),
+    field(
+      "Template",
+      select(
+        "job_template_id",
+        templates.map((t) => ({ value: t.id, label: `${t.name} (${t.type})` })),
+        { value: params.get("template") || "", empty: "choose a template" },
+      ),
+    ),
+    field(
+      "Cluster",
+      select(
+        "cluster_id",
+        clusters.map((c) => ({ value: c.id, label: `${c.name} (${c.plugin_name}, ${c.status})` })),
+        { value: params.get("cluster") || (clusters.find((c) => c.name === "local") || {}).id },
+      ),
+    ),
     field("Input", select("input_id", sourceOptions, { empty: "none" })),
     field("Output", select("output_id", sourceOptions, { empty: "none" })),
     field("Arguments", h("textarea", { name: "args", rows: 3 }), "One argument per line."),
-    field("Configs", h("textarea", { name: "configs", rows: 3 }), "key=value, one per line (e.g. edp.java.main_class=org.Example)."),
+    field(
+      "Configs",
+      h("textarea", { name: "configs", rows: 3 }),
+      "key=value, one per line (e.g. edp.java.main_class=org.Example).",
+    ),
     field("Params", h("textarea", { name: "params", rows: 2 }), "key=value, one per line."),
     formError,
-    h("div", { class: "buttons" }, h("button", { type: "submit", value: "launch" }, "Launch"), h("button", { type: "button", class: "secondary", id: "dry-run-button" }, "Dry run")),
+    h(
+      "div",
+      { class: "buttons" },
+      h("button", { type: "submit", value: "launch" }, "Launch"),
+      h("button", { type: "button", class: "secondary", id: "dry-run-button" }, "Dry run"),
+    ),
     dryBox,
   );
   main.append(h("h1", { tabindex: "-1", id: "h-launch" }, "Launch a job"), form);
@@ -471,7 +611,9 @@ export async function launch(ctx) {
     const problems = [];
     if (!out.job_template_id) problems.push(["job_template_id", "Choose a template."]);
     if (!out.cluster_id) problems.push(["cluster_id", "Choose a cluster."]);
-    out.job_configs.args = v("args").split("\n").filter((l) => l.length);
+    out.job_configs.args = v("args")
+      .split("\n")
+      .filter((l) => l.length);
     for (const key of ["configs", "params"]) {
       try {
         out.job_configs[key] = pairs(v(key), key);
@@ -496,7 +638,9 @@ export async function launch(ctx) {
       ["job_template_id", chosen("job_template_id", templates)],
       ["cluster_id", chosen("cluster_id", clusters)],
     ];
-    const hit = candidates.find(([, o]) => o && (message.includes(o.id) || message.includes(`\`${o.name}\``) || message.includes(`'${o.name}'`)));
+    const hit = candidates.find(
+      ([, o]) => o && (message.includes(o.id) || message.includes(`\`${o.name}\``) || message.includes(`'${o.name}'`)),
+    );
     return hit ? hit[0] : fieldOf(message);
   };
   const showApiError = (e) => {

@@ -43,6 +43,7 @@ async function shot(page, name) {
 
 async function main() {
   mkdirSync(shots, { recursive: true });
+  rmSync(join(shots, `failure-${scenario}.png`), { force: true });
   const profile = mkdtempSync(join(tmpdir(), "edp-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,
@@ -72,7 +73,8 @@ async function main() {
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (msg) => {
-    if (msg.type() === "error" && !allowedConsole(msg.text())) failures.push(`console error on ${page.url()}: ${msg.text()}`);
+    if (msg.type() === "error" && !allowedConsole(msg.text()))
+      failures.push(`console error on ${page.url()}: ${msg.text()}`);
   });
   page.on("pageerror", (err) => failures.push(`uncaught exception on ${page.url()}: ${err.message}`));
   page.on("requestfailed", (req) => {
@@ -94,9 +96,13 @@ async function main() {
 }
 
 async function expectText(locator, pattern, what) {
-  await locator.filter({ hasText: pattern }).first().waitFor({ timeout: TIMEOUT }).catch(() => {
-    throw new Error(`${what}: never showed ${pattern}`);
-  });
+  await locator
+    .filter({ hasText: pattern })
+    .first()
+    .waitFor({ timeout: TIMEOUT })
+    .catch(() => {
+      throw new Error(`${what}: never showed ${pattern}`);
+    });
 }
 
 async function walk(page) {
@@ -104,7 +110,11 @@ async function walk(page) {
   step("jobs view");
   await page.goto(`${base}/`);
   await page.locator(`#jobs-table tr[data-id="${fixture.existing_job}"]`).waitFor();
-  await expectText(page.locator(`#jobs-table tr[data-id="${fixture.existing_job}"] td.status`), "SUCCEEDED", "the existing job");
+  await expectText(
+    page.locator(`#jobs-table tr[data-id="${fixture.existing_job}"] td.status`),
+    "SUCCEEDED",
+    "the existing job",
+  );
   await page.locator("#live.live").waitFor();
   await shot(page, "jobs");
 
@@ -146,7 +156,11 @@ async function walk(page) {
   await page.goto(`${base}/#/launch`);
   const form = page.locator("#launch-form");
   await form.getByRole("button", { name: "Launch" }).click();
-  await expectText(form.locator('[data-field="job_template_id"] .field-error'), "Choose a template", "a missing template");
+  await expectText(
+    form.locator('[data-field="job_template_id"] .field-error'),
+    "Choose a template",
+    "a missing template",
+  );
   await form.getByLabel("Template").selectOption({ label: "greeter (Shell)" });
   await form.getByLabel("Cluster").selectOption(fixture.cluster);
   await form.getByLabel("Configs").fill("not a pair");
@@ -157,7 +171,11 @@ async function walk(page) {
   await form.getByLabel("Input").selectOption(fixture.elsewhere_source);
   expecting.apiError = true;
   await form.getByRole("button", { name: "Launch" }).click();
-  await expectText(form.locator('[data-field="input_id"] .field-error'), /elsewhere/, "the API's error about the input");
+  await expectText(
+    form.locator('[data-field="input_id"] .field-error'),
+    /elsewhere/,
+    "the API's error about the input",
+  );
   expecting.apiError = false;
   await shot(page, "launch-errors");
   await form.getByLabel("Input").selectOption("");
@@ -179,7 +197,10 @@ async function walk(page) {
   await dialog.waitFor();
   await shot(page, "cancel-confirm");
   await dialog.getByRole("button", { name: "Cancel job" }).click();
-  await page.getByRole("heading", { level: 1 }).filter({ hasText: /\sKILLED$/ }).waitFor();
+  await page
+    .getByRole("heading", { level: 1 })
+    .filter({ hasText: /\sKILLED$/ })
+    .waitFor();
   const after = await api("GET", `/v2/jobs/${long.job.id}`);
   if (after.job.status !== "KILLED") throw new Error(`the cancelled job is ${after.job.status}`);
   await shot(page, "job-killed");
@@ -240,13 +261,26 @@ async function walk(page) {
 
   // --- keyboard: every control is reachable and named --------------------------------------
   step("accessibility");
-  for (const view of ["jobs", "launch", "clusters", "templates", "binaries", "data-sources", `jobs/${id}`, `flows/${fixture.flow}`]) {
+  for (const view of [
+    "jobs",
+    "launch",
+    "clusters",
+    "templates",
+    "binaries",
+    "data-sources",
+    `jobs/${id}`,
+    `flows/${fixture.flow}`,
+  ]) {
     await page.goto(`${base}/#/${view}`);
     await page.locator("main[data-ready]").waitFor();
     const unnamed = await page.evaluate(() => {
       const bad = [];
       for (const el of document.querySelectorAll("main input, main select, main textarea, main button, main a[href]")) {
-        const labelled = (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || (el.textContent || "").trim();
+        const labelled =
+          (el.labels && el.labels.length) ||
+          el.getAttribute("aria-label") ||
+          el.getAttribute("aria-labelledby") ||
+          (el.textContent || "").trim();
         if (!labelled) bad.push(el.outerHTML.slice(0, 80));
       }
       return bad;
@@ -293,9 +327,23 @@ async function tokens(page) {
   // Live updates carry this project's jobs only.
   await page.goto(`${base}/#/jobs`);
   await page.locator("#live.live").waitFor();
-  const mine = await api("POST", "/v2/jobs", { job_template_id: fixture.own_template, cluster_id: fixture.cluster }, fixture.token);
-  await expectText(page.locator(`#jobs-table tr[data-id="${mine.job.id}"] td.status`), "SUCCEEDED", "this project's new job");
-  const theirs = await api("POST", "/v2/jobs", { job_template_id: fixture.other_template, cluster_id: fixture.cluster }, fixture.other_token);
+  const mine = await api(
+    "POST",
+    "/v2/jobs",
+    { job_template_id: fixture.own_template, cluster_id: fixture.cluster },
+    fixture.token,
+  );
+  await expectText(
+    page.locator(`#jobs-table tr[data-id="${mine.job.id}"] td.status`),
+    "SUCCEEDED",
+    "this project's new job",
+  );
+  const theirs = await api(
+    "POST",
+    "/v2/jobs",
+    { job_template_id: fixture.other_template, cluster_id: fixture.cluster },
+    fixture.other_token,
+  );
   const deadline = Date.now() + TIMEOUT;
   for (;;) {
     const job = await api("GET", `/v2/jobs/${theirs.job.id}`, null, fixture.other_token);
@@ -305,9 +353,19 @@ async function tokens(page) {
   }
   // Events come in order: once a later job of ours has arrived, anything of
   // theirs that was going to be sent has been.
-  const later = await api("POST", "/v2/jobs", { job_template_id: fixture.own_template, cluster_id: fixture.cluster }, fixture.token);
-  await expectText(page.locator(`#jobs-table tr[data-id="${later.job.id}"] td.status`), "SUCCEEDED", "a later job of ours");
-  if (await page.locator(`#jobs-table tr[data-id="${theirs.job.id}"]`).count()) throw new Error("another project's job appeared live");
+  const later = await api(
+    "POST",
+    "/v2/jobs",
+    { job_template_id: fixture.own_template, cluster_id: fixture.cluster },
+    fixture.token,
+  );
+  await expectText(
+    page.locator(`#jobs-table tr[data-id="${later.job.id}"] td.status`),
+    "SUCCEEDED",
+    "a later job of ours",
+  );
+  if (await page.locator(`#jobs-table tr[data-id="${theirs.job.id}"]`).count())
+    throw new Error("another project's job appeared live");
   await shot(page, "jobs-with-token");
 }
 
