@@ -242,10 +242,10 @@ pub struct Subscription {
 impl Subscription {
     /// The next item; `None` when the process is shutting down.
     pub async fn next(&mut self) -> Option<Result<Item>> {
-        if let Some(start) = self.start.take() {
-            if let Err(e) = self.begin(start).await {
-                return Some(Err(e));
-            }
+        if let Some(start) = self.start.take()
+            && let Err(e) = self.begin(start).await
+        {
+            return Some(Err(e));
         }
         loop {
             if let Some(item) = self.queue.pop_front() {
@@ -408,7 +408,7 @@ impl Poller {
     /// Reads what changed, loads the rows not sent yet, broadcasts them in
     /// `updated_at` order.
     async fn pass(&self, mut w: Window) -> std::result::Result<Window, (Window, Error)> {
-        let sweep = w.passes % SWEEP_EVERY == 0;
+        let sweep = w.passes.is_multiple_of(SWEEP_EVERY);
         w.passes = w.passes.wrapping_add(1);
         let since = if sweep { w.cursor.minus_late() } else { w.cursor.time() };
         let stamps = match changed_since(&self.edp, since).await {

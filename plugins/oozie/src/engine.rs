@@ -250,21 +250,6 @@ fn redact(key: &str, value: &str) -> String {
     format!("{base}?{}", query.join("&"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn the_callback_token_is_redacted() {
-        assert_eq!(
-            redact("oozie.wf.workflow.notification.url", "http://e/v2/jobs/1/callback?token=abc&status=$status"),
-            "http://e/v2/jobs/1/callback?token=REDACTED&status=$status"
-        );
-        assert_eq!(redact("nameNode", "token=x"), "token=x");
-    }
-}
-
-/// The path of `hdfs://host[:port]/path` or of a bare `/path`.
 /// The most `read_output` reads at once: previews, not downloads.
 const READ_OUTPUT_MAX: u64 = 4 * 1024 * 1024;
 
@@ -279,9 +264,24 @@ fn text_prefix(bytes: &[u8], at_end: bool) -> (String, usize) {
     (String::from_utf8_lossy(&bytes[..used]).into_owned(), used)
 }
 
+/// The path of `hdfs://host[:port]/path` or of a bare `/path`.
 fn hdfs_path(url: &str) -> Option<&str> {
     match url.strip_prefix("hdfs://") {
         Some(rest) => rest.find('/').map(|i| &rest[i..]),
         None => url.starts_with('/').then_some(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn the_callback_token_is_redacted() {
+        assert_eq!(
+            redact("oozie.wf.workflow.notification.url", "http://e/v2/jobs/1/callback?token=abc&status=$status"),
+            "http://e/v2/jobs/1/callback?token=REDACTED&status=$status"
+        );
+        assert_eq!(redact("nameNode", "token=x"), "token=x");
     }
 }
