@@ -259,6 +259,28 @@ async function walk(page) {
   await page.getByRole("button", { name: "Register" }).click();
   await expectText(page.locator("tbody tr"), "second-local", "the registered cluster");
 
+  // Create a data source, upload a binary, make a template of it: each appears.
+  step("create a data source, upload a binary, make a template");
+  await page.goto(`${base}/#/data-sources`);
+  await page.locator("main[data-ready]").waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("words");
+  await page.getByLabel("URL").fill("file:///tmp/words");
+  await page.getByRole("button", { name: "Create data source" }).click();
+  await expectText(page.locator("tbody tr"), "file:///tmp/words", "the new data source");
+  await page.goto(`${base}/#/binaries`);
+  await page.locator("main[data-ready]").waitFor();
+  await page.getByLabel("File").setInputFiles({ name: "up.sh", mimeType: "text/x-sh", buffer: Buffer.from("echo uploaded\n") });
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expectText(page.locator("tbody tr"), "up.sh", "the uploaded binary");
+  await page.goto(`${base}/#/templates`);
+  await page.locator("main[data-ready]").waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("uploaded");
+  await page.getByLabel("Type").selectOption("Shell");
+  const upOption = await page.getByLabel("Main binary").locator("option", { hasText: "up.sh" }).getAttribute("value");
+  await page.getByLabel("Main binary").selectOption(upOption);
+  await page.getByRole("button", { name: "Create template" }).click();
+  await expectText(page.locator("tbody tr"), "uploaded", "the new template");
+
   // --- keyboard: every control is reachable and named --------------------------------------
   step("accessibility");
   for (const view of [
