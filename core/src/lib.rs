@@ -7,6 +7,7 @@ pub mod db;
 pub mod engines;
 mod entity;
 pub mod error;
+pub mod events;
 pub mod flows;
 pub mod host;
 mod interface;

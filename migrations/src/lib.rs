@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_init;
 mod m20261124_000002_flows;
+mod m20261126_000003_change_cursor;
 mod m20261205_000003_host_policy;
 
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261124_000002_flows::Migration),
+            Box::new(m20261126_000003_change_cursor::Migration),
             Box::new(m20261205_000003_host_policy::Migration),
         ]
     }

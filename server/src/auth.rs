@@ -30,6 +30,7 @@ const V2_COLLECTIONS: &[&str] = &[
     "clusters",
     "data-sources",
     "engines",
+    "events",
     "flows",
     "job-binaries",
     "job-binary-internals",

@@ -33,6 +33,10 @@ pub struct Server {
     /// callbacks. Empty: the address edpd listens on.
     #[serde(default)]
     pub public_url: String,
+    /// Origins of dashboards hosted elsewhere that may call the API from a
+    /// browser (CORS), e.g. `["https://dash.example.com"]`. Empty: none.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -124,7 +128,13 @@ impl Settings {
         };
         let settings: Settings = builder
             .add_source(
-                config::Environment::with_prefix("EDP").prefix_separator("__").separator("__").try_parsing(true),
+                config::Environment::with_prefix("EDP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    // EDP__SERVER__CORS_ORIGINS=https://a,https://b
+                    .list_separator(",")
+                    .with_list_parse_key("server.cors_origins"),
             )
             .build()?
             .try_deserialize()?;

@@ -9,3 +9,4 @@ pub mod extract;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod ui;

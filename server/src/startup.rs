@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use axum::ServiceExt;
 use axum::extract::Request;
+use edp_core::events::{self, Events};
 use edp_core::{Edp, Engines, catalog, manager};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::Layer as _;
+use tower_http::cors::CorsLayer;
 
 use crate::auth::{self, Auth};
 use crate::config::Settings;
@@ -20,6 +22,7 @@ pub struct AppState {
     pub edp: Edp,
     pub auth: Arc<Auth>,
     pub limits: Limits,
+    pub events: Events,
 }
 
 /// Largest request bodies, in bytes.
@@ -35,6 +38,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     scheduler: JoinHandle<()>,
+    event_poller: JoinHandle<()>,
+    cors: Option<CorsLayer>,
 }
 
 impl Application {
@@ -85,9 +90,11 @@ impl Application {
             }
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
+        let (events, event_poller) = events::spawn(edp.clone());
+        let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
-        Ok(Self { listener, state: AppState { edp, auth, limits }, scheduler })
+        Ok(Self { listener, state: AppState { edp, auth, limits, events }, scheduler, event_poller, cors })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -101,7 +108,10 @@ impl Application {
     /// Serves until SIGINT or SIGTERM. Jobs are not touched: they keep
     /// running and are re-attached by the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let router = routes::router(self.state.clone());
+        let mut router = routes::router(self.state.clone());
+        if let Some(cors) = self.cors {
+            router = router.layer(cors);
+        }
         // The project is lifted out of the path before routing, so this
         // wraps the router rather than being one of its layers.
         let app = axum::middleware::map_request(auth::lift_project).layer(router);
@@ -110,8 +120,44 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await;
         self.scheduler.abort();
+        self.event_poller.abort();
         served
     }
+}
+
+/// Lets dashboards at `origins` call the API from a browser, with a token
+/// and a `Last-Event-ID`. No origins: no CORS headers at all.
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::AllowOrigin;
+    let origins: Vec<&str> = origins.iter().map(|o| o.trim().trim_end_matches('/')).filter(|o| !o.is_empty()).collect();
+    let allowed = match origins.as_slice() {
+        [] => return Ok(None),
+        // Any page may call: tokens are headers, never cookies, so no
+        // browser sends one on its own.
+        ["*"] => AllowOrigin::any(),
+        _ => AllowOrigin::list(
+            origins
+                .iter()
+                .map(|o| match HeaderValue::from_str(o) {
+                    Ok(v) if *o != "*" && o.contains("://") => Ok(v),
+                    _ => Err(anyhow::anyhow!("server.cors_origins: '{o}' is not an origin (scheme://host[:port])")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-auth-token"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([HeaderName::from_static("openstack-api-version")])
+            .max_age(std::time::Duration::from_secs(600)),
+    ))
 }
 
 async fn shutdown_signal() {

@@ -61,6 +61,7 @@ async fn advance(edp: &Edp, flow_row: flow::Model, _busy: Busy) -> Result<()> {
 
     // A change can unblock or block later jobs: go round until nothing moves.
     let mut moved = true;
+    let mut touched = false;
     while moved {
         moved = false;
         for i in 0..jobs.len() {
@@ -86,6 +87,7 @@ async fn advance(edp: &Edp, flow_row: flow::Model, _busy: Busy) -> Result<()> {
                 if !changed {
                     continue;
                 }
+                touched = true;
                 // A launch already wrote its row in the launch transaction.
                 if execution_id.is_none() {
                     let mut active: flow_job::ActiveModel = job.clone().into();
@@ -101,6 +103,15 @@ async fn advance(edp: &Edp, flow_row: flow::Model, _busy: Busy) -> Result<()> {
                 moved = moved || state != JobState::Waiting;
             }
         }
+    }
+
+    // A job's new state is a change of its flow, for the event stream.
+    if touched {
+        flow::Entity::update_many()
+            .col_expr(flow::Column::UpdatedAt, sea_orm::sea_query::Expr::value(time::now()))
+            .filter(flow::Column::Id.eq(flow_row.id.clone()))
+            .exec(edp.db())
+            .await?;
     }
 
     if flow_row.cancel_requested {

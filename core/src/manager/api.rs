@@ -97,6 +97,8 @@ pub struct ExecutionFilter {
     pub flow_id: Option<String>,
     pub cluster_id: Option<String>,
     pub job_template_id: Option<String>,
+    /// The engine id (`local`, `oozie`, ...).
+    pub engine: Option<String>,
 }
 
 /// Validates the launch with the engine and stores it PENDING; the
@@ -234,6 +236,9 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     }
     if let Some(template) = filter.job_template_id {
         select = select.filter(job_execution::Column::JobTemplateId.eq(template));
+    }
+    if let Some(engine) = filter.engine {
+        select = select.filter(job_execution::Column::Engine.eq(engine));
     }
     let sort = paging::sort(
         query.sort_by.as_deref(),

@@ -16,6 +16,7 @@
 mod api;
 mod cancel;
 mod launch;
+mod output;
 mod poll;
 mod request;
 mod rows;
@@ -31,6 +32,7 @@ pub use api::{
     ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, dry_run, get, launch_job, list, logs, update,
 };
 pub(crate) use cancel::cancel_for_flow;
+pub use output::{OutputChunk, output};
 pub use scheduler::spawn;
 
 use crate::Edp;

@@ -200,19 +200,30 @@ impl Engine for OozieEngine {
         })
     }
 
-    /// `output_exists` (`{url, cluster}` → `{exists}`): whether an `hdfs`
-    /// output already holds data, for flows that skip what exists.
+    /// - `output_exists` (`{url, cluster}` → `{exists}`): whether an `hdfs`
+    ///   output already holds data, for flows that skip what exists;
+    /// - `read_output` (`{url, cluster, offset, limit}` → `{data,
+    ///   next_offset, complete}`): a page of an output directory's `part-*`
+    ///   files, for previews of a job's result.
     async fn invoke(&self, op: String, payload: Value) -> Result<Value> {
-        if op != "output_exists" {
-            return Err(Error::unsupported(format!("engine `oozie` has no operation `{op}`")));
-        }
-        let url = payload["url"].as_str().ok_or_else(|| Error::invalid_input("output_exists needs `url`"))?;
+        let url = payload["url"].as_str().ok_or_else(|| Error::invalid_input(format!("{op} needs `url`")))?;
         let cluster: ClusterSpec = serde_json::from_value(payload["cluster"].clone())
-            .map_err(|e| Error::invalid_input(format!("output_exists needs `cluster`: {e}")))?;
+            .map_err(|e| Error::invalid_input(format!("{op} needs `cluster`: {e}")))?;
         let config = ClusterConfig::parse(&cluster.configs)?;
         let path = hdfs_path(url).ok_or_else(|| Error::invalid_input(format!("`{url}` is not an HDFS location")))?;
-        let exists = WebHdfs::new(&self.http, &config).holds_data(path).await?;
-        Ok(json!({ "exists": exists }))
+        let hdfs = WebHdfs::new(&self.http, &config);
+        match op.as_str() {
+            "output_exists" => Ok(json!({ "exists": hdfs.holds_data(path).await? })),
+            "read_output" => {
+                let offset = payload["offset"].as_u64().unwrap_or(0);
+                let limit = payload["limit"].as_u64().unwrap_or(64 * 1024).clamp(1, READ_OUTPUT_MAX);
+                let page = hdfs.read_parts(path, offset, limit).await?;
+                let (data, used) = text_prefix(&page.bytes, offset + page.bytes.len() as u64 >= page.total);
+                let next_offset = offset + used as u64;
+                Ok(json!({ "data": data, "next_offset": next_offset, "complete": next_offset >= page.total }))
+            }
+            _ => Err(Error::unsupported(format!("engine `oozie` has no operation `{op}`"))),
+        }
     }
 
     async fn delete_job(&self, handle: JobHandle) -> Result<()> {
@@ -239,6 +250,28 @@ fn redact(key: &str, value: &str) -> String {
     format!("{base}?{}", query.join("&"))
 }
 
+/// The most `read_output` reads at once: previews, not downloads.
+const READ_OUTPUT_MAX: u64 = 4 * 1024 * 1024;
+
+/// The longest prefix of `bytes` that does not end inside a character
+/// (unless the output ends there), as text, and how many bytes it took.
+fn text_prefix(bytes: &[u8], at_end: bool) -> (String, usize) {
+    let used = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if e.error_len().is_none() && !at_end => e.valid_up_to(),
+        Err(_) => bytes.len(),
+    };
+    (String::from_utf8_lossy(&bytes[..used]).into_owned(), used)
+}
+
+/// The path of `hdfs://host[:port]/path` or of a bare `/path`.
+fn hdfs_path(url: &str) -> Option<&str> {
+    match url.strip_prefix("hdfs://") {
+        Some(rest) => rest.find('/').map(|i| &rest[i..]),
+        None => url.starts_with('/').then_some(url),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;
@@ -250,13 +283,5 @@ mod tests {
             "http://e/v2/jobs/1/callback?token=REDACTED&status=$status"
         );
         assert_eq!(redact("nameNode", "token=x"), "token=x");
-    }
-}
-
-/// The path of `hdfs://host[:port]/path` or of a bare `/path`.
-fn hdfs_path(url: &str) -> Option<&str> {
-    match url.strip_prefix("hdfs://") {
-        Some(rest) => rest.find('/').map(|i| &rest[i..]),
-        None => url.starts_with('/').then_some(url),
     }
 }

@@ -1,6 +1,7 @@
 //! WebHDFS, as far as the engine writes to HDFS: MKDIRS, the two-step
 //! CREATE (the NameNode answers 307 with the DataNode to send the bytes
-//! to), DELETE, GETFILESTATUS, LISTSTATUS.
+//! to), DELETE, GETFILESTATUS, LISTSTATUS; and reads a job's output for
+//! previews with the two-step OPEN.
 
 use std::path::Path;
 
@@ -25,6 +26,12 @@ const PATH: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}')
     .add(b'+');
+
+/// Bytes read from a set of files, and the size of the whole set.
+pub struct Page {
+    pub bytes: Vec<u8>,
+    pub total: u64,
+}
 
 pub struct WebHdfs<'a> {
     http: &'a Http,
@@ -124,6 +131,79 @@ impl<'a> WebHdfs<'a> {
         let listing: Value =
             http::json(http::send(self.request(Method::GET, path, "LISTSTATUS"), &what).await?, &what).await?;
         Ok(listing["FileStatuses"]["FileStatus"].as_array().is_some_and(|entries| !entries.is_empty()))
+    }
+
+    /// Up to `limit` bytes from `offset` of the `part-*` files under `dir`
+    /// (in name order, taken as one stream), as Hadoop jobs write their
+    /// output; and the total size of those files.
+    pub async fn read_parts(&self, dir: &str, offset: u64, limit: u64) -> Result<Page> {
+        let what = self.what("LISTSTATUS", dir);
+        let response = http::send(self.request(Method::GET, dir, "LISTSTATUS"), &what).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(Error::invalid_input(format!("the output {dir} does not exist in HDFS")));
+        }
+        let listing: Value = http::json(response, &what).await?;
+        let entries = listing["FileStatuses"]["FileStatus"].as_array().cloned().unwrap_or_default();
+        if entries.iter().any(|e| e["pathSuffix"].as_str().unwrap_or_default().is_empty()) {
+            return Err(Error::invalid_input(format!(
+                "the output {dir} is a file: previews read a directory's part-* files"
+            )));
+        }
+        let mut parts: Vec<(String, u64)> = entries
+            .iter()
+            .filter(|e| e["type"] == "FILE")
+            .filter_map(|e| Some((e["pathSuffix"].as_str()?.to_string(), e["length"].as_u64()?)))
+            .filter(|(name, _)| name.starts_with("part-"))
+            .collect();
+        if parts.is_empty() {
+            return Err(Error::invalid_input(format!("the output {dir} has no part-* files")));
+        }
+        parts.sort();
+        let total = parts.iter().map(|(_, len)| len).sum();
+        let mut bytes = Vec::new();
+        let mut start = 0u64;
+        for (name, len) in parts {
+            let end = start + len;
+            let want = offset + bytes.len() as u64;
+            if want < end && (bytes.len() as u64) < limit {
+                let length = (limit - bytes.len() as u64).min(end - want);
+                let path = format!("{}/{name}", dir.trim_end_matches('/'));
+                bytes.extend(self.open(&path, want - start, length).await?);
+            }
+            start = end;
+        }
+        Ok(Page { bytes, total })
+    }
+
+    /// OPEN in two steps: the NameNode names a DataNode (307), which sends
+    /// the bytes. At most `length` bytes are kept, whatever is sent.
+    async fn open(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let what = self.what("OPEN", path);
+        let (offset_s, length_s) = (offset.to_string(), length.to_string());
+        let step1 =
+            self.request(Method::GET, path, "OPEN").query(&[("offset", offset_s.as_str()), ("length", &length_s)]);
+        let response = http::send(step1, &what).await?;
+        let response = if response.status() == StatusCode::TEMPORARY_REDIRECT {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| Error::invalid_input(format!("{what}: the NameNode's redirect has no Location")))?;
+            http::send(http::authorize(self.http.client().get(&location), self.cluster), &what).await?
+        } else {
+            response
+        };
+        if !response.status().is_success() {
+            return Err(http::failure(response, &what).await);
+        }
+        let mut bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::transient(format!("{what}: reading the data failed: {e}")))?
+            .to_vec();
+        bytes.truncate(length as usize);
+        Ok(bytes)
     }
 
     /// `FileStatus` of `path`, or `None` when it does not exist.

@@ -25,12 +25,13 @@ pub async fn dry_run(State(s): State<AppState>, scope: Scope, Json(new): Json<Ne
 }
 
 pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id"]].concat())?;
+    params.allow(&[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id", "engine"]].concat())?;
     let filter = ExecutionFilter {
         status: params.get("status"),
         flow_id: params.get("flow_id"),
         cluster_id: params.get("cluster_id"),
         job_template_id: params.get("job_template_id"),
+        engine: params.get("engine"),
     };
     Ok(page("jobs", manager::list(&s.edp, &scope, filter, &params.list_query()?).await?))
 }
@@ -82,6 +83,23 @@ pub async fn logs(
         return Ok(follow::stream(s.edp.clone(), scope, id, stream, offset, limit).into_response());
     }
     Ok(ok("log", manager::logs(&s.edp, &scope, &id, stream, offset, limit).await?))
+}
+
+/// `?offset=N&limit=M`: a page of a finished job's result (its output
+/// data source's `part-*` files), like the logs.
+pub async fn output(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    params.allow(&["offset", "limit"])?;
+    let offset = params.number("offset")?.unwrap_or(0);
+    let limit = params.number("limit")?.unwrap_or(LOG_CHUNK_DEFAULT);
+    if limit == 0 || limit > LOG_CHUNK_MAX {
+        return Err(ApiError::bad_params(format!("limit must be between 1 and {LOG_CHUNK_MAX}")));
+    }
+    Ok(ok("output", manager::output(&s.edp, &scope, &id, offset, limit).await?))
 }
 
 /// Where an engine's backend reports a change (Oozie's notification URL).

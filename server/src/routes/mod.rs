@@ -6,13 +6,14 @@ mod binaries;
 mod clusters;
 mod data_sources;
 mod engines;
+mod events;
 mod flows;
 mod jobs;
 mod templates;
 mod v1;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edp_core::model::Page;
@@ -50,24 +51,27 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/dry-run", post(jobs::dry_run))
         .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
         .route("/jobs/{id}/logs", get(jobs::logs))
+        .route("/jobs/{id}/output", get(jobs::output))
         .route("/jobs/{id}/callback", get(jobs::callback).post(jobs::callback).put(jobs::callback))
         .route("/job-types", get(templates::job_types))
         .route("/flows", get(flows::list).post(flows::submit))
         .route("/flows/{id}", get(flows::get).patch(flows::update).delete(flows::delete))
         .route("/flows/{id}/graph", get(flows::graph))
         .route("/engines", get(engines::list))
+        .route("/events", get(events::stream))
         .merge(internals())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("openstack-api-version"),
             HeaderValue::from_static("data-processing 2.0"),
         ));
     Router::new()
-        .route("/", get(versions))
+        .route("/", get(root))
         // Only `/v2/` itself: auth.rs makes `/v2/{x}` (a project, or a typo
         // of a collection) into `/v2`, which stays a 404.
-        .route("/v2/", get(v2_version))
-        .route("/v1.1/", get(v11_version))
+        .route("/v2/", get(|| version(V2)))
+        .route("/v1.1/", get(|| version(V1_1)))
         .route("/v1.1", get(v11_without_project))
+        .merge(crate::ui::assets())
         .nest("/v2", v2)
         .nest("/v1.1", v1::router())
         .fallback(not_found)
@@ -81,38 +85,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The API versions served, as Sahara describes them.
-#[derive(Clone, Copy)]
-enum ApiVersion {
-    V11,
-    V2,
+/// A browser gets the dashboard; an API client Sahara's answer, 300 and
+/// the versions.
+async fn root(headers: HeaderMap) -> Response {
+    if crate::ui::wants_html(&headers) {
+        return crate::ui::shell();
+    }
+    let versions: Vec<Value> = [V1_1, V2].iter().map(ApiVersion::document).collect();
+    (StatusCode::MULTIPLE_CHOICES, axum::Json(json!({ "versions": versions }))).into_response()
 }
 
+struct ApiVersion {
+    id: &'static str,
+    status: &'static str,
+    range: Option<(&'static str, &'static str)>,
+}
+
+const V1_1: ApiVersion = ApiVersion { id: "v1.1", status: "SUPPORTED", range: None };
+const V2: ApiVersion = ApiVersion { id: "v2", status: "CURRENT", range: Some(("2.0", "2.0")) };
+
 impl ApiVersion {
-    fn describe(self) -> Value {
-        match self {
-            Self::V11 => json!({"id": "v1.1", "status": "SUPPORTED", "links": [{"rel": "self", "href": "/v1.1/"}]}),
-            Self::V2 => json!({
-                "id": "v2", "status": "CURRENT", "min_version": "2.0", "max_version": "2.0",
-                "links": [{"rel": "self", "href": "/v2/"}],
-            }),
+    fn document(&self) -> Value {
+        let mut doc =
+            json!({"id": self.id, "status": self.status, "links": [{"rel": "self", "href": format!("/{}/", self.id)}]});
+        if let Some((min, max)) = self.range {
+            doc["min_version"] = json!(min);
+            doc["max_version"] = json!(max);
         }
+        doc
     }
 }
 
-/// Sahara answers `/` with 300 and its versions.
-async fn versions() -> Response {
-    let body = json!({"versions": [ApiVersion::V11.describe(), ApiVersion::V2.describe()]});
-    (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
-}
-
-/// `GET /v2/`: the version document each version's link leads to.
-async fn v2_version() -> Response {
-    axum::Json(json!({"version": ApiVersion::V2.describe()})).into_response()
-}
-
-async fn v11_version() -> Response {
-    axum::Json(json!({"version": ApiVersion::V11.describe()})).into_response()
+/// `GET /v2/`, `GET /v1.1/`: one version, as the root's links promise.
+async fn version(v: ApiVersion) -> Response {
+    ok("version", v.document())
 }
 
 /// Every first segment after `/v1.1/` is a project, so `/v1.1/clusters` (an

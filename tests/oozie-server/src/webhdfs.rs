@@ -136,6 +136,12 @@ fn handle(
             if op == "CREATE" {
                 location.push_str(&format!("&createflag=&createparent=true&overwrite={}", flag("overwrite")));
             }
+            // OPEN's range travels to the DataNode, as the NameNode sends it.
+            for key in ["offset", "length"] {
+                if let Some(value) = q.get(key) {
+                    location.push_str(&format!("&{key}={}", utf8_percent_encode(value, PATH)));
+                }
+            }
             (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
         }
         (Role::DataNode, &Method::PUT, "CREATE") => {
@@ -148,7 +154,11 @@ fn handle(
         }
         (Role::DataNode, &Method::GET, "OPEN") => match store.fs.get(&path) {
             Some(Entry { kind: Kind::File(bytes), .. }) => {
-                (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes.clone()).into_response()
+                let number = |key: &str| q.get(key).and_then(|v| v.parse::<usize>().ok());
+                let start = number("offset").unwrap_or(0).min(bytes.len());
+                let end = number("length").map_or(bytes.len(), |n| start.saturating_add(n).min(bytes.len()));
+                let range = bytes[start..end].to_vec();
+                (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], range).into_response()
             }
             _ => fs_error(FsError::NotFound(format!("File does not exist: {path}"))),
         },

@@ -5,12 +5,14 @@
 mod bad_input;
 mod callbacks;
 mod config;
+mod events;
 mod flows;
 mod follow;
 mod helpers;
 mod lifecycle;
 mod local_jobs;
 mod openstack_cli;
+mod output;
 mod paging;
 mod plugins;
 mod postgres;

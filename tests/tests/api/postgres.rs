@@ -14,7 +14,7 @@ pub struct Database {
 }
 
 impl Database {
-    fn create(admin_url: &str) -> Self {
+    pub(crate) fn create(admin_url: &str) -> Self {
         let name = format!("edp_test_{}", uuid::Uuid::new_v4().simple());
         psql(admin_url, &format!("CREATE DATABASE {name}"));
         Self { admin_url: admin_url.to_string(), name }

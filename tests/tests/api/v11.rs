@@ -344,8 +344,10 @@ async fn uploads_page_and_are_renamed_through_v11() {
 /// v1.1's uploads list pages in SQL and PATCH renames one without touching
 /// its bytes. Shared with the Postgres test.
 pub async fn uploads_page_and_rename(app: &TestApp) {
+    // Named apart from what else the project holds (the same test runs after
+    // the lifecycle on Postgres).
     let mut ids = Vec::new();
-    for name in ["c.sh", "a.sh", "b.sh"] {
+    for name in ["upl-c.sh", "upl-a.sh", "upl-b.sh"] {
         let path = format!("{P}/job-binary-internals/{name}");
         let reply = app.send_raw(Method::PUT, &path, format!("echo {name}\n").into_bytes()).await;
         ids.push(id(&reply.expect(202), "job_binary_internal"));
@@ -358,14 +360,15 @@ pub async fn uploads_page_and_rename(app: &TestApp) {
             .map(|b| b["name"].as_str().expect("name").to_string())
             .collect()
     };
-    let first = app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2")).await.expect(200);
-    assert_eq!(names(&first), ["a.sh", "b.sh"], "{first}");
+    let first = app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2&name=upl-")).await.expect(200);
+    assert_eq!(names(&first), ["upl-a.sh", "upl-b.sh"], "{first}");
     let next = first["markers"]["next"].as_str().expect("a next marker");
-    let second = app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2&marker={next}")).await.expect(200);
-    assert_eq!(names(&second), ["c.sh"], "{second}");
+    let second =
+        app.get(&format!("{P}/job-binary-internals?sort_by=name&limit=2&name=upl-&marker={next}")).await.expect(200);
+    assert_eq!(names(&second), ["upl-c.sh"], "{second}");
     assert_eq!(second["markers"]["next"], Value::Null);
-    let filtered = app.get(&format!("{P}/job-binary-internals?name=b.")).await.expect(200);
-    assert_eq!(names(&filtered), ["b.sh"], "{filtered}");
+    let filtered = app.get(&format!("{P}/job-binary-internals?name=upl-b.")).await.expect(200);
+    assert_eq!(names(&filtered), ["upl-b.sh"], "{filtered}");
 
     let c = &ids[0];
     let renamed = app.patch(&format!("{P}/job-binary-internals/{c}"), json!({"name": "z.sh", "is_public": true})).await;
@@ -374,9 +377,9 @@ pub async fn uploads_page_and_rename(app: &TestApp) {
         (renamed["job_binary_internal"]["name"].as_str(), renamed["job_binary_internal"]["is_public"].as_bool()),
         (Some("z.sh"), Some(true))
     );
-    assert_eq!(renamed["job_binary_internal"]["datasize"], 10, "{renamed}");
+    assert_eq!(renamed["job_binary_internal"]["datasize"], 14, "{renamed}");
     let data = app.http.get(format!("{}{P}/job-binary-internals/{c}/data", app.base)).send().await.expect("data");
-    assert_eq!(data.text().await.expect("bytes"), "echo c.sh\n", "the bytes survive a rename");
+    assert_eq!(data.text().await.expect("bytes"), "echo upl-c.sh\n", "the bytes survive a rename");
     let reply = app.patch(&format!("{P}/job-binary-internals/{c}"), json!({"datasize": 1})).await;
     assert_refused(&reply, 400, "VALIDATION_ERROR");
 }

@@ -9,7 +9,7 @@ use crate::common::{DEADLINE, FAST, HDFS_USER, data_source, shell_template, star
 
 /// Writes a file into the test server's HDFS the way a Hadoop client does:
 /// CREATE at the NameNode, then the bytes to the DataNode it redirects to.
-async fn put(webhdfs: &str, path: &str, bytes: &'static [u8]) {
+pub(crate) async fn put(webhdfs: &str, path: &str, bytes: &'static [u8]) {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let url = format!("{webhdfs}/webhdfs/v1{path}?op=CREATE&user.name={HDFS_USER}");
     let first = http.put(url).send().await.expect("CREATE");

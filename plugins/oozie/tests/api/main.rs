@@ -9,4 +9,5 @@ mod common;
 mod flows;
 mod job_types;
 mod lifecycle;
+mod output;
 mod resilience;

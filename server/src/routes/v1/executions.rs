@@ -18,9 +18,9 @@ pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> Ap
     params.allow(&[&PAGING[..], &["status", "cluster_id", "job_id"]].concat())?;
     let filter = ExecutionFilter {
         status: params.get("status"),
-        flow_id: None,
         cluster_id: params.get("cluster_id"),
         job_template_id: params.get("job_id"),
+        ..ExecutionFilter::default()
     };
     Ok(page(
         "job_executions",
