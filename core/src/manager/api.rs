@@ -97,6 +97,10 @@ pub struct ExecutionFilter {
     pub flow_id: Option<String>,
     pub cluster_id: Option<String>,
     pub job_template_id: Option<String>,
+    /// Jobs whose id starts with this (a client resolving a short id).
+    pub id_prefix: Option<String>,
+    /// Jobs the engine knows by this id (a YARN application, a pid, ...).
+    pub engine_job_id: Option<String>,
 }
 
 /// Validates the launch with the engine and stores it PENDING; the
@@ -221,7 +225,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
             .map(|s| {
                 Status::parse(s.trim())
                     .map(Status::as_str)
-                    .ok_or_else(|| Error::Validation(format!("unknown status '{s}'")))
+                    .ok_or_else(|| Error::Validation(format!("unknown status '{s}': use {}", status_names())))
             })
             .collect::<Result<_>>()?;
         select = select.filter(job_execution::Column::Status.is_in(wanted));
@@ -234,6 +238,20 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     }
     if let Some(template) = filter.job_template_id {
         select = select.filter(job_execution::Column::JobTemplateId.eq(template));
+    }
+    if let Some(prefix) = filter.id_prefix {
+        // Ids are lower-case UUIDs: anything else matches nothing, and
+        // LIKE's wildcards cannot get in.
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(Error::Validation(format!(
+                "id_prefix '{prefix}' is not the start of a job id (hexadecimal digits and '-')"
+            )));
+        }
+        select = select.filter(job_execution::Column::Id.like(format!("{prefix}%")));
+    }
+    if let Some(engine_job_id) = filter.engine_job_id {
+        select = select.filter(job_execution::Column::EngineJobId.eq(engine_job_id));
     }
     let sort = paging::sort(
         query.sort_by.as_deref(),
@@ -249,6 +267,10 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     )?;
     let page = paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?;
     Ok(page.map(Into::into))
+}
+
+fn status_names() -> String {
+    Status::ALL.map(Status::as_str).join(", ")
 }
 
 /// Sahara's PATCH: visibility flags, and `info.status` actions. Everything

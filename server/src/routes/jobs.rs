@@ -25,12 +25,16 @@ pub async fn dry_run(State(s): State<AppState>, scope: Scope, Json(new): Json<Ne
 }
 
 pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id"]].concat())?;
+    params.allow(
+        &[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id", "id_prefix", "engine_job_id"]].concat(),
+    )?;
     let filter = ExecutionFilter {
         status: params.get("status"),
         flow_id: params.get("flow_id"),
         cluster_id: params.get("cluster_id"),
         job_template_id: params.get("job_template_id"),
+        id_prefix: params.get("id_prefix"),
+        engine_job_id: params.get("engine_job_id"),
     };
     Ok(page("jobs", manager::list(&s.edp, &scope, filter, &params.list_query()?).await?))
 }
