@@ -2,7 +2,7 @@
 
 use edp_engine_api::abi::ErrorKind;
 use edp_engine_api::host::CallError;
-use edp_engine_api::wire::{DryRun, LogChunk, LogRequest, Object};
+use edp_engine_api::wire::{LogChunk, LogRequest, Object};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ pub struct JobConfigs {
 
 impl JobConfigs {
     /// Sahara's `simple_config`: strings and numbers (booleans pass too).
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         for (section, map) in [("configs", &self.configs), ("params", &self.params)] {
             for (key, value) in map {
                 if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
@@ -172,27 +172,6 @@ impl Prepared {
             updated_at: Set(now),
         }
     }
-}
-
-/// What a launch would submit, in the engine's own terms. Nothing is stored
-/// or submitted.
-pub async fn dry_run(edp: &Edp, scope: &Scope, new: NewJob) -> Result<DryRun> {
-    new.job_configs.check()?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let resolved = request::resolve(edp, scope, &id, &new).await?;
-    let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
-    client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    let dry = client.dry_run(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    Ok(scrub_dry_run(dry, &resolved.secrets))
-}
-
-/// A dry run as users may see it: engines render secrets into what they
-/// would run (`--keytab`, `--conf …secret.key=`); those are masked.
-fn scrub_dry_run(mut dry: DryRun, secrets: &crate::redact::Secrets) -> DryRun {
-    secrets.scrub(&mut dry.request);
-    dry.files =
-        dry.files.into_iter().map(|(name, place)| (secrets.scrub_str(&name), secrets.scrub_str(&place))).collect();
-    dry
 }
 
 /// One execution. With `refresh`, the engine is asked first (bounded by the
