@@ -6,4 +6,5 @@ mod errors;
 mod flows;
 mod job_files;
 mod jobs;
+mod scripting;
 mod support;
