@@ -368,3 +368,61 @@ async fn a_dry_run_on_a_spark_cluster_in_error_prints_the_spark_submit_command_l
     assert_eq!(argv.last(), Some(&"100"));
     assert_eq!(stored(&app).await, before, "a dry run must create nothing");
 }
+
+/// The endpoint behind `--dry-run`: bad inline input is a 400 in Sahara's
+/// shape that says what is wrong, and a good one answers with nothing stored.
+#[tokio::test]
+async fn the_dry_run_endpoint_takes_an_inline_template_and_refuses_bad_ones() {
+    let app = TestApp::spawn().await;
+    let local = app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].clone();
+    let template = json!({"name": "inline", "type": "Shell", "mains": [{"name": "run.sh"}]});
+    let before = stored(&app).await;
+
+    let answer = app
+        .post(
+            "/v2/jobs/dry-run",
+            json!({"cluster_id": local, "job_template": template, "job_configs": {"args": ["x"]},
+                   "output": {"name": "out", "type": "file", "url": "/tmp/out-%JOB_EXEC_ID%"}}),
+        )
+        .await
+        .expect(200);
+    let dry = &answer["dry_run"];
+    let id = dry["request"]["env"]["EDP_EXECUTION_ID"].as_str().unwrap();
+    assert_eq!(dry["request"]["env"]["EDP_OUTPUT"], format!("/tmp/out-{id}"), "{dry}");
+    assert_eq!(dry["request"]["argv"][2], "x", "{dry}");
+    assert_eq!(dry["cluster_status"], "Active");
+    assert_eq!(stored(&app).await, before);
+
+    let cases = [
+        (json!({"cluster_id": local}), "job_template_id"),
+        (json!({"cluster_id": local, "job_template": template, "job_template_id": "x"}), "exactly one"),
+        (json!({"cluster_id": local, "job_template": {"name": "t", "type": "Shell", "mains": [7]}}), "job binary"),
+        (json!({"cluster_id": local, "job_template": {"name": "t", "type": "Shell", "mains": [{"nme": "a"}]}}), "nme"),
+        (json!({"cluster_id": local, "job_template": {"name": "t", "type": "Shell", "mains": []}}), "exactly one"),
+        (
+            json!({"cluster_id": local, "job_template": {"name": "../t", "type": "Shell", "mains": [{"name": "a"}]}}),
+            "name",
+        ),
+        (
+            json!({"cluster_id": local, "job_template": {"name": "t", "type": "Shell", "mains": [{"name": "a/b"}]}}),
+            "a/b",
+        ),
+        (json!({"cluster_id": local, "job_template": {"name": "t", "type": "Pig", "mains": [{"name": "a"}]}}), "Pig"),
+        (
+            json!({"cluster_id": local, "job_template": template, "input": {"name": "i", "type": "s3", "url": "s3://b"}}),
+            "supported: file, hdfs",
+        ),
+        (
+            json!({"cluster_id": local, "job_template": {"name": "t", "type": "Shell",
+                   "mains": [{"name": "a", "url": "internal-db://00000000-0000-4000-8000-000000000000"}]}}),
+            "not found",
+        ),
+    ];
+    for (body, says) in cases {
+        let reply = app.post("/v2/jobs/dry-run", body.clone()).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        let message = reply.body["error_message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: expected `{says}` in {}", reply.body);
+    }
+    assert_eq!(stored(&app).await, before);
+}
