@@ -24,6 +24,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Where `base` came from, for "cannot reach edpd".
+    origin: String,
     token: Option<String>,
 }
 
@@ -35,7 +37,12 @@ impl Client {
             .user_agent(concat!("edp-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure::Protocol(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self { http, base: settings.url.clone(), token: settings.token.clone() })
+        Ok(Self {
+            http,
+            base: settings.url.clone(),
+            origin: settings.url_source.clone(),
+            token: settings.token.clone(),
+        })
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
@@ -132,7 +139,7 @@ impl Client {
             }
             cause.to_string()
         };
-        Failure::Unreachable { url: self.base.clone(), detail }
+        Failure::Unreachable { url: self.base.clone(), origin: self.origin.clone(), detail }
     }
 }
 

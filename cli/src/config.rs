@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::args::Global;
-use crate::error::{Failure, Result};
+use crate::error::{DEFAULT_ORIGIN, Failure, Result};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8386";
 /// The cluster every edpd declares out of the box.
@@ -27,6 +27,9 @@ struct FileConfig {
 pub struct Settings {
     /// Normalised: no trailing `/`, no `/v2`.
     pub url: String,
+    /// Where the URL came from, for "cannot reach edpd" ("from --url",
+    /// "from EDP_URL", the config file, or the default).
+    pub url_source: String,
     pub token: Option<String>,
     pub default_cluster: String,
 }
@@ -41,9 +44,16 @@ pub fn load(global: &Global) -> Result<Settings> {
             _ => FileConfig::default(),
         },
     };
-    let url = global.url.clone().or_else(|| env("EDP_URL")).or(file.url).unwrap_or_else(|| DEFAULT_URL.to_string());
+    let from_file = || config.clone().or_else(default_path).map(|p| format!("from `url` in {}", p.display()));
+    let (url, url_source) = match (global.url.clone(), env("EDP_URL"), file.url) {
+        (Some(url), _, _) => (url, "from --url".to_string()),
+        (None, Some(url), _) => (url, "from EDP_URL".to_string()),
+        (None, None, Some(url)) => (url, from_file().unwrap_or_else(|| "from the config file".into())),
+        (None, None, None) => (DEFAULT_URL.to_string(), DEFAULT_ORIGIN.to_string()),
+    };
     Ok(Settings {
         url: normalise_url(&url)?,
+        url_source,
         token: global.token.clone().or_else(|| env("EDP_TOKEN")).or(file.token).filter(|t| !t.is_empty()),
         default_cluster: file.default_cluster.unwrap_or_else(|| DEFAULT_CLUSTER.to_string()),
     })

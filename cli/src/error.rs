@@ -20,6 +20,9 @@ pub mod code {
     pub const SERVER: i32 = 5;
 }
 
+/// [`Failure::Unreachable`]'s origin when no flag, variable or file gave a URL.
+pub const DEFAULT_ORIGIN: &str = "the default URL";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("{0}")]
@@ -30,8 +33,9 @@ pub enum Failure {
     /// Looked up by name on the client side and not there.
     #[error("{0}")]
     Missing(String),
-    #[error("cannot reach edpd at {url}: {detail}")]
-    Unreachable { url: String, detail: String },
+    /// `origin` says where the URL came from (`--url`, `EDP_URL`, ...).
+    #[error("cannot reach edpd at {url} ({origin}): {detail}")]
+    Unreachable { url: String, origin: String, detail: String },
     #[error("{message} ({name})")]
     Server { status: u16, name: String, message: String },
     /// An answer that is not what the API promises.
@@ -54,6 +58,22 @@ impl Failure {
     pub fn error_name(&self) -> Option<&str> {
         match self {
             Self::Refused { name, .. } | Self::Server { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// A second line for the person at the terminal: what to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unreachable { origin, .. } if origin == DEFAULT_ORIGIN => Some(
+                "is edpd running? Start it with `edpd` (or `scripts/run` in a checkout of edp), or give the URL of \
+                 a running one with --url URL or EDP_URL=URL"
+                    .into(),
+            ),
+            Self::Unreachable { origin, .. } => Some(format!(
+                "is edpd running there? Start it with `edpd` (or `scripts/run` in a checkout of edp), or fix the \
+                 URL ({origin}; --url beats EDP_URL, which beats the config file)"
+            )),
             _ => None,
         }
     }

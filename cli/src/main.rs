@@ -25,6 +25,9 @@ fn main() {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("edp: {failure}");
+            if let Some(hint) = failure.hint() {
+                eprintln!("edp: {hint}");
+            }
             failure.exit_code()
         }
     };

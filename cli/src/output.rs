@@ -113,6 +113,22 @@ pub fn shell_quote(arg: &str) -> String {
     if safe { arg.to_string() } else { format!("'{}'", arg.replace('\'', r#"'\''"#)) }
 }
 
+/// A command line to paste into a shell: `env K=V ... argv...`, every
+/// word quoted as it needs.
+pub fn command_line(env: &[(String, String)], argv: &[String]) -> String {
+    let mut words = Vec::with_capacity(env.len() + argv.len() + 1);
+    if !env.is_empty() {
+        words.push("env".to_string());
+        words.extend(env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v))));
+        // A program whose name has `=` would be read as one more variable.
+        if argv.first().is_some_and(|p| p.contains('=')) {
+            words.push("--".into());
+        }
+    }
+    words.extend(argv.iter().map(|a| shell_quote(a)));
+    words.join(" ")
+}
+
 /// A note for the person at the terminal, on stderr so stdout stays the
 /// command's output.
 pub fn note(message: impl std::fmt::Display) {
@@ -138,6 +154,14 @@ mod tests {
         assert_eq!(shell_quote("/a/b.sh"), "/a/b.sh");
         assert_eq!(shell_quote("it's"), r#"'it'\''s'"#);
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn command_lines() {
+        let env = [("A".to_string(), "x y".to_string())];
+        let argv = ["/bin/sh".to_string(), "run.sh".into(), "a b".into(), "$(id)".into()];
+        assert_eq!(command_line(&env, &argv), r#"env A='x y' /bin/sh run.sh 'a b' '$(id)'"#);
+        assert_eq!(command_line(&[], &argv[..2]), "/bin/sh run.sh");
     }
 
     #[test]

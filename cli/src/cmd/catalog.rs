@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::args::{ClustersCommand, DataSourcesCommand, TemplatesCommand};
 use crate::cmd::Ctx;
+use crate::cmd::resolve::JobTypes;
 use crate::error::{Failure, Result, code};
 use crate::output::{self, note, table, text};
 
@@ -123,7 +124,10 @@ pub async fn data_sources(ctx: &Ctx, command: DataSourcesCommand) -> Result<i32>
 
 pub async fn templates(ctx: &Ctx, command: TemplatesCommand) -> Result<i32> {
     let TemplatesCommand::List { kind } = command;
-    let query: Vec<(&str, String)> = kind.into_iter().map(|k| ("type", k)).collect();
+    let mut query = Vec::new();
+    if let Some(kind) = kind {
+        query.push(("type", JobTypes::fetch(ctx).await?.canonical(&kind)?));
+    }
     let templates = ctx.api.list("/v2/job-templates", "job_templates", &query).await?;
     if ctx.json {
         output::json(&Value::Array(templates));

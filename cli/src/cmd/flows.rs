@@ -15,7 +15,7 @@ use crate::api::segment;
 use crate::args::{FlowCommand, FlowSubmitArgs};
 use crate::cmd::Ctx;
 use crate::cmd::prepare;
-use crate::cmd::resolve::{self, CLUSTER};
+use crate::cmd::resolve::{self, CLUSTER, FLOW_STATUSES, JobTypes};
 use crate::cmd::submit;
 use crate::error::{Failure, Result, code};
 use crate::flowfile::{self, Flow, NAME_MAX, Step, valid_name};
@@ -54,7 +54,11 @@ async fn submit(ctx: &Ctx, args: FlowSubmitArgs) -> Result<i32> {
         flow.force = args.force.clone();
     }
     // Everything that can be checked here is, before the first request.
-    let plans = plan(&flow)?;
+    let mut plans = plan(&flow)?;
+    let types = JobTypes::fetch(ctx).await?;
+    for plan in &mut plans {
+        plan.kind = types.canonical(&plan.kind).map_err(|e| Failure::usage(format!("job `{}`: {e}", plan.step.key)))?;
+    }
 
     let mut made = Made::default();
     let mut jobs = Vec::with_capacity(plans.len());
@@ -70,18 +74,18 @@ async fn submit(ctx: &Ctx, args: FlowSubmitArgs) -> Result<i32> {
     let created = ctx.api.post("/v2/flows", &body).await?;
     let submitted = &created["flow"];
     let id = text(submitted, "id");
-    if !ctx.json {
-        let edges = submitted["edges"].as_array().map_or(0, Vec::len);
-        println!("flow {id} submitted: `{}`, {} jobs, {edges} dependencies", flow.name, plans.len());
-    }
+    let edges = submitted["edges"].as_array().map_or(0, Vec::len);
+    note(format!("flow {id} submitted: `{}`, {} jobs, {edges} dependencies", flow.name, plans.len()));
     if args.wait {
         let done = watch(ctx, &id).await?;
         finish(ctx, &done);
         return Ok(output::outcome_code(&text(&done, "status")));
     }
+    // stdout is the id alone, for `ID=$(edp flow submit ...)`.
     if ctx.json {
         output::json(submitted);
     } else {
+        println!("{id}");
         note(format!("follow it with `edp flow status {id}`"));
     }
     Ok(code::OK)
@@ -97,7 +101,11 @@ fn plan(flow: &Flow) -> Result<Vec<Plan<'_>>> {
     }
     for key in &flow.force {
         if !flow.jobs.iter().any(|j| j.key == *key) {
-            return Err(Failure::usage(format!("force names `{key}`, which is not a job of the flow")));
+            let keys: Vec<&str> = flow.jobs.iter().map(|j| j.key.as_str()).collect();
+            return Err(Failure::usage(format!(
+                "force names `{key}`, which is not a job of the flow (its jobs: {})",
+                keys.join(", ")
+            )));
         }
     }
     let mut plans = Vec::with_capacity(flow.jobs.len());
@@ -112,7 +120,7 @@ fn plan(flow: &Flow) -> Result<Vec<Plan<'_>>> {
         let kind = step.layer.kind.as_deref().ok_or_else(|| {
             Failure::usage(format!("job `{key}` has no type: give it `type:`, or give one under `defaults:`"))
         })?;
-        let kind = prepare::canonical_type(kind);
+        let kind = kind.to_string();
         let template = step.layer.name.clone().unwrap_or_else(|| format!("{}-{key}", flow.name));
         if !valid_name(&template) {
             return Err(Failure::usage(format!(
@@ -219,8 +227,8 @@ async fn list(ctx: &Ctx, status: Option<String>, limit: u32) -> Result<i32> {
         return Err(Failure::usage("--limit must be between 1 and 1000"));
     }
     let mut query = vec![("sort_by", "-created_at".to_string()), ("limit", limit.to_string())];
-    if let Some(status) = status.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()) {
-        query.push(("status", status));
+    if let Some(status) = status.filter(|s| !s.trim().is_empty()) {
+        query.push(("status", resolve::one_of("flow status", &status, &FLOW_STATUSES)?));
     }
     let body = ctx.api.get("/v2/flows", &query).await?;
     let flows = body["flows"].as_array().cloned().unwrap_or_default();

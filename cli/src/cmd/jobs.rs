@@ -8,7 +8,7 @@ use crate::api::segment;
 use crate::args::ListArgs;
 use crate::cmd::Ctx;
 use crate::cmd::monitor::{self, Until};
-use crate::cmd::resolve::{self, CLUSTER};
+use crate::cmd::resolve::{self, CLUSTER, JOB_STATUSES};
 use crate::error::{Failure, Result, code};
 use crate::output::{
     self, duration, elapsed, fields, is_terminal, note, progress, shell_quote, status as job_status, table, text,
@@ -19,8 +19,12 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         return Err(Failure::usage("--limit must be between 1 and 1000"));
     }
     let mut query = vec![("sort_by", "-created_at".to_string()), ("limit", args.limit.to_string())];
-    let statuses: Vec<String> =
-        args.status.iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect();
+    let statuses: Vec<String> = args
+        .status
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| resolve::one_of("job status", s, &JOB_STATUSES))
+        .collect::<Result<_>>()?;
     if !statuses.is_empty() {
         query.push(("status", statuses.join(",")));
     }
@@ -63,7 +67,8 @@ async fn names(ctx: &Ctx, path: &str, key: &str) -> Result<HashMap<String, Strin
 }
 
 pub async fn status(ctx: &Ctx, id: &str) -> Result<i32> {
-    let job = get(ctx, id).await?;
+    let id = resolve::job(ctx, id).await?;
+    let job = get(ctx, &id).await?;
     if ctx.json {
         output::json(&job);
         return Ok(code::OK);
@@ -111,7 +116,8 @@ pub async fn status(ctx: &Ctx, id: &str) -> Result<i32> {
 }
 
 pub async fn monitor(ctx: &Ctx, id: &str) -> Result<i32> {
-    let job = monitor::watch(ctx, id, Until::End).await?;
+    let id = resolve::job(ctx, id).await?;
+    let job = monitor::watch(ctx, &id, Until::End).await?;
     if ctx.json {
         output::json(&job);
     }
@@ -122,6 +128,7 @@ pub async fn monitor(ctx: &Ctx, id: &str) -> Result<i32> {
 /// as it is. With --wait: 0 when the job ends KILLED, 1 when it ended some
 /// other way or edpd could not confirm the cancel.
 pub async fn cancel(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
+    let id = &resolve::job(ctx, id).await?;
     let answer = ctx.api.patch(&format!("/v2/jobs/{}", segment(id)), &json!({"info": {"status": "cancel"}})).await?;
     let job = answer["job"].clone();
     let st = job_status(&job);

@@ -11,14 +11,15 @@ use serde_json::{Value, json};
 
 use crate::api::segment;
 use crate::args::LogsArgs;
-use crate::cmd::Ctx;
+use crate::cmd::{Ctx, resolve};
 use crate::error::{Failure, Result, code};
 use crate::output::{self, note, outcome_code, text};
 
 /// Attempts to resume a follow that ended without its `end` event.
 const RESUMES: u32 = 5;
 
-pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<i32> {
+pub async fn run(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
+    args.id = resolve::job(ctx, &args.id).await?;
     let path = format!("/v2/jobs/{}/logs", segment(&args.id));
     if args.follow { follow(ctx, &path, &args).await } else { read_all(ctx, &path, &args).await }
 }

@@ -2,6 +2,7 @@
 //! its exit code on success (a waited-for job's outcome) or a `Failure`.
 
 mod catalog;
+mod dry_run;
 mod flows;
 mod jobs;
 mod logs;

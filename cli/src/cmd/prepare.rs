@@ -9,12 +9,15 @@
 //!   the extension (which engines look at) is kept.
 //! - A `file://`, `hdfs://` or `internal-db://` URL reuses any binary with
 //!   that exact URL, else registers one.
+//! - Every decision is made with reads only (`plan_binary`,
+//!   `plan_template`), so `submit --dry-run` can show what a submission
+//!   would use, or name, without creating anything.
 //! - A template named N is reused when its type, mains and libs (in order)
 //!   are the ones asked for; versions `N-v2`, `N-v3`... are considered too.
 //!   Otherwise a new template is created: N if free, else the next `N-vK`.
 //!   Old jobs keep pointing at the template they ran with.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -28,16 +31,67 @@ use crate::output::{note, text};
 /// The longest name edpd takes for binaries and templates.
 const NAME_MAX: usize = 80;
 
-/// Sahara's job types, to send the canonical spelling of `-t shell`.
-const JOB_TYPES: [&str; 10] =
-    ["Hive", "Java", "MapReduce", "MapReduce.Streaming", "Pig", "Shell", "Spark", "Storm", "Storm.Pyleus", "Python"];
-
-pub fn canonical_type(kind: &str) -> String {
-    JOB_TYPES.iter().find(|t| t.eq_ignore_ascii_case(kind)).map_or_else(|| kind.to_string(), |t| t.to_string())
+/// What a `--main`/`--lib` entry comes to, decided without writing
+/// anything: a dry run stops here, a submission carries it out.
+pub enum BinaryPlan {
+    /// An existing job binary, reused.
+    Existing(Value),
+    /// A local file, to upload as an internal binary named `name`.
+    Upload { path: PathBuf, bytes: Vec<u8>, name: String, marker: String },
+    /// A URL, to register as a job binary named `name`.
+    Register { url: String, name: String },
 }
 
-/// The job binary for one `--main`/`--lib` entry.
+impl BinaryPlan {
+    /// The binary as a dry run's inline template names it: an id, or
+    /// `{"name", "url"}` (no `url`: a file the submission would upload).
+    pub fn inline(&self) -> Value {
+        match self {
+            Self::Existing(binary) => json!(text(binary, "id")),
+            Self::Upload { name, .. } => json!({"name": name}),
+            Self::Register { url, name } => json!({"name": name, "url": url}),
+        }
+    }
+
+    /// The id, when the binary exists already.
+    pub fn existing_id(&self) -> Option<String> {
+        match self {
+            Self::Existing(binary) => Some(text(binary, "id")),
+            _ => None,
+        }
+    }
+}
+
+/// The job binary for one `--main`/`--lib` entry, made to exist.
 pub async fn binary(ctx: &Ctx, raw: &str) -> Result<Value> {
+    // A second round only when a concurrent submission took a name between
+    // our look-up and our create.
+    for round in 0..2 {
+        let created = match plan_binary(ctx, raw).await? {
+            BinaryPlan::Existing(binary) => return Ok(binary),
+            BinaryPlan::Upload { path, bytes, name, marker } => {
+                create_internal(ctx, &name, &bytes, &marker).await.map(|b| (b, format!("uploaded {}", path.display())))
+            }
+            BinaryPlan::Register { url, name } => ctx
+                .api
+                .post(BINARY.path, &json!({"name": name, "url": url}))
+                .await
+                .map(|b| (b["job_binary"].clone(), format!("registered {url}"))),
+        };
+        match created {
+            Ok((binary, what)) => {
+                note(format!("{what} as job binary `{}`", text(&binary, "name")));
+                return Ok(binary);
+            }
+            Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the second round returns")
+}
+
+/// What [`binary`] would do (see the module comment), with reads only.
+pub async fn plan_binary(ctx: &Ctx, raw: &str) -> Result<BinaryPlan> {
     if let Some(internal) = raw.strip_prefix("internal-db://") {
         let body = ctx.api.get(&format!("/v2/job-binary-internals/{}", segment(internal)), &[]).await?;
         let name = text(&body["job_binary_internal"], "name");
@@ -57,34 +111,22 @@ pub async fn binary(ctx: &Ctx, raw: &str) -> Result<Value> {
     }
     resolve::find(ctx, &BINARY, raw)
         .await?
+        .map(BinaryPlan::Existing)
         .ok_or_else(|| Failure::usage(format!("`{raw}` is neither a file nor the name or id of a job binary")))
 }
 
-async fn upload(ctx: &Ctx, path: &Path) -> Result<Value> {
+async fn upload(ctx: &Ctx, path: &Path) -> Result<BinaryPlan> {
     let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
     let digest = hex(&Sha256::digest(&bytes));
     let marker = format!("sha256:{digest}");
     let base = sanitize(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let names = [base.clone(), suffixed(&base, &digest[..8])];
-    // A second round only when a concurrent submission took a name between
-    // our look-up and our create.
-    'rounds: for round in 0..2 {
-        for name in &names {
-            match resolve::named(ctx, &BINARY, name).await?.into_iter().next() {
-                Some(found) if text(&found, "description").contains(&marker) => return Ok(found),
-                Some(_) => continue,
-                None => match create_internal(ctx, name, &bytes, &marker).await {
-                    Ok(binary) => {
-                        note(format!("uploaded {} as job binary `{name}`", path.display()));
-                        return Ok(binary);
-                    }
-                    Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue 'rounds,
-                    Err(e) => return Err(e),
-                },
-            }
+    for name in &names {
+        match resolve::named(ctx, &BINARY, name).await?.into_iter().next() {
+            Some(found) if text(&found, "description").contains(&marker) => return Ok(BinaryPlan::Existing(found)),
+            Some(_) => continue,
+            None => return Ok(BinaryPlan::Upload { path: path.to_path_buf(), bytes, name: name.clone(), marker }),
         }
-        // Both names hold other content.
-        break;
     }
     Err(Failure::usage(format!(
         "job binaries `{}` and `{}` exist with other content than {}; rename the file",
@@ -112,25 +154,25 @@ async fn create_internal(ctx: &Ctx, name: &str, bytes: &[u8], marker: &str) -> R
     }
 }
 
-async fn by_url(ctx: &Ctx, url: &str, base: String) -> Result<Value> {
-    for round in 0..2 {
-        let all = ctx.api.list(BINARY.path, BINARY.list_key, &[]).await?;
-        if let Some(found) = all.iter().find(|b| text(b, "url") == url) {
-            return Ok(found.clone());
-        }
-        let taken = |n: &str| all.iter().any(|b| text(b, "name") == n);
-        let name =
-            if taken(&base) { suffixed(&base, &hex(&Sha256::digest(url.as_bytes()))[..8]) } else { base.clone() };
-        match ctx.api.post(BINARY.path, &json!({"name": name, "url": url})).await {
-            Ok(created) => {
-                note(format!("registered {url} as job binary `{name}`"));
-                return Ok(created["job_binary"].clone());
-            }
-            Err(e) if round == 0 && e.error_name() == Some("NAME_ALREADY_EXISTS") => continue,
-            Err(e) => return Err(e),
-        }
+async fn by_url(ctx: &Ctx, url: &str, base: String) -> Result<BinaryPlan> {
+    let all = ctx.api.list(BINARY.path, BINARY.list_key, &[]).await?;
+    if let Some(found) = all.iter().find(|b| text(b, "url") == url) {
+        return Ok(BinaryPlan::Existing(found.clone()));
     }
-    unreachable!("the second round returns")
+    let taken = |n: &str| all.iter().any(|b| text(b, "name") == n);
+    let name = if taken(&base) { suffixed(&base, &hex(&Sha256::digest(url.as_bytes()))[..8]) } else { base };
+    Ok(BinaryPlan::Register { url: url.to_string(), name })
+}
+
+/// What [`template`] would do, with reads only.
+pub enum TemplatePlan {
+    Existing(Value),
+    /// To create as `name`; `versioned` when `NAME` was taken by another
+    /// type or other binaries.
+    Create {
+        name: String,
+        versioned: bool,
+    },
 }
 
 /// The template to launch: reused or created (see the module comment).
@@ -143,14 +185,10 @@ pub async fn template(
     description: Option<&str>,
 ) -> Result<Value> {
     for round in 0..2 {
-        let existing = ctx.api.list("/v2/job-templates", "job_templates", &[("name", name.to_string())]).await?;
-        let family: Vec<(u32, &Value)> =
-            existing.iter().filter_map(|t| version_of(&text(t, "name"), name).map(|v| (v, t))).collect();
-        if let Some((_, same)) = family.iter().filter(|(_, t)| matches(t, kind, mains, libs)).max_by_key(|(v, _)| *v) {
-            return Ok((*same).clone());
-        }
-        let next = family.iter().map(|(v, _)| *v).max().map_or(1, |v| v + 1);
-        let new_name = if next == 1 { name.to_string() } else { format!("{name}-v{next}") };
+        let (new_name, versioned) = match plan_template(ctx, name, kind, Some((mains, libs))).await? {
+            TemplatePlan::Existing(same) => return Ok(same),
+            TemplatePlan::Create { name, versioned } => (name, versioned),
+        };
         let body = json!({
             "name": new_name,
             "type": kind,
@@ -160,7 +198,7 @@ pub async fn template(
         });
         match ctx.api.post("/v2/job-templates", &body).await {
             Ok(created) => {
-                if next > 1 {
+                if versioned {
                     note(format!("template `{name}` exists with another type or binaries; created `{new_name}`"));
                 } else {
                     note(format!("created template `{new_name}`"));
@@ -172,6 +210,31 @@ pub async fn template(
         }
     }
     unreachable!("the second round returns")
+}
+
+/// The template named `name` (or a version of it) with this type and these
+/// binaries, else the name a new one would get. `binaries` is `None` when
+/// some do not exist yet, so that no template can match.
+pub async fn plan_template(
+    ctx: &Ctx,
+    name: &str,
+    kind: &str,
+    binaries: Option<(&[String], &[String])>,
+) -> Result<TemplatePlan> {
+    let existing = ctx.api.list("/v2/job-templates", "job_templates", &[("name", name.to_string())]).await?;
+    let family: Vec<(u32, &Value)> =
+        existing.iter().filter_map(|t| version_of(&text(t, "name"), name).map(|v| (v, t))).collect();
+    if let Some((mains, libs)) = binaries
+        && let Some((_, same)) = family.iter().filter(|(_, t)| matches(t, kind, mains, libs)).max_by_key(|(v, _)| *v)
+    {
+        return Ok(TemplatePlan::Existing((*same).clone()));
+    }
+    let next = family.iter().map(|(v, _)| *v).max().map_or(1, |v| v + 1);
+    Ok(if next == 1 {
+        TemplatePlan::Create { name: name.to_string(), versioned: false }
+    } else {
+        TemplatePlan::Create { name: format!("{name}-v{next}"), versioned: true }
+    })
 }
 
 /// 1 for `base` itself, K for `base-vK` (K ≥ 2).
@@ -243,7 +306,5 @@ mod tests {
         assert_eq!(version_of("etl-v3", "etl"), Some(3));
         assert_eq!(version_of("etl-v1", "etl"), None);
         assert_eq!(version_of("etl-daily", "etl"), None);
-        assert_eq!(canonical_type("mapreduce.streaming"), "MapReduce.Streaming");
-        assert_eq!(canonical_type("training"), "training");
     }
 }

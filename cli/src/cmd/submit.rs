@@ -9,27 +9,28 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::args::SubmitArgs;
-use crate::cmd::Ctx;
 use crate::cmd::monitor::{self, Until};
 use crate::cmd::prepare::{self, sanitize};
-use crate::cmd::resolve::{self, CLUSTER, DATA_SOURCE};
+use crate::cmd::resolve::{self, CLUSTER, DATA_SOURCE, JobTypes};
+use crate::cmd::{Ctx, dry_run};
 use crate::error::{Failure, Result, code};
 use crate::jobfile::{self, Layer, Resources, Scalar};
-use crate::output::{self, note, shell_quote, status, text};
+use crate::output::{self, note, status, text};
 
 pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<i32> {
     let spec = spec(&args)?;
     let name =
         spec.name.clone().ok_or_else(|| Failure::usage("a job needs a name: -n NAME, or `name:` in the job file"))?;
-    let kind = prepare::canonical_type(
-        spec.kind
-            .as_deref()
-            .ok_or_else(|| Failure::usage("a job needs a type: -t TYPE, or `type:` in the job file"))?,
-    );
-    let job_configs = job_configs(&kind, &spec)?;
+    let raw_kind =
+        spec.kind.clone().ok_or_else(|| Failure::usage("a job needs a type: -t TYPE, or `type:` in the job file"))?;
+    let job_configs = job_configs(&raw_kind, &spec)?;
+    let kind = JobTypes::fetch(ctx).await?.canonical(&raw_kind)?;
 
     let cluster_ref = spec.cluster.clone().unwrap_or_else(|| ctx.settings.default_cluster.clone());
     let cluster = resolve::require(ctx, &CLUSTER, &cluster_ref).await?;
+    if args.dry_run {
+        return dry_run::run(ctx, &spec, &name, &kind, job_configs, &cluster).await;
+    }
     if text(&cluster, "status") == "Error" {
         // edpd checks it again at launch; say why if that fails too.
         note(format!("cluster `{}` is in Error: {}", text(&cluster, "name"), text(&cluster, "status_description")));
@@ -56,28 +57,15 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<i32> {
         body["output_id"] = json!(data_source(ctx, output).await?);
     }
 
-    if args.dry_run {
-        let answer = ctx.api.post("/v2/jobs/dry-run", &body).await?;
-        let dry = &answer["dry_run"];
-        if ctx.json {
-            output::json(dry)
-        } else {
-            print_dry_run(dry)
-        }
-        return Ok(code::OK);
-    }
-
     let launched = ctx.api.post("/v2/jobs", &body).await?;
     let job = &launched["job"];
     let id = text(job, "id");
-    if !ctx.json {
-        println!(
-            "job {id} submitted: template `{}` on cluster `{}` ({})",
-            text(&template, "name"),
-            text(&cluster, "name"),
-            status(job)
-        );
-    }
+    note(format!(
+        "job {id} submitted: template `{}` on cluster `{}` ({})",
+        text(&template, "name"),
+        text(&cluster, "name"),
+        status(job)
+    ));
     if args.wait {
         let done = monitor::watch(ctx, &id, Until::End).await?;
         if ctx.json {
@@ -85,9 +73,11 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<i32> {
         }
         return Ok(monitor::exit_code(&done));
     }
+    // stdout is the id alone, for `ID=$(edp submit ...)`.
     if ctx.json {
         output::json(job);
     } else {
+        println!("{id}");
         note(format!("follow it with `edp monitor {id}` or `edp logs -f {id}`"));
     }
     Ok(code::OK)
@@ -155,7 +145,9 @@ pub(super) fn job_configs(kind: &str, spec: &Layer) -> Result<Value> {
 pub fn resource_configs(kind: &str, r: &Resources) -> Result<Vec<(&'static str, String)>> {
     let mut out = Vec::new();
     if let Some(queue) = &r.queue {
-        let key = if kind.starts_with("Spark") { "spark.yarn.queue" } else { "mapreduce.job.queuename" };
+        // Any case: the type's spelling is checked with edpd later.
+        let spark = kind.get(..5).is_some_and(|k| k.eq_ignore_ascii_case("spark"));
+        let key = if spark { "spark.yarn.queue" } else { "mapreduce.job.queuename" };
         out.push((key, queue.clone()));
     }
     if let Some(n) = r.num_executors {
@@ -187,26 +179,24 @@ fn check_size(flag: &str, size: &str) -> Result<()> {
     Ok(())
 }
 
+/// What `--input`/`--output` comes to, decided with reads only.
+pub enum SourcePlan {
+    Existing(String),
+    /// A URL no data source has yet: one would be created under `name`.
+    Create {
+        name: String,
+        kind: String,
+        url: String,
+    },
+}
+
 /// The id of `--input`/`--output`: a data source's name or id, or a URL for
 /// which one is found (same URL) or created.
 pub(super) async fn data_source(ctx: &Ctx, raw: &str) -> Result<String> {
-    let url = if raw.starts_with('/') { format!("file://{raw}") } else { raw.to_string() };
-    if !url.contains("://") {
-        return Ok(text(&resolve::require(ctx, &DATA_SOURCE, raw).await?, "id"));
-    }
-    let kind = url.split("://").next().unwrap_or_default().to_string();
     for round in 0..2 {
-        let all = ctx.api.list(DATA_SOURCE.path, DATA_SOURCE.list_key, &[]).await?;
-        if let Some(found) = all.iter().find(|d| text(d, "url") == url || text(d, "url") == raw) {
-            return Ok(text(found, "id"));
-        }
-        let last = url.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-        let base = sanitize(last);
-        let name = if all.iter().any(|d| text(d, "name") == base) {
-            let tag: String = Sha256::digest(url.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-            format!("{base}-{tag}")
-        } else {
-            base
+        let (name, kind, url) = match plan_data_source(ctx, raw).await? {
+            SourcePlan::Existing(id) => return Ok(id),
+            SourcePlan::Create { name, kind, url } => (name, kind, url),
         };
         match ctx.api.post(DATA_SOURCE.path, &json!({"name": name, "type": kind, "url": url})).await {
             Ok(created) => {
@@ -220,42 +210,25 @@ pub(super) async fn data_source(ctx: &Ctx, raw: &str) -> Result<String> {
     unreachable!("the second round returns")
 }
 
-/// The engine's request, readable: an argv as a pasteable command line with
-/// its directory and environment; a workflow (text) as is; anything else as
-/// JSON. `--json` prints the server's object instead.
-fn print_dry_run(dry: &Value) {
-    let kind = text(dry, "kind");
-    let request = &dry["request"];
-    println!("# what the engine would run ({kind}); nothing was submitted");
-    match (kind.as_str(), request) {
-        ("argv", Value::Object(req)) => {
-            if let Some(cwd) = req.get("cwd").and_then(Value::as_str) {
-                println!("cwd: {cwd}");
-            }
-            if let Some(Value::Object(env)) = req.get("env") {
-                println!("env:");
-                for (k, v) in env {
-                    println!("  {k}={}", shell_quote(v.as_str().unwrap_or(&v.to_string())));
-                }
-            }
-            let argv: Vec<String> = req
-                .get("argv")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().map(|s| shell_quote(s.as_str().unwrap_or_default())).collect())
-                .unwrap_or_default();
-            println!("argv: {}", argv.join(" "));
-        }
-        (_, Value::String(s)) => println!("{s}"),
-        (_, other) => output::json(other),
+pub(super) async fn plan_data_source(ctx: &Ctx, raw: &str) -> Result<SourcePlan> {
+    let url = if raw.starts_with('/') { format!("file://{raw}") } else { raw.to_string() };
+    if !url.contains("://") {
+        return Ok(SourcePlan::Existing(text(&resolve::require(ctx, &DATA_SOURCE, raw).await?, "id")));
     }
-    if let Some(Value::Object(files)) = dry.get("files")
-        && !files.is_empty()
-    {
-        println!("files:");
-        for (name, place) in files {
-            println!("  {name} -> {}", place.as_str().unwrap_or_default());
-        }
+    let kind = url.split("://").next().unwrap_or_default().to_string();
+    let all = ctx.api.list(DATA_SOURCE.path, DATA_SOURCE.list_key, &[]).await?;
+    if let Some(found) = all.iter().find(|d| text(d, "url") == url || text(d, "url") == raw) {
+        return Ok(SourcePlan::Existing(text(found, "id")));
     }
+    let last = url.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let base = sanitize(last);
+    let name = if all.iter().any(|d| text(d, "name") == base) {
+        let tag: String = Sha256::digest(url.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("{base}-{tag}")
+    } else {
+        base
+    };
+    Ok(SourcePlan::Create { name, kind, url })
 }
 
 #[cfg(test)]
@@ -275,6 +248,8 @@ mod tests {
         assert!(spark.contains(&("spark.executor.instances", "4".into())));
         assert!(spark.contains(&("spark.executor.memory", "8g".into())));
         assert!(spark.contains(&("spark.driver.memory", "2048".into())));
+        let lower = resource_configs("spark", &r).unwrap();
+        assert!(lower.contains(&("spark.yarn.queue", "etl".into())));
         let mr = resource_configs("MapReduce", &r).unwrap();
         assert!(mr.contains(&("mapreduce.job.queuename", "etl".into())));
         let bad = Resources { executor_memory: Some("lots".into()), ..Default::default() };

@@ -6,19 +6,6 @@ use serde_json::Value;
 use crate::support::{Edp, run};
 
 #[tokio::test]
-async fn an_unreachable_server_is_one_line_naming_the_url_and_exit_4() {
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("http://127.0.0.1:{port}");
-    let edp = Edp::with_url(&url);
-    let run = edp.run(&["list"]).await;
-    run.expect_code(4);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(run.stderr.starts_with(&format!("edp: cannot reach edpd at {url}: ")), "{}", run.stderr);
-    assert!(run.stderr.to_lowercase().contains("connection refused"), "{}", run.stderr);
-}
-
-#[tokio::test]
 async fn a_refusal_shows_the_servers_message_and_exits_3() {
     let app = TestApp::spawn().await;
     let edp = Edp::new(&app);

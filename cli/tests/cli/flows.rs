@@ -81,10 +81,10 @@ impl Bench {
         let run = self.edp.run(&argv).await;
         run.expect_code(code);
         let id = run
-            .stdout
+            .stderr
             .lines()
-            .find_map(|l| l.strip_prefix("flow ").and_then(|l| l.split_once(" submitted")).map(|(id, _)| id))
-            .unwrap_or_else(|| panic!("no `flow ID submitted` line:\n{}", run.stdout))
+            .find_map(|l| l.strip_prefix("edp: flow ").and_then(|l| l.split_once(" submitted")).map(|(id, _)| id))
+            .unwrap_or_else(|| panic!("no `flow ID submitted` note:\n{}", run.stderr))
             .to_string();
         (id, run)
     }

@@ -6,4 +6,6 @@ mod errors;
 mod flows;
 mod job_files;
 mod jobs;
+mod readme;
+mod scripting;
 mod support;

@@ -89,6 +89,28 @@ impl Edp {
         run(self.command(args, true)).await
     }
 
+    /// `script` run by `bash -euo pipefail` in [`Self::dir`], as a user's
+    /// script would be: the built `edp` first on `PATH`, `EDP_URL` set.
+    pub async fn bash(&self, script: &str) -> Run {
+        let edp = std::path::PathBuf::from(assert_cmd::cargo::cargo_bin!("edp"));
+        let path = std::env::join_paths(
+            std::iter::once(edp.parent().expect("edp's directory").to_path_buf())
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .expect("PATH");
+        let mut cmd = assert_cmd::Command::new("bash");
+        cmd.args(["-euo", "pipefail", "-c", script])
+            .current_dir(self.dir())
+            .env("PATH", path)
+            .env("HOME", self.dir())
+            .env("XDG_CONFIG_HOME", self.dir().join(".config"))
+            .env_remove("EDP_TOKEN")
+            .env_remove("EDP_CONFIG")
+            .env("EDP_URL", &self.url)
+            .timeout(RUN_DEADLINE);
+        run(cmd).await
+    }
+
     /// `edp` in the background, for commands that run as long as a job.
     pub fn spawn(&self, args: &[&str]) -> Background {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("edp"));

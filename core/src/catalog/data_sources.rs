@@ -165,7 +165,7 @@ pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<data_sour
     catalog::find::<data_source::Entity>(edp, scope, id).await
 }
 
-fn check_url(edp: &Edp, kind: &str, url: &str) -> Result<()> {
+pub(crate) fn check_url(edp: &Edp, kind: &str, url: &str) -> Result<()> {
     if url.is_empty() || url.len() > 1024 {
         return Err(Error::Validation("url must be 1 to 1024 characters".into()));
     }

@@ -18,7 +18,7 @@ use crate::scope::Scope;
 use crate::{time, validate};
 
 const INTERNAL: &str = "internal-db://";
-const NAME_MAX: usize = 80;
+pub(crate) const NAME_MAX: usize = 80;
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]

@@ -251,7 +251,7 @@ async fn views(edp: &Edp, rows: Vec<job_template::Model>) -> Result<Vec<JobTempl
         .collect())
 }
 
-fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -> Result<()> {
+pub(crate) fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -> Result<()> {
     let problem = match rule {
         Binaries::Forbidden if n > 0 => Some(format!("{job_type} jobs take no {what}")),
         Binaries::Required if n == 0 => Some(format!("{job_type} jobs need at least one of {what}")),

@@ -2,7 +2,7 @@
 
 use edp_engine_api::abi::ErrorKind;
 use edp_engine_api::host::CallError;
-use edp_engine_api::wire::{DryRun, LogChunk, LogRequest, Object};
+use edp_engine_api::wire::{LogChunk, LogRequest, Object};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ pub struct JobConfigs {
 
 impl JobConfigs {
     /// Sahara's `simple_config`: strings and numbers (booleans pass too).
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         for (section, map) in [("configs", &self.configs), ("params", &self.params)] {
             for (key, value) in map {
                 if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
@@ -99,6 +99,10 @@ pub struct ExecutionFilter {
     pub job_template_id: Option<String>,
     /// The engine id (`local`, `oozie`, ...).
     pub engine: Option<String>,
+    /// Jobs whose id starts with this (a client resolving a short id).
+    pub id_prefix: Option<String>,
+    /// Jobs the engine knows by this id (a YARN application, a pid, ...).
+    pub engine_job_id: Option<String>,
 }
 
 /// Validates the launch with the engine and stores it PENDING; the
@@ -172,27 +176,6 @@ impl Prepared {
     }
 }
 
-/// What a launch would submit, in the engine's own terms. Nothing is stored
-/// or submitted.
-pub async fn dry_run(edp: &Edp, scope: &Scope, new: NewJob) -> Result<DryRun> {
-    new.job_configs.check()?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let resolved = request::resolve(edp, scope, &id, &new).await?;
-    let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
-    client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    let dry = client.dry_run(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    Ok(scrub_dry_run(dry, &resolved.secrets))
-}
-
-/// A dry run as users may see it: engines render secrets into what they
-/// would run (`--keytab`, `--conf …secret.key=`); those are masked.
-fn scrub_dry_run(mut dry: DryRun, secrets: &crate::redact::Secrets) -> DryRun {
-    secrets.scrub(&mut dry.request);
-    dry.files =
-        dry.files.into_iter().map(|(name, place)| (secrets.scrub_str(&name), secrets.scrub_str(&place))).collect();
-    dry
-}
-
 /// One execution. With `refresh`, the engine is asked first (bounded by the
 /// refresh timeout; a slow engine leaves the last known state).
 pub async fn get(edp: &Edp, scope: &Scope, id: &str, refresh: bool) -> Result<Execution> {
@@ -223,7 +206,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
             .map(|s| {
                 Status::parse(s.trim())
                     .map(Status::as_str)
-                    .ok_or_else(|| Error::Validation(format!("unknown status '{s}'")))
+                    .ok_or_else(|| Error::Validation(format!("unknown status '{s}': use {}", status_names())))
             })
             .collect::<Result<_>>()?;
         select = select.filter(job_execution::Column::Status.is_in(wanted));
@@ -240,6 +223,20 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     if let Some(engine) = filter.engine {
         select = select.filter(job_execution::Column::Engine.eq(engine));
     }
+    if let Some(prefix) = filter.id_prefix {
+        // Ids are lower-case UUIDs: anything else matches nothing, and
+        // LIKE's wildcards cannot get in.
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(Error::Validation(format!(
+                "id_prefix '{prefix}' is not the start of a job id (hexadecimal digits and '-')"
+            )));
+        }
+        select = select.filter(job_execution::Column::Id.like(format!("{prefix}%")));
+    }
+    if let Some(engine_job_id) = filter.engine_job_id {
+        select = select.filter(job_execution::Column::EngineJobId.eq(engine_job_id));
+    }
     let sort = paging::sort(
         query.sort_by.as_deref(),
         &[
@@ -254,6 +251,10 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
     )?;
     let page = paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?;
     Ok(page.map(Into::into))
+}
+
+fn status_names() -> String {
+    Status::ALL.map(Status::as_str).join(", ")
 }
 
 /// Sahara's PATCH: visibility flags, and `info.status` actions. Everything

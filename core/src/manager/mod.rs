@@ -15,6 +15,7 @@
 
 mod api;
 mod cancel;
+mod dry_run;
 mod launch;
 mod output;
 mod poll;
@@ -29,9 +30,10 @@ use tokio::sync::{Notify, Semaphore};
 
 pub(crate) use api::prepare;
 pub use api::{
-    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, dry_run, get, launch_job, list, logs, update,
+    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, get, launch_job, list, logs, update,
 };
 pub(crate) use cancel::cancel_for_flow;
+pub use dry_run::{DryRunAnswer, DryRunJob, InlineBinary, InlineDataSource, InlineTemplate, dry_run};
 pub use output::{OutputChunk, output};
 pub use scheduler::spawn;
 

@@ -2,8 +2,9 @@
 //! binaries staged as local files, data-source URLs with their placeholders
 //! expanded, interface values merged into the configs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use edp_engine_api::host::LoadedEngine;
 use edp_engine_api::wire::{Binary, Callback, DataSource, JobRequest, Object};
 use rand::Rng;
 use serde_json::Value;
@@ -15,9 +16,9 @@ use crate::entity::{cluster, data_source, job_binary, job_binary_internal, job_t
 use crate::error::{Error, Result, not_found_as};
 use crate::redact::Secrets;
 use crate::scope::Scope;
-use crate::{host, interface};
+use crate::{host, interface, validate};
 
-use super::api::NewJob;
+use super::api::{JobConfigs, NewJob};
 
 /// Everything a launch resolved, ready to validate and store.
 pub(crate) struct Resolved {
@@ -55,36 +56,147 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         }
     }
     host::check_cluster(scope, &cluster)?;
+    let engine = engine_for(edp, &cluster, &template.kind)?;
+
+    let input = data_source(edp, scope, "input", new.input_id.as_deref(), execution_id).await?;
+    let output = data_source(edp, scope, "output", new.output_id.as_deref(), execution_id).await?;
+    let (mains, libs) = template_binaries(edp, scope, &template).await?;
+    let parts = Parts {
+        kind: &template.kind,
+        name: &template.name,
+        interface: &template.interface,
+        cluster: &cluster,
+        engine,
+        input,
+        output,
+        mains,
+        libs,
+        job_configs: &new.job_configs,
+        given: new.interface.as_ref(),
+    };
+    let assembled = assemble(edp, scope, execution_id, parts, Staging::Cache).await?;
+    Ok(Resolved {
+        engine: assembled.engine,
+        template,
+        cluster,
+        request: assembled.request,
+        job_configs: assembled.job_configs,
+        data_source_urls: assembled.data_source_urls,
+        callback_token: assembled.callback_token,
+        shown_interface: assembled.shown_interface,
+        secrets: assembled.secrets,
+    })
+}
+
+/// The engine that runs the cluster's jobs, if it runs jobs of this type.
+pub(super) fn engine_for<'a>(edp: &'a Edp, cluster: &cluster::Model, kind: &str) -> Result<&'a LoadedEngine> {
     let engine = edp.engines().get(&cluster.plugin_name).ok_or_else(|| {
         Error::InvalidReference(format!(
             "cluster {} runs on engine '{}', which is not loaded",
             cluster.id, cluster.plugin_name
         ))
     })?;
-    if !engine.description.job_types.contains(&template.kind) {
+    if !engine.description.job_types.iter().any(|t| t == kind) {
         return Err(Error::InvalidReference(format!(
             "Cluster with id '{}' doesn't support job type '{}' (engine '{}' runs: {})",
             cluster.id,
-            template.kind,
+            kind,
             engine.description.id,
             engine.description.job_types.join(", ")
         )));
     }
+    Ok(engine)
+}
 
-    let input = data_source(edp, scope, "input", new.input_id.as_deref(), execution_id).await?;
-    let output = data_source(edp, scope, "output", new.output_id.as_deref(), execution_id).await?;
+/// A stored template's mains and libs. A template may be public while what
+/// it runs is not: each binary must be one this project may use.
+pub(super) async fn template_binaries(
+    edp: &Edp,
+    scope: &Scope,
+    template: &job_template::Model,
+) -> Result<(Vec<Source>, Vec<Source>)> {
+    let (mains, libs) = job_templates::binaries(edp, &template.id).await?;
+    if let Some(hidden) = mains.iter().chain(&libs).find(|b| !scope.sees(&b.project_id, b.is_public)) {
+        return Err(Error::InvalidReference(format!(
+            "job template {} runs job binary {}, which belongs to another project and is not public",
+            template.id, hidden.id
+        )));
+    }
+    Ok((mains.into_iter().map(Source::Stored).collect(), libs.into_iter().map(Source::Stored).collect()))
+}
+
+/// What a launch is made of once its template and cluster are known,
+/// whether the template is stored or (in a dry run) given inline.
+pub(super) struct Parts<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// The template's declared interface (checked).
+    pub interface: &'a Value,
+    pub cluster: &'a cluster::Model,
+    pub engine: &'a LoadedEngine,
+    pub input: Option<DataSource>,
+    pub output: Option<DataSource>,
+    pub mains: Vec<Source>,
+    pub libs: Vec<Source>,
+    pub job_configs: &'a JobConfigs,
+    /// The interface values the launch gives.
+    pub given: Option<&'a Object>,
+}
+
+/// Where a template's binary comes from.
+pub(super) enum Source {
+    /// A job binary the launching project may use.
+    Stored(job_binary::Model),
+    /// Named by a dry run's inline template and stored nowhere. `url` says
+    /// where its bytes are (`internal-db://`, `file://`, `hdfs://`); without
+    /// one, the file is on the client's side, to be uploaded by a real
+    /// submission.
+    Given { name: String, url: Option<String> },
+}
+
+/// Where binaries are put for the engine to find.
+pub(super) enum Staging<'a> {
+    /// Internal binaries are written once under `data/binaries/<id>/` and
+    /// reused by every launch.
+    Cache,
+    /// A dry run writes nothing that stays, and reads no binary's bytes:
+    /// engines render paths, not content, so an empty placeholder in this
+    /// scratch directory (removed after the call) stands in for a binary
+    /// that has no file on edpd's machine yet.
+    Placeholders(&'a Path),
+}
+
+/// What [`assemble`] makes of the parts.
+pub(super) struct Assembled {
+    pub engine: String,
+    pub request: JobRequest,
+    pub job_configs: Value,
+    pub data_source_urls: Value,
+    pub callback_token: Option<String>,
+    pub shown_interface: Value,
+    pub secrets: Secrets,
+}
+
+pub(super) async fn assemble(
+    edp: &Edp,
+    scope: &Scope,
+    execution_id: &str,
+    parts: Parts<'_>,
+    staging: Staging<'_>,
+) -> Result<Assembled> {
+    let Parts { kind, name, interface, cluster, engine, input, output, mains, libs, job_configs, given } = parts;
     let mut urls = Object::new();
     for ds in input.iter().chain(output.iter()) {
         urls.insert(ds.id.clone(), Value::String(ds.url.clone()));
     }
 
-    let mut configs = new.job_configs.configs.clone();
-    let mut params = new.job_configs.params.clone();
-    let mut args = new.job_configs.args()?;
-    let given = new.interface.clone().unwrap_or_default();
+    let mut configs = job_configs.configs.clone();
+    let mut params = job_configs.params.clone();
+    let mut args = job_configs.args()?;
+    let given = given.cloned().unwrap_or_default();
     // Data-source arguments name a data source by id; the job gets its URL.
     let mut ds_urls = std::collections::HashMap::new();
-    for id in data_source_values(&template.interface, &given) {
+    for id in data_source_values(interface, &given) {
         let row = data_sources::find(edp, scope, &id)
             .await
             .map_err(not_found_as(|| Error::InvalidReference(format!("data source {id} not found"))))?;
@@ -98,7 +210,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
     let mut secrets = Secrets::default();
     secrets.add_keyed(&configs);
     secrets.add_keyed(&params);
-    for value in interface::apply(&template.interface, &given, &mut configs, &mut params, &mut args, &resolve_ds)? {
+    for value in interface::apply(interface, &given, &mut configs, &mut params, &mut args, &resolve_ds)? {
         secrets.add(value);
     }
     for key in edp.engines().secret_configs(&cluster.plugin_name) {
@@ -107,23 +219,14 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         }
     }
     let mut shown_interface = given.clone();
-    for name in interface::secret_names(&template.interface) {
+    for name in interface::secret_names(interface) {
         if let Some(value) = shown_interface.get_mut(&name) {
             *value = Value::String(String::new());
         }
     }
 
-    let (mains, libs) = job_templates::binaries(edp, &template.id).await?;
-    // A template may be public while what it runs is not: each binary must
-    // be one this project may use.
-    if let Some(hidden) = mains.iter().chain(&libs).find(|b| !scope.sees(&b.project_id, b.is_public)) {
-        return Err(Error::InvalidReference(format!(
-            "job template {} runs job binary {}, which belongs to another project and is not public",
-            template.id, hidden.id
-        )));
-    }
-    let mains = stage_all(edp, mains).await?;
-    let libs = stage_all(edp, libs).await?;
+    let mains = stage_all(edp, scope, mains, &staging).await?;
+    let libs = stage_all(edp, scope, libs, &staging).await?;
 
     // Engines that push status changes get a URL carrying a secret of this
     // execution's own, so nobody else can make edpd poll it.
@@ -138,15 +241,15 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         url: format!("{}/v2/jobs/{execution_id}/callback?token={token}", base.trim_end_matches('/')),
     });
 
-    let mut job_configs = serde_json::json!({"configs": configs, "params": params, "args": args});
-    if let Some(info) = &new.job_configs.job_execution_info {
-        job_configs["job_execution_info"] = info.clone();
+    let mut configs_json = serde_json::json!({"configs": configs, "params": params, "args": args});
+    if let Some(info) = &job_configs.job_execution_info {
+        configs_json["job_execution_info"] = info.clone();
     }
     let request = JobRequest {
         execution_id: execution_id.to_string(),
-        job_type: template.kind.clone(),
-        template_name: template.name.clone(),
-        cluster: clusters::spec(&cluster),
+        job_type: kind.to_string(),
+        template_name: name.to_string(),
+        cluster: clusters::spec(cluster),
         mains,
         libs,
         input,
@@ -156,12 +259,10 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         args,
         callback,
     };
-    Ok(Resolved {
+    Ok(Assembled {
         engine: engine.description.id.clone(),
-        template,
-        cluster,
         request,
-        job_configs,
+        job_configs: configs_json,
         data_source_urls: Value::Object(urls),
         callback_token: callback_token.map(|(_, token)| token),
         shown_interface: Value::Object(shown_interface),
@@ -169,7 +270,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
     })
 }
 
-async fn data_source(
+pub(super) async fn data_source(
     edp: &Edp,
     scope: &Scope,
     role: &str,
@@ -217,24 +318,87 @@ pub(crate) fn expand(url: &str, execution_id: &str) -> String {
     out
 }
 
-/// The binaries as local files. `rows` are binaries the launching project
-/// may use; each carries only bytes its own project may read.
-async fn stage_all(edp: &Edp, rows: Vec<job_binary::Model>) -> Result<Vec<Binary>> {
-    let mut staged = Vec::with_capacity(rows.len());
-    for row in rows {
-        let path = match job_binaries::location(&row.url)? {
-            Location::Internal(id) => {
-                Some(stage_internal(edp, &Scope::member(row.project_id.clone()), &id, &row.name).await?)
+/// The binaries as local files (or, in a dry run, placeholders). Stored
+/// ones are binaries the launching project may use; each carries only bytes
+/// its own project may read. Given ones name what the caller may use.
+async fn stage_all(edp: &Edp, scope: &Scope, sources: Vec<Source>, staging: &Staging<'_>) -> Result<Vec<Binary>> {
+    let mut staged = Vec::with_capacity(sources.len());
+    for source in sources {
+        let binary = match source {
+            Source::Stored(row) => {
+                let path = match job_binaries::location(&row.url)? {
+                    Location::Internal(id) => {
+                        let owner = Scope::member(row.project_id.clone());
+                        Some(match staging {
+                            Staging::Cache => stage_internal(edp, &owner, &id, &row.name).await?,
+                            Staging::Placeholders(dir) => {
+                                internal_placeholder(edp, &owner, &id, &row.name, dir).await?
+                            }
+                        })
+                    }
+                    Location::File(path) => {
+                        edp.settings().file_roots.check("job binary", &path)?;
+                        Some(path)
+                    }
+                    Location::Hdfs => None,
+                };
+                Binary { id: row.id, name: row.name, url: row.url, path }
             }
-            Location::File(path) => {
-                edp.settings().file_roots.check("job binary", &path)?;
-                Some(path)
+            Source::Given { name, url } => {
+                let Staging::Placeholders(dir) = staging else {
+                    return Err(Error::Internal("a binary given inline outside a dry run".into()));
+                };
+                validate::name("job binary", &name, job_binaries::NAME_MAX)?;
+                let made_up = uuid::Uuid::new_v4().to_string();
+                match url {
+                    Some(url) => {
+                        let path = match job_binaries::location(&url)? {
+                            Location::Internal(id) => Some(internal_placeholder(edp, scope, &id, &name, dir).await?),
+                            Location::File(path) => {
+                                edp.settings().file_roots.check("job binary", &path)?;
+                                Some(path)
+                            }
+                            Location::Hdfs => None,
+                        };
+                        Binary { id: made_up, name, url, path }
+                    }
+                    // The client's own file: rendered as the internal binary
+                    // a submission would upload.
+                    None => {
+                        let path = placeholder(dir, &name).await?;
+                        Binary { id: made_up.clone(), name, url: format!("internal-db://{made_up}"), path: Some(path) }
+                    }
+                }
             }
-            Location::Hdfs => None,
         };
-        staged.push(Binary { id: row.id, name: row.name, url: row.url, path });
+        staged.push(binary);
     }
     Ok(staged)
+}
+
+/// The staged copy when a launch already wrote one, else a placeholder;
+/// either way the internal binary must exist and `scope` see it. Its bytes
+/// are not read.
+async fn internal_placeholder(edp: &Edp, scope: &Scope, internal_id: &str, name: &str, dir: &Path) -> Result<PathBuf> {
+    let missing = || Error::InvalidReference(format!("job binary internal {internal_id} not found"));
+    job_binaries::find_internal_meta(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
+    let cached = edp.settings().data_dir.join("binaries").join(internal_id).join(name);
+    if tokio::fs::try_exists(&cached).await.unwrap_or(false) {
+        return Ok(cached);
+    }
+    placeholder(dir, name).await
+}
+
+/// An empty file named `name`, in a directory of its own under `dir` (two
+/// binaries may share a name; the engine says so).
+async fn placeholder(dir: &Path, name: &str) -> Result<PathBuf> {
+    let own = dir.join(uuid::Uuid::new_v4().simple().to_string());
+    let io =
+        |e: std::io::Error| Error::Internal(format!("cannot write a dry run's placeholder in {}: {e}", own.display()));
+    tokio::fs::create_dir_all(&own).await.map_err(io)?;
+    let path = own.join(name);
+    tokio::fs::write(&path, b"").await.map_err(io)?;
+    Ok(path)
 }
 
 /// Internal binaries never change, so each is written to disk once, under

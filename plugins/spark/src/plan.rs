@@ -262,7 +262,7 @@ pub fn plan(job: &JobRequest, cluster: &ClusterConfig, default_work_dir: &std::p
     if let Some(more) = properties.remove("spark.submit.pyFiles") {
         py_files.extend(more.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
     }
-    let app_name = properties.remove("spark.app.name").unwrap_or_else(|| format!("edp-{}", job.execution_id));
+    let app_name = properties.remove("spark.app.name").unwrap_or_else(|| default_app_name(job));
     let app = App { python, main: main_location, main_class, jars, py_files, properties, args, app_name };
 
     let (tracking, submission) = match cluster.submit_mode {
@@ -281,6 +281,17 @@ pub fn plan(job: &JobRequest, cluster: &ClusterConfig, default_work_dir: &std::p
     let generated =
         if python && tracking == Tracking::Rest { vec![(LAUNCHER_NAME, LAUNCHER_SOURCE)] } else { Vec::new() };
     Ok(Plan { job_dir, tracking, submission, files, generated, warnings })
+}
+
+/// An app is named after its job template, as people name what they
+/// submit (`--name`, the REST `spark.app.name`), so it reads well in the
+/// master's UI and `yarn application -list`; its driver is found again by
+/// `spark.edp.execution_id`, not by name. A `spark.app.name` config wins.
+fn default_app_name(job: &JobRequest) -> String {
+    match job.template_name.trim() {
+        "" => format!("edp-{}", job.execution_id),
+        name => name.to_owned(),
+    }
 }
 
 /// The app, whatever submits it.
@@ -549,7 +560,7 @@ mod tests {
             "--deploy-mode",
             "cluster",
             "--name",
-            "edp-e-1",
+            "t",
             "--class",
             "a.B",
             "--jars",
@@ -587,8 +598,30 @@ mod tests {
         );
         assert_eq!(body["sparkProperties"]["spark.jars"], "hdfs://nn/dep.jar");
         assert_eq!(body["sparkProperties"]["spark.master"], "spark://m:7077");
-        assert_eq!(body["sparkProperties"]["spark.app.name"], "edp-e-1");
+        assert_eq!(body["sparkProperties"]["spark.app.name"], "t");
+        assert_eq!(body["sparkProperties"][EXECUTION_ID_PROPERTY], "e-1");
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    }
+
+    #[test]
+    fn apps_are_named_after_the_template() {
+        let local = cluster(json!({"spark_home": "/spark", "master": "local[2]"}));
+        let name_of = |job: &JobRequest| {
+            let Submission::SparkSubmit { argv, .. } = plan(job, &local, Path::new("/w")).unwrap().submission else {
+                panic!("not spark-submit")
+            };
+            let at = argv.iter().position(|a| a == "--name").expect("--name");
+            assert!(argv.contains(&format!("{EXECUTION_ID_PROPERTY}=e-1")), "{argv:?}");
+            argv[at + 1].clone()
+        };
+        let mut job = request("app.py", json!({}), &[]);
+        job.template_name = "daily-wordcount".into();
+        assert_eq!(name_of(&job), "daily-wordcount");
+        job.configs.insert("spark.app.name".into(), json!("chosen"));
+        assert_eq!(name_of(&job), "chosen");
+        job.configs.clear();
+        job.template_name = String::new();
+        assert_eq!(name_of(&job), "edp-e-1");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
-use edp_core::manager::{self, ExecutionFilter, ExecutionPatch, NewJob};
+use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
 
 use super::{accepted, no_content, ok, page};
 use crate::error::{ApiError, ApiResult};
@@ -20,18 +20,25 @@ pub async fn launch(State(s): State<AppState>, scope: Scope, Json(new): Json<New
 }
 
 /// What the engine would be asked to run; nothing is stored or submitted.
-pub async fn dry_run(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJob>) -> ApiResult<Response> {
-    Ok(ok("dry_run", manager::dry_run(&s.edp, &scope, new).await?))
+/// The template may be given inline (`job_template`), and the cluster may
+/// be in Error (the answer says so).
+pub async fn dry_run(State(s): State<AppState>, scope: Scope, Json(job): Json<DryRunJob>) -> ApiResult<Response> {
+    Ok(ok("dry_run", manager::dry_run(&s.edp, &scope, job).await?))
 }
 
 pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id", "engine"]].concat())?;
+    params.allow(
+        &[&PAGING[..], &["status", "cluster_id", "job_template_id", "flow_id", "engine", "id_prefix", "engine_job_id"]]
+            .concat(),
+    )?;
     let filter = ExecutionFilter {
         status: params.get("status"),
         flow_id: params.get("flow_id"),
         cluster_id: params.get("cluster_id"),
         job_template_id: params.get("job_template_id"),
         engine: params.get("engine"),
+        id_prefix: params.get("id_prefix"),
+        engine_job_id: params.get("engine_job_id"),
     };
     Ok(page("jobs", manager::list(&s.edp, &scope, filter, &params.list_query()?).await?))
 }
