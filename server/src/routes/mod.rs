@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/flows/{id}", get(flows::get).patch(flows::update).delete(flows::delete))
         .route("/flows/{id}/graph", get(flows::graph))
         .route("/engines", get(engines::list))
+        .route("/engines/rescan", post(engines::rescan))
         .merge(internals())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("openstack-api-version"),
