@@ -134,6 +134,11 @@ impl TestApp {
         self.root.path().join("data")
     }
 
+    /// The directory edpd loads plugins from, watched while it runs.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.root.path().join("plugins")
+    }
+
     /// The local engine's directory for one execution.
     pub fn job_dir(&self, execution_id: &str) -> PathBuf {
         self.data_dir().join("engines/local/jobs").join(execution_id)

@@ -5,6 +5,8 @@
 mod bad_input;
 mod callbacks;
 mod config;
+mod dropin;
+mod example_engine;
 mod flows;
 mod follow;
 mod helpers;
