@@ -11,6 +11,7 @@ mod flows;
 mod follow;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod local_jobs;
 mod openstack_cli;
 mod paging;
