@@ -1,21 +1,26 @@
-//! The host side: load every engine library in a directory, and call engines
-//! with typed requests, a timeout on every call.
+//! The host side: load the engine libraries of a directory as they come
+//! ([`Loader`]), and call engines with typed requests, a timeout on every
+//! call ([`EngineClient`]).
+
+mod library;
+mod loader;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RResult, RStr, RString};
+use abi_stable::library::LibraryError;
+use abi_stable::std_types::{RResult, RStr, RString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::abi::{EngineMod_Ref, ErrorKind, Host, Host_TO, HostArc, JobEngineBox, JsonFuture};
+pub use loader::{Change, Fingerprint, Loader, LoaderConfig, RestartNeeded, SettingsFor};
+
+use crate::abi::{ErrorKind, Host, JobEngineBox, JsonFuture};
 use crate::wire::{
-    ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
-    LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk, LogRequest,
+    PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// What the service does with what engines tell it.
@@ -37,83 +42,6 @@ pub struct LoadedEngine {
 pub struct Refused {
     pub file: PathBuf,
     pub reason: String,
-}
-
-#[derive(Default)]
-pub struct LoadReport {
-    pub loaded: Vec<LoadedEngine>,
-    pub refused: Vec<Refused>,
-}
-
-/// Loads every dynamic library in `dir` (sorted by name, so a duplicate id
-/// is always refused in the same file). `settings_for(engine_id, file)`
-/// gives each engine its constructor settings.
-///
-/// Each file is loaded with `lib_header_from_path(..).init_root_module()`:
-/// `RootModule::load_from_file` caches one module per interface type and
-/// would hand back the first plugin for every file.
-pub fn load_dir(
-    dir: &Path,
-    settings_for: &dyn Fn(&str, &Path) -> EngineSettings,
-    hooks: Arc<dyn HostHooks>,
-) -> LoadReport {
-    let mut report = LoadReport::default();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == std::env::consts::DLL_EXTENSION))
-            .collect(),
-        Err(e) => {
-            report
-                .refused
-                .push(Refused { file: dir.to_path_buf(), reason: format!("cannot read plugin directory: {e}") });
-            return report;
-        }
-    };
-    files.sort();
-    for file in files {
-        match load_file(&file, settings_for, &hooks, &report.loaded) {
-            Ok(engine) => report.loaded.push(engine),
-            Err(reason) => report.refused.push(Refused { file, reason }),
-        }
-    }
-    report
-}
-
-fn load_file(
-    file: &Path,
-    settings_for: &dyn Fn(&str, &Path) -> EngineSettings,
-    hooks: &Arc<dyn HostHooks>,
-    loaded: &[LoadedEngine],
-) -> Result<LoadedEngine, String> {
-    let module = lib_header_from_path(file)
-        .and_then(|header| header.init_root_module::<EngineMod_Ref>())
-        .map_err(|e| summarize_load_error(&e))?;
-    let id = module.engine_id()().to_string();
-    if let Some(first) = loaded.iter().find(|l| l.description.id == id) {
-        return Err(format!("duplicate engine id `{id}`: already loaded from {}", first.file.display()));
-    }
-    let settings = serde_json::to_string(&settings_for(&id, file)).map_err(|e| e.to_string())?;
-    let host: HostArc =
-        Host_TO::from_ptr(RArc::new(HostImpl { engine_id: id.clone(), hooks: hooks.clone() }), TD_Opaque);
-    let engine = match module.new()(settings.into(), host) {
-        RResult::ROk(engine) => engine,
-        RResult::RErr(e) => return Err(format!("constructor failed: {}", e.message)),
-    };
-    let description: EngineDescription = match engine.describe() {
-        RResult::ROk(json) => {
-            serde_json::from_str(&json).map_err(|e| format!("describe() answered malformed JSON: {e}"))?
-        }
-        RResult::RErr(e) => return Err(format!("describe() failed: {}", e.message)),
-    };
-    if description.id != id {
-        return Err(format!("engine id mismatch: the module says `{id}`, describe() says `{}`", description.id));
-    }
-    Ok(LoadedEngine {
-        file: file.to_path_buf(),
-        client: EngineClient { id: id.into(), inner: Arc::new(engine) },
-        description,
-    })
 }
 
 /// abi_stable's errors dump both full type layouts (tens of KB). Users need

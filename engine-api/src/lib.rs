@@ -18,6 +18,13 @@ pub mod plugin;
 
 use std::fmt;
 
+/// The JSON crate of the wire types: plugins build schemas, `extra` and
+/// `info` with this one, so that the versions always match.
+pub use serde_json;
+/// The `tracing` whose events the SDK forwards to edpd's log.
+#[cfg(feature = "plugin")]
+pub use tracing;
+
 use abi::{EngineError, ErrorKind};
 
 impl EngineError {

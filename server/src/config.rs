@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: Database,
     pub jobs: Jobs,
     pub auth: Auth,
+    pub plugins: Plugins,
     #[serde(default)]
     pub clusters: BTreeMap<String, DeclaredCluster>,
     #[serde(default)]
@@ -47,6 +48,15 @@ pub struct Paths {
     /// into. Unset: anywhere in the single-user mode, nowhere with tokens.
     #[serde(default)]
     pub file_roots: Option<Vec<PathBuf>>,
+}
+
+/// How plugins are loaded. (Not under `[engines]`: that table maps engine
+/// ids to their settings.)
+#[derive(Deserialize, Debug, Clone)]
+pub struct Plugins {
+    pub load_timeout_secs: f64,
+    pub rescan_secs: f64,
+    pub watch: bool,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -166,6 +176,17 @@ impl Settings {
         let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
         let plugins = exe_dir.join("plugins");
         if plugins.is_dir() { plugins } else { exe_dir }
+    }
+
+    pub fn plugin_config(&self) -> edp_core::engines::PluginConfig {
+        edp_core::engines::PluginConfig {
+            plugin_dir: self.plugin_dir(),
+            data_dir: self.paths.data_dir.clone(),
+            settings: self.engines.clone(),
+            load_timeout: Duration::from_secs_f64(self.plugins.load_timeout_secs.max(0.1)),
+            rescan_interval: Duration::from_secs_f64(self.plugins.rescan_secs.max(0.1)),
+            watch: self.plugins.watch,
+        }
     }
 
     /// How requests are authenticated. Without tokens, edpd is one user's:

@@ -45,6 +45,7 @@ pub struct Application {
 impl Application {
     /// Everything but serving. Port 0 binds a free port (see [`Self::addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        raise_open_file_limit();
         if let Some(problem) = settings.auth_problem() {
             anyhow::bail!(problem);
         }
@@ -65,14 +66,9 @@ impl Application {
         core_settings.public_url = Some(settings.public_url(listener.local_addr()?));
 
         let (hints, hints_rx) = tokio::sync::mpsc::unbounded_channel();
-        let plugin_dir = settings.plugin_dir();
-        tracing::info!(dir = %plugin_dir.display(), "loading engine plugins");
-        let engine_settings = settings.engines.clone();
-        let engine_hints = hints.clone();
-        // Loading runs plugin constructors: keep them off the async workers.
-        let engines =
-            tokio::task::spawn_blocking(move || Engines::load(&plugin_dir, &data_dir, &engine_settings, engine_hints))
-                .await?;
+        // Plugins are loaded, now and whenever the directory changes, on a
+        // thread of their own: never on the async workers.
+        let engines = Engines::start(settings.plugin_config(), hints.clone()).await?;
         let edp = Edp::new(db, engines, core_settings, hints);
 
         for (name, declared) in &settings.clusters {
@@ -158,6 +154,21 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .expose_headers([HeaderName::from_static("openstack-api-version")])
             .max_age(std::time::Duration::from_secs(600)),
     ))
+}
+
+/// Each job, log follower, plugin and connection holds descriptors; the
+/// usual soft limit (1024) is far below what one edpd needs, and the hard
+/// limit is ours to take.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

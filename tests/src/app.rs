@@ -134,6 +134,11 @@ impl TestApp {
         self.root.path().join("data")
     }
 
+    /// The directory edpd loads plugins from, watched while it runs.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.root.path().join("plugins")
+    }
+
     /// The local engine's directory for one execution.
     pub fn job_dir(&self, execution_id: &str) -> PathBuf {
         self.data_dir().join("engines/local/jobs").join(execution_id)
@@ -177,6 +182,11 @@ impl TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The edpd process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the edpd process is still alive.

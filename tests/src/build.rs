@@ -61,6 +61,41 @@ pub fn fixture_plugin(name: &str) -> PathBuf {
         .join(format!("libedp_fixture_{name}.{}", std::env::consts::DLL_EXTENSION))
 }
 
+/// The example engine (examples/engine-example), a Cargo project of its own
+/// as a plugin author's is. It shares target/fixtures with the fixtures, so
+/// that abi_stable and tokio compile once for both. `scripts/test` builds it
+/// first; otherwise it is built here (a no-op when up to date), and only
+/// when missing under `EDP_TEST_PREBUILT`.
+pub fn example_plugin() -> PathBuf {
+    let plugin = target_dir()
+        .join("fixtures")
+        .join(profile())
+        .join(format!("libedp_engine_example.{}", std::env::consts::DLL_EXTENSION));
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("EDP_TEST_PREBUILT").is_some() && plugin.exists() {
+            return;
+        }
+        let release = (profile() == "release").then_some("--release");
+        let manifest = workspace_root().join("examples/engine-example/Cargo.toml");
+        let target = target_dir().join("fixtures");
+        cargo(
+            &[
+                &[
+                    "build",
+                    "--manifest-path",
+                    manifest.to_str().expect("utf-8 path"),
+                    "--target-dir",
+                    target.to_str().expect("utf-8 path"),
+                ][..],
+                release.as_slice(),
+            ]
+            .concat(),
+        );
+    });
+    plugin
+}
+
 pub fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {

@@ -320,7 +320,7 @@ fn view(edp: &Edp, row: cluster::Model) -> Cluster {
 }
 
 fn unknown_engine(edp: &Edp, id: &str) -> Error {
-    let loaded: Vec<&str> = edp.engines().loaded().map(|e| e.description.id.as_str()).collect();
+    let loaded: Vec<String> = edp.engines().loaded().map(|e| e.description.id.clone()).collect();
     Error::InvalidReference(format!(
         "engine '{id}' is not loaded (loaded: {}); see GET /v2/engines",
         if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") }

@@ -24,7 +24,8 @@ pub struct JobTypeFilter {
 /// versions: {version: hints or {}}}]}]`, only types some engine runs.
 pub fn list(edp: &Edp, filter: &JobTypeFilter) -> Vec<Value> {
     let mut by_type: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for engine in edp.engines().loaded() {
+    let engines = edp.engines().snapshot();
+    for engine in engines.loaded() {
         let d = &engine.description;
         if filter.plugin_name.as_deref().is_some_and(|p| p != d.id)
             || filter.plugin_version.as_deref().is_some_and(|v| v != d.version)

@@ -172,7 +172,7 @@ pub async fn dry_run(edp: &Edp, scope: &Scope, job: DryRunJob) -> Result<DryRunA
         name: &template.name,
         interface: &template.interface,
         cluster: &cluster,
-        engine,
+        engine: &engine,
         input,
         output,
         mains: template.mains,

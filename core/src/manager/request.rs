@@ -66,7 +66,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
         name: &template.name,
         interface: &template.interface,
         cluster: &cluster,
-        engine,
+        engine: &engine,
         input,
         output,
         mains,
@@ -89,7 +89,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
 }
 
 /// The engine that runs the cluster's jobs, if it runs jobs of this type.
-pub(super) fn engine_for<'a>(edp: &'a Edp, cluster: &cluster::Model, kind: &str) -> Result<&'a LoadedEngine> {
+pub(super) fn engine_for(edp: &Edp, cluster: &cluster::Model, kind: &str) -> Result<std::sync::Arc<LoadedEngine>> {
     let engine = edp.engines().get(&cluster.plugin_name).ok_or_else(|| {
         Error::InvalidReference(format!(
             "cluster {} runs on engine '{}', which is not loaded",

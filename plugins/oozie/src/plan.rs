@@ -13,11 +13,15 @@
 //! - The workflow's name carries the execution id, so a launch repeated
 //!   after a crash finds the workflow it submitted.
 
+mod actions;
+
 use std::path::PathBuf;
 
 use edp_engine_api::plugin::{Error, Result};
 use edp_engine_api::wire::{Binary, DataSource, JobRequest};
 use serde_json::Value;
+
+pub use actions::{Action, Spark, Streaming};
 
 use crate::cluster::ClusterConfig;
 use crate::workflow;
@@ -54,34 +58,19 @@ impl JobType {
             }
         })
     }
-}
 
-#[derive(Debug, Clone, Default)]
-pub struct SparkSpec {
-    pub master: String,
-    pub mode: String,
-    pub name: String,
-    pub jar: String,
-    pub opts: String,
-}
-
-/// What workflow.xml's one action holds.
-#[derive(Debug, Clone)]
-pub struct ActionSpec {
-    pub job_type: JobType,
-    /// The action's Hadoop `<configuration>`.
-    pub configuration: Vec<(String, String)>,
-    pub params: Vec<(String, String)>,
-    pub args: Vec<String>,
-    pub main_class: Option<String>,
-    pub java_opts: Option<String>,
-    pub streaming: Option<(String, String)>,
-    /// Pig's and Hive's `<script>`, Shell's `<exec>`.
-    pub script: Option<String>,
-    /// Shell's `<file>`s.
-    pub files: Vec<String>,
-    pub job_xml: Option<String>,
-    pub spark: Option<SparkSpec>,
+    /// The planning step of this type (see [`actions`]).
+    fn action(self) -> fn(&Request, &mut Vec<String>) -> Result<Action> {
+        match self {
+            Self::MapReduce => actions::map_reduce,
+            Self::Streaming => actions::streaming,
+            Self::Java => actions::java,
+            Self::Pig => actions::pig,
+            Self::Hive => actions::hive,
+            Self::Shell => actions::shell,
+            Self::Spark => actions::spark,
+        }
+    }
 }
 
 /// A staged binary to write into the app directory.
@@ -109,6 +98,81 @@ pub struct Plan {
 impl Plan {
     pub fn workflow_path(&self) -> String {
         format!("{}/workflow.xml", self.app_dir)
+    }
+}
+
+/// A launch request → what is uploaded and submitted: the request sorted
+/// and checked once ([`Request`]), the job type's action, workflow.xml and
+/// the job properties.
+pub fn plan(job: &JobRequest, cluster: &ClusterConfig) -> Result<Plan> {
+    let job_type = JobType::parse(&job.job_type)?;
+    let mut warnings = Vec::new();
+    let app = AppDir::new(job, cluster)?;
+    let configs = Configs::sort(job, &mut warnings)?;
+    let params = params(job)?;
+    for (i, arg) in job.args.iter().enumerate() {
+        check_text(&format!("args[{i}]"), arg)?;
+    }
+    let input = job.input.as_ref().map(|ds| data_source_url("input", ds, cluster)).transpose()?;
+    let output = job.output.as_ref().map(|ds| data_source_url("output", ds, cluster)).transpose()?;
+    let mut uploads = Vec::new();
+    let (main, libs) = binaries(job, cluster, &app, &mut uploads)?;
+
+    let request = Request { job, cluster, edp: configs.edp, hadoop: configs.hadoop, params, input, output, main, libs };
+    let action = job_type.action()(&request, &mut warnings)?;
+    warn_unused_edp(job_type, &request.edp, &mut warnings);
+    let workflow_xml = workflow::document(&app.name, &action);
+    let properties = properties(&request, &app, configs.oozie, configs.libpath)?;
+    Ok(Plan { app_name: app.name, app_dir: app.dir, app_path: app.path, workflow_xml, properties, uploads, warnings })
+}
+
+/// What every job type's planning starts from: the request, checked, its
+/// configs sorted, its data sources and binaries resolved.
+pub struct Request<'a> {
+    job: &'a JobRequest,
+    cluster: &'a ClusterConfig,
+    edp: EdpConfigs,
+    /// Configs that are neither `edp.*` nor `oozie.*`: Hadoop's.
+    hadoop: Vec<(String, String)>,
+    params: Vec<(String, String)>,
+    /// The data sources' URIs.
+    input: Option<String>,
+    output: Option<String>,
+    main: Option<FileRef>,
+    libs: Vec<FileRef>,
+}
+
+impl Request<'_> {
+    fn needs_main(&self, what: &str) -> Result<&FileRef> {
+        self.main
+            .as_ref()
+            .ok_or_else(|| Error::invalid_input(format!("{} jobs need a main binary ({what})", self.job.job_type)))
+    }
+
+    /// Warns that this job type ignores `what`, when it was `given`.
+    fn ignore(&self, warnings: &mut Vec<String>, what: &str, given: bool) {
+        if given {
+            warnings.push(format!("{} jobs take no {what}; ignored", self.job.job_type));
+        }
+    }
+}
+
+/// Where the job's files go in HDFS, and the workflow's name.
+struct AppDir {
+    name: String,
+    /// `/user/<hdfs_user>/edp/<template>/<execution id>`.
+    dir: String,
+    /// `dir` as a URI.
+    path: String,
+}
+
+impl AppDir {
+    fn new(job: &JobRequest, cluster: &ClusterConfig) -> Result<Self> {
+        if job.execution_id.is_empty() || !job.execution_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(Error::invalid_input(format!("execution id `{}` cannot name a directory", job.execution_id)));
+        }
+        let dir = format!("/user/{}/edp/{}/{}", cluster.hdfs_user, segment(&job.template_name), job.execution_id);
+        Ok(Self { name: app_name(&job.template_name, &job.execution_id), path: cluster.hdfs_uri(&dir), dir })
     }
 }
 
@@ -146,6 +210,173 @@ const IGNORED_EDP: [&str; 5] = [
     "edp.substitute_data_source_for_name",
     "edp.substitute_data_source_for_uuid",
 ];
+
+/// The job's configs, sorted by whose they are.
+struct Configs {
+    edp: EdpConfigs,
+    hadoop: Vec<(String, String)>,
+    /// `oozie.*`: job properties.
+    oozie: Vec<(String, String)>,
+    /// `oozie.libpath`, joined with the libs already in HDFS.
+    libpath: Vec<String>,
+}
+
+impl Configs {
+    /// `edp.*` are the engine's and never reach Hadoop; `oozie.*` are job
+    /// properties (but those the engine sets itself); the rest are Hadoop's.
+    fn sort(job: &JobRequest, warnings: &mut Vec<String>) -> Result<Self> {
+        let mut sorted =
+            Self { edp: EdpConfigs::default(), hadoop: Vec::new(), oozie: Vec::new(), libpath: Vec::new() };
+        let edp = &mut sorted.edp;
+        for (key, value) in &job.configs {
+            let what = format!("configs.{key}");
+            check_text(&what, key)?;
+            let Some(value) = value_text(&what, value)? else { continue };
+            match key.as_str() {
+                "edp.java.main_class" => edp.main_class = Some(value),
+                "edp.java.java_opts" => edp.java_opts = Some(value),
+                "edp.streaming.mapper" => edp.mapper = Some(value),
+                "edp.streaming.reducer" => edp.reducer = Some(value),
+                "edp.spark.driver.classpath" => edp.driver_classpath = Some(value),
+                k if IGNORED_EDP.contains(&k) => {
+                    warnings.push(format!("{what} is not supported by the oozie engine; ignored"));
+                }
+                k if k.starts_with("edp.") => {
+                    warnings.push(format!("{what} is not an edp.* key the oozie engine knows; ignored"))
+                }
+                "oozie.wf.application.path" => {
+                    return Err(Error::invalid_input(format!(
+                        "{what} is the engine's: it names the uploaded workflow"
+                    )));
+                }
+                "oozie.coord.application.path" | "oozie.bundle.application.path" => {
+                    return Err(Error::invalid_input(format!(
+                        "{what}: the oozie engine submits workflows, not coordinators or bundles"
+                    )));
+                }
+                "oozie.libpath" => sorted.libpath.push(value),
+                "oozie.wf.workflow.notification.url" if job.callback.is_some() => {
+                    warnings.push(format!("{what} is replaced by edp's status callback"));
+                }
+                k if k.starts_with("oozie.") => set(&mut sorted.oozie, k, value),
+                k => set(&mut sorted.hadoop, k, value),
+            }
+        }
+        Ok(sorted)
+    }
+}
+
+/// The job's params, checked.
+fn params(job: &JobRequest) -> Result<Vec<(String, String)>> {
+    let mut params = Vec::new();
+    for (key, value) in &job.params {
+        let what = format!("params.{key}");
+        check_text(&what, key)?;
+        if key.is_empty() || key.contains('=') {
+            return Err(Error::invalid_input(format!("{what}: a param name cannot be empty or hold `=`")));
+        }
+        if let Some(value) = value_text(&what, value)? {
+            params.push((key.clone(), value));
+        }
+    }
+    Ok(params)
+}
+
+/// The main binary (at most one) and the libs, as the workflow names them.
+/// Staged binaries are uploaded into the app directory (libs under `lib/`);
+/// binaries already in HDFS are referenced where they are.
+fn binaries(
+    job: &JobRequest,
+    cluster: &ClusterConfig,
+    app: &AppDir,
+    uploads: &mut Vec<Upload>,
+) -> Result<(Option<FileRef>, Vec<FileRef>)> {
+    let mut reference = |b: &Binary, dir: &str| -> Result<FileRef> {
+        let name = binary_name(b)?.to_string();
+        let relative = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+        if let Some(local) = &b.path {
+            let path = format!("{}/{relative}", app.dir);
+            uploads.push(Upload { local: local.clone(), path: path.clone() });
+            return Ok(FileRef { name, relative: Some(relative), uri: cluster.hdfs_uri(&path) });
+        }
+        let url = b.url.trim();
+        check_text(&format!("job binary {name}"), url)?;
+        if url.starts_with("hdfs://") || url.starts_with("viewfs://") {
+            Ok(FileRef { name, relative: None, uri: url.to_string() })
+        } else if url.starts_with('/') {
+            Ok(FileRef { name, relative: None, uri: cluster.hdfs_uri(url) })
+        } else {
+            Err(Error::invalid_input(format!("job binary {name} ({url}) is neither staged by edpd nor in HDFS")))
+        }
+    };
+    let main = match job.mains.as_slice() {
+        [] => None,
+        [one] => Some(reference(one, "")?),
+        more => {
+            return Err(Error::invalid_input(format!(
+                "{} jobs take one main binary, not {}",
+                job.job_type,
+                more.len()
+            )));
+        }
+    };
+    let mut libs = Vec::new();
+    for lib in &job.libs {
+        let file = reference(lib, "lib")?;
+        if libs.iter().any(|l: &FileRef| l.name == file.name) {
+            return Err(Error::invalid_input(format!("two libs are called {}", file.name)));
+        }
+        libs.push(file);
+    }
+    Ok((main, libs))
+}
+
+/// `edp.*` keys of another job type are ignored, with a word.
+fn warn_unused_edp(job_type: JobType, edp: &EdpConfigs, warnings: &mut Vec<String>) {
+    if !matches!(job_type, JobType::Streaming) && (edp.mapper.is_some() || edp.reducer.is_some()) {
+        warnings.push("configs.edp.streaming.* apply to MapReduce.Streaming jobs only; ignored".into());
+    }
+    if !matches!(job_type, JobType::Java | JobType::Spark) && edp.main_class.is_some() {
+        warnings.push("configs.edp.java.main_class applies to Java and Spark jobs only; ignored".into());
+    }
+}
+
+/// The job properties: the workflow's EL variables, where it is, who runs
+/// it, then the cluster's and the job's `oozie.*` properties, and edpd's
+/// status callback as Oozie's notification URL.
+fn properties(
+    r: &Request,
+    app: &AppDir,
+    oozie: Vec<(String, String)>,
+    mut libpath: Vec<String>,
+) -> Result<Vec<(String, String)>> {
+    let cluster = r.cluster;
+    // Libs already in HDFS reach the classpath through oozie.libpath.
+    let mut hdfs_libs: Vec<String> = r.libs.iter().filter(|l| l.relative.is_none()).map(|l| l.uri.clone()).collect();
+    hdfs_libs.append(&mut libpath);
+    let mut properties = Vec::new();
+    set(&mut properties, "user.name", cluster.hdfs_user.clone());
+    set(&mut properties, "nameNode", cluster.name_node.clone());
+    set(&mut properties, "jobTracker", cluster.job_tracker.clone());
+    set(&mut properties, "oozie.wf.application.path", app.path.clone());
+    set(&mut properties, "oozie.use.system.libpath", "true".into());
+    if !hdfs_libs.is_empty() {
+        set(&mut properties, "oozie.libpath", hdfs_libs.join(","));
+    }
+    for (k, v) in cluster.oozie_properties.iter().chain(oozie.iter()) {
+        set(&mut properties, k, v.clone());
+    }
+    if let Some(callback) = &r.job.callback {
+        check_text("the callback URL", &callback.url)?;
+        let separator = if callback.url.contains('?') { '&' } else { '?' };
+        set(
+            &mut properties,
+            "oozie.wf.workflow.notification.url",
+            format!("{}{separator}status=$status", callback.url),
+        );
+    }
+    Ok(properties)
+}
 
 fn value_text(what: &str, value: &Value) -> Result<Option<String>> {
     let text = match value {
@@ -206,306 +437,6 @@ fn binary_name(b: &Binary) -> Result<&str> {
     }
     check_text("a job binary name", name)?;
     Ok(name)
-}
-
-pub fn plan(job: &JobRequest, cluster: &ClusterConfig) -> Result<Plan> {
-    let job_type = JobType::parse(&job.job_type)?;
-    let mut warnings = Vec::new();
-    if job.execution_id.is_empty() || !job.execution_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(Error::invalid_input(format!("execution id `{}` cannot name a directory", job.execution_id)));
-    }
-    let app_name = app_name(&job.template_name, &job.execution_id);
-    let app_dir = format!("/user/{}/edp/{}/{}", cluster.hdfs_user, segment(&job.template_name), job.execution_id);
-    let app_path = cluster.hdfs_uri(&app_dir);
-
-    // configs → edp.*, oozie.*, the rest
-    let mut edp = EdpConfigs::default();
-    let mut hadoop: Vec<(String, String)> = Vec::new();
-    let mut job_properties: Vec<(String, String)> = Vec::new();
-    let mut libpath: Vec<String> = Vec::new();
-    for (key, value) in &job.configs {
-        let what = format!("configs.{key}");
-        check_text(&what, key)?;
-        let Some(value) = value_text(&what, value)? else { continue };
-        match key.as_str() {
-            "edp.java.main_class" => edp.main_class = Some(value),
-            "edp.java.java_opts" => edp.java_opts = Some(value),
-            "edp.streaming.mapper" => edp.mapper = Some(value),
-            "edp.streaming.reducer" => edp.reducer = Some(value),
-            "edp.spark.driver.classpath" => edp.driver_classpath = Some(value),
-            k if IGNORED_EDP.contains(&k) => {
-                warnings.push(format!("{what} is not supported by the oozie engine; ignored"));
-            }
-            k if k.starts_with("edp.") => {
-                warnings.push(format!("{what} is not an edp.* key the oozie engine knows; ignored"))
-            }
-            "oozie.wf.application.path" => {
-                return Err(Error::invalid_input(format!("{what} is the engine's: it names the uploaded workflow")));
-            }
-            "oozie.coord.application.path" | "oozie.bundle.application.path" => {
-                return Err(Error::invalid_input(format!(
-                    "{what}: the oozie engine submits workflows, not coordinators or bundles"
-                )));
-            }
-            "oozie.libpath" => libpath.push(value),
-            "oozie.wf.workflow.notification.url" if job.callback.is_some() => {
-                warnings.push(format!("{what} is replaced by edp's status callback"));
-            }
-            k if k.starts_with("oozie.") => set(&mut job_properties, k, value),
-            k => set(&mut hadoop, k, value),
-        }
-    }
-    let mut params = Vec::new();
-    for (key, value) in &job.params {
-        let what = format!("params.{key}");
-        check_text(&what, key)?;
-        if key.is_empty() || key.contains('=') {
-            return Err(Error::invalid_input(format!("{what}: a param name cannot be empty or hold `=`")));
-        }
-        if let Some(value) = value_text(&what, value)? {
-            params.push((key.clone(), value));
-        }
-    }
-    for (i, arg) in job.args.iter().enumerate() {
-        check_text(&format!("args[{i}]"), arg)?;
-    }
-
-    let input = job.input.as_ref().map(|ds| data_source_url("input", ds, cluster)).transpose()?;
-    let output = job.output.as_ref().map(|ds| data_source_url("output", ds, cluster)).transpose()?;
-
-    // binaries
-    let mut uploads = Vec::new();
-    let mut reference = |b: &Binary, dir: &str| -> Result<FileRef> {
-        let name = binary_name(b)?.to_string();
-        let relative = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
-        if let Some(local) = &b.path {
-            let path = format!("{app_dir}/{relative}");
-            uploads.push(Upload { local: local.clone(), path: path.clone() });
-            return Ok(FileRef { name, relative: Some(relative), uri: cluster.hdfs_uri(&path) });
-        }
-        let url = b.url.trim();
-        check_text(&format!("job binary {name}"), url)?;
-        if url.starts_with("hdfs://") || url.starts_with("viewfs://") {
-            Ok(FileRef { name, relative: None, uri: url.to_string() })
-        } else if url.starts_with('/') {
-            Ok(FileRef { name, relative: None, uri: cluster.hdfs_uri(url) })
-        } else {
-            Err(Error::invalid_input(format!("job binary {name} ({url}) is neither staged by edpd nor in HDFS")))
-        }
-    };
-    let main = match job.mains.as_slice() {
-        [] => None,
-        [one] => Some(reference(one, "")?),
-        more => {
-            return Err(Error::invalid_input(format!(
-                "{} jobs take one main binary, not {}",
-                job.job_type,
-                more.len()
-            )));
-        }
-    };
-    let mut libs = Vec::new();
-    for lib in &job.libs {
-        let file = reference(lib, "lib")?;
-        if libs.iter().any(|l: &FileRef| l.name == file.name) {
-            return Err(Error::invalid_input(format!("two libs are called {}", file.name)));
-        }
-        libs.push(file);
-    }
-    // Libs already in HDFS reach the classpath through oozie.libpath.
-    let mut hdfs_libs: Vec<String> = libs.iter().filter(|l| l.relative.is_none()).map(|l| l.uri.clone()).collect();
-    hdfs_libs.append(&mut libpath);
-
-    // Sahara's rules per type.
-    let needs_main = |what: &str| -> Result<&FileRef> {
-        main.as_ref().ok_or_else(|| Error::invalid_input(format!("{} jobs need a main binary ({what})", job.job_type)))
-    };
-    let ignore = |warnings: &mut Vec<String>, what: &str, given: bool| {
-        if given {
-            warnings.push(format!("{} jobs take no {what}; ignored", job.job_type));
-        }
-    };
-    let mut spec = ActionSpec {
-        job_type,
-        configuration: Vec::new(),
-        params: Vec::new(),
-        args: job.args.clone(),
-        main_class: None,
-        java_opts: None,
-        streaming: None,
-        script: None,
-        files: Vec::new(),
-        job_xml: None,
-        spark: None,
-    };
-    match job_type {
-        JobType::MapReduce | JobType::Streaming => {
-            if !job.args.is_empty() {
-                return Err(Error::invalid_input(format!("{} jobs take no args: use configs", job.job_type)));
-            }
-            ignore(&mut warnings, "params", !params.is_empty());
-            if main.is_some() {
-                return Err(Error::invalid_input(format!("{} jobs take libs, not a main binary", job.job_type)));
-            }
-            let has = |keys: &[&str]| hadoop.iter().any(|(k, _)| keys.contains(&k.as_str()));
-            let input_set = has(&["mapred.input.dir", "mapreduce.input.fileinputformat.inputdir"]);
-            let output_set = has(&["mapred.output.dir", "mapreduce.output.fileoutputformat.outputdir"]);
-            if (input.is_none() && !input_set) || (output.is_none() && !output_set) {
-                return Err(Error::invalid_input(format!(
-                    "{} jobs need an input and an output data source",
-                    job.job_type
-                )));
-            }
-            if input.is_some() && input == output {
-                return Err(Error::invalid_input("the input and output data sources must differ"));
-            }
-            let mut configuration = Vec::new();
-            if let Some(input) = &input {
-                set(&mut configuration, "mapred.input.dir", input.clone());
-            }
-            if let Some(output) = &output {
-                set(&mut configuration, "mapred.output.dir", output.clone());
-            }
-            for (k, v) in &hadoop {
-                set(&mut configuration, k, v.clone());
-            }
-            spec.configuration = configuration;
-            spec.args = Vec::new();
-            if job_type == JobType::Streaming {
-                match (&edp.mapper, &edp.reducer) {
-                    (Some(m), Some(r)) => spec.streaming = Some((m.clone(), r.clone())),
-                    _ => {
-                        return Err(Error::invalid_input(
-                            "MapReduce.Streaming jobs need configs edp.streaming.mapper and edp.streaming.reducer",
-                        ));
-                    }
-                }
-            }
-        }
-        JobType::Java => {
-            let Some(class) = edp.main_class.clone() else {
-                return Err(Error::invalid_input("Java jobs need configs edp.java.main_class"));
-            };
-            ignore(&mut warnings, "params", !params.is_empty());
-            ignore(&mut warnings, "data sources", input.is_some() || output.is_some());
-            spec.configuration = hadoop.clone();
-            spec.main_class = Some(class);
-            spec.java_opts = edp.java_opts.clone();
-        }
-        JobType::Pig | JobType::Hive => {
-            let script = needs_main("the script")?;
-            let mut all = Vec::new();
-            if let Some(input) = &input {
-                set(&mut all, "INPUT", input.clone());
-            }
-            if let Some(output) = &output {
-                set(&mut all, "OUTPUT", output.clone());
-            }
-            for (k, v) in &params {
-                set(&mut all, k, v.clone());
-            }
-            spec.configuration = hadoop.clone();
-            spec.params = all;
-            spec.script = Some(script.reference());
-            if job_type == JobType::Hive {
-                spec.job_xml = cluster.hive_site_xml.clone();
-            }
-        }
-        JobType::Shell => {
-            let script = needs_main("the script")?;
-            ignore(&mut warnings, "data sources", input.is_some() || output.is_some());
-            for (k, _) in &params {
-                if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    || k.starts_with(|c: char| c.is_ascii_digit())
-                {
-                    return Err(Error::invalid_input(format!(
-                        "params.{k}: Shell params become environment variables; `{k}` cannot name one"
-                    )));
-                }
-            }
-            spec.configuration = hadoop.clone();
-            spec.params = params.clone();
-            spec.script = Some(script.name.clone());
-            // `#name` links each file into the job's working directory.
-            spec.files =
-                std::iter::once(script).chain(libs.iter()).map(|f| format!("{}#{}", f.reference(), f.name)).collect();
-        }
-        JobType::Spark => {
-            let jar = needs_main("the application jar or .py file")?;
-            let python = jar.name.ends_with(".py");
-            if edp.main_class.is_none() && !python {
-                return Err(Error::invalid_input("Spark jobs need configs edp.java.main_class"));
-            }
-            ignore(&mut warnings, "params", !params.is_empty());
-            ignore(&mut warnings, "data sources", input.is_some() || output.is_some());
-            let mut opts: Vec<String> = Vec::new();
-            let jars: Vec<String> = libs.iter().map(|l| l.uri.clone()).collect();
-            if !jars.is_empty() {
-                opts.push(format!("--{} {}", if python { "py-files" } else { "jars" }, jars.join(",")));
-            }
-            if let Some(cp) = &edp.driver_classpath {
-                if cp.contains(char::is_whitespace) {
-                    return Err(Error::invalid_input("configs.edp.spark.driver.classpath cannot hold spaces"));
-                }
-                opts.push(format!("--driver-class-path {cp}"));
-            }
-            // spark.* configs are Spark's own; the rest go to Hadoop.
-            let mut configuration = Vec::new();
-            for (k, v) in &hadoop {
-                if k.starts_with("spark.") {
-                    if v.contains(char::is_whitespace) || k.contains(char::is_whitespace) {
-                        return Err(Error::invalid_input(format!(
-                            "configs.{k}: Oozie splits spark-opts at spaces, so a Spark setting cannot hold one"
-                        )));
-                    }
-                    opts.push(format!("--conf {k}={v}"));
-                } else {
-                    configuration.push((k.clone(), v.clone()));
-                }
-            }
-            spec.configuration = configuration;
-            spec.main_class = edp.main_class.clone();
-            spec.spark = Some(SparkSpec {
-                master: cluster.spark_master.clone(),
-                mode: cluster.spark_mode.clone(),
-                name: job.template_name.clone(),
-                jar: jar.uri.clone(),
-                opts: opts.join(" "),
-            });
-        }
-    }
-    if !matches!(job_type, JobType::Streaming) && (edp.mapper.is_some() || edp.reducer.is_some()) {
-        warnings.push("configs.edp.streaming.* apply to MapReduce.Streaming jobs only; ignored".into());
-    }
-    if !matches!(job_type, JobType::Java | JobType::Spark) && edp.main_class.is_some() {
-        warnings.push("configs.edp.java.main_class applies to Java and Spark jobs only; ignored".into());
-    }
-    let workflow_xml = workflow::document(&app_name, &spec);
-
-    // The job properties: the workflow's EL variables, where it is, who
-    // runs it, then the cluster's and the job's oozie.* properties.
-    let mut properties = Vec::new();
-    set(&mut properties, "user.name", cluster.hdfs_user.clone());
-    set(&mut properties, "nameNode", cluster.name_node.clone());
-    set(&mut properties, "jobTracker", cluster.job_tracker.clone());
-    set(&mut properties, "oozie.wf.application.path", app_path.clone());
-    set(&mut properties, "oozie.use.system.libpath", "true".into());
-    if !hdfs_libs.is_empty() {
-        set(&mut properties, "oozie.libpath", hdfs_libs.join(","));
-    }
-    for (k, v) in cluster.oozie_properties.iter().chain(job_properties.iter()) {
-        set(&mut properties, k, v.clone());
-    }
-    if let Some(callback) = &job.callback {
-        check_text("the callback URL", &callback.url)?;
-        let separator = if callback.url.contains('?') { '&' } else { '?' };
-        set(
-            &mut properties,
-            "oozie.wf.workflow.notification.url",
-            format!("{}{separator}status=$status", callback.url),
-        );
-    }
-    Ok(Plan { app_name, app_dir, app_path, workflow_xml, properties, uploads, warnings })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! `kill` node its error path leads to (Sahara's shape), with each action's
 //! children in the order its XSD fixes.
 
-use crate::plan::{ActionSpec, JobType};
-use crate::xml::{El, configuration};
+use crate::plan::{Action, Spark, Streaming};
+use crate::xml::{El, configuration as configuration_el};
 
 pub const WORKFLOW_NS: &str = "uri:oozie:workflow:0.5";
 pub const SHELL_NS: &str = "uri:oozie:shell-action:0.3";
@@ -14,7 +14,7 @@ pub const ACTION_NODE: &str = "job-node";
 /// Oozie fills in the failing action's message when the workflow is killed.
 pub const KILL_MESSAGE: &str = "Workflow failed, error message[${wf:errorMessage(wf:lastErrorNode())}]";
 
-pub fn document(app_name: &str, spec: &ActionSpec) -> String {
+pub fn document(app_name: &str, action: &Action) -> String {
     El::new("workflow-app")
         .attr("xmlns", WORKFLOW_NS)
         .attr("name", app_name)
@@ -22,7 +22,7 @@ pub fn document(app_name: &str, spec: &ActionSpec) -> String {
         .child(
             El::new("action")
                 .attr("name", ACTION_NODE)
-                .child(action(spec))
+                .child(element(action))
                 .child(El::new("ok").attr("to", "end"))
                 .child(El::new("error").attr("to", "fail")),
         )
@@ -41,8 +41,8 @@ fn texts<'a>(name: &'a str, values: impl IntoIterator<Item = &'a String> + 'a) -
     values.into_iter().map(move |v| El::text(name, v.as_str()))
 }
 
-fn conf(el: El, spec: &ActionSpec) -> El {
-    if spec.configuration.is_empty() { el } else { el.child(configuration(&spec.configuration)) }
+fn conf(el: El, configuration: &[(String, String)]) -> El {
+    if configuration.is_empty() { el } else { el.child(configuration_el(configuration)) }
 }
 
 /// `K=V`, as `<param>` and `<env-var>` take them.
@@ -50,57 +50,57 @@ fn pairs(values: &[(String, String)]) -> Vec<String> {
     values.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-fn action(spec: &ActionSpec) -> El {
-    match spec.job_type {
-        JobType::MapReduce | JobType::Streaming => {
+fn element(action: &Action) -> El {
+    match action {
+        Action::MapReduce { configuration, streaming } => {
             let mut el = head(El::new("map-reduce"));
-            if let Some((mapper, reducer)) = &spec.streaming {
+            if let Some(Streaming { mapper, reducer }) = streaming {
                 el = el
                     .child(El::new("streaming").child(El::text("mapper", mapper)).child(El::text("reducer", reducer)));
             }
-            conf(el, spec)
+            conf(el, configuration)
         }
-        JobType::Java => {
-            let mut el = conf(head(El::new("java")), spec)
-                .child(El::text("main-class", spec.main_class.clone().unwrap_or_default()));
-            if let Some(opts) = &spec.java_opts {
+        Action::Java { configuration, main_class, java_opts, args } => {
+            let mut el = conf(head(El::new("java")), configuration).child(El::text("main-class", main_class));
+            if let Some(opts) = java_opts {
                 el = el.child(El::text("java-opts", opts));
             }
-            el.children(texts("arg", &spec.args))
+            el.children(texts("arg", args))
         }
-        JobType::Pig => conf(head(El::new("pig")), spec)
-            .child(El::text("script", spec.script.clone().unwrap_or_default()))
-            .children(pairs(&spec.params).iter().map(|p| El::text("param", p)))
-            .children(texts("argument", &spec.args)),
-        JobType::Hive => {
+        Action::Pig { configuration, script, params, args } => conf(head(El::new("pig")), configuration)
+            .child(El::text("script", script))
+            .children(pairs(params).iter().map(|p| El::text("param", p)))
+            .children(texts("argument", args)),
+        Action::Hive { job_xml, configuration, script, params, args } => {
             let mut el = head(El::new("hive").attr("xmlns", HIVE_NS));
-            if let Some(site) = &spec.job_xml {
+            if let Some(site) = job_xml {
                 el = el.child(El::text("job-xml", site));
             }
-            conf(el, spec)
-                .child(El::text("script", spec.script.clone().unwrap_or_default()))
-                .children(pairs(&spec.params).iter().map(|p| El::text("param", p)))
-                .children(texts("argument", &spec.args))
+            conf(el, configuration)
+                .child(El::text("script", script))
+                .children(pairs(params).iter().map(|p| El::text("param", p)))
+                .children(texts("argument", args))
         }
-        JobType::Shell => conf(head(El::new("shell").attr("xmlns", SHELL_NS)), spec)
-            .child(El::text("exec", spec.script.clone().unwrap_or_default()))
-            .children(texts("argument", &spec.args))
-            .children(pairs(&spec.params).iter().map(|p| El::text("env-var", p)))
-            .children(texts("file", &spec.files)),
-        JobType::Spark => {
-            let spark = spec.spark.clone().unwrap_or_default();
-            let mut el = conf(head(El::new("spark").attr("xmlns", SPARK_NS)), spec)
-                .child(El::text("master", spark.master))
-                .child(El::text("mode", spark.mode))
-                .child(El::text("name", spark.name));
-            if let Some(class) = &spec.main_class {
+        Action::Shell { configuration, exec, args, env, files } => {
+            conf(head(El::new("shell").attr("xmlns", SHELL_NS)), configuration)
+                .child(El::text("exec", exec))
+                .children(texts("argument", args))
+                .children(pairs(env).iter().map(|p| El::text("env-var", p)))
+                .children(texts("file", files))
+        }
+        Action::Spark(Spark { configuration, master, mode, name, class, jar, opts, args }) => {
+            let mut el = conf(head(El::new("spark").attr("xmlns", SPARK_NS)), configuration)
+                .child(El::text("master", master))
+                .child(El::text("mode", mode))
+                .child(El::text("name", name));
+            if let Some(class) = class {
                 el = el.child(El::text("class", class));
             }
-            el = el.child(El::text("jar", spark.jar));
-            if !spark.opts.is_empty() {
-                el = el.child(El::text("spark-opts", spark.opts));
+            el = el.child(El::text("jar", jar));
+            if !opts.is_empty() {
+                el = el.child(El::text("spark-opts", opts));
             }
-            el.children(texts("arg", &spec.args))
+            el.children(texts("arg", args))
         }
     }
 }

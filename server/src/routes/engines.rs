@@ -1,14 +1,28 @@
-//! `GET /v2/engines`: what is loaded, and what was refused and why.
+//! `GET /v2/engines`: what is loaded, what was refused and why, and which
+//! loaded engines' files changed (a restart loads them). `POST
+//! /v2/engines/rescan` looks at the plugin directory now and answers the
+//! same; any caller may ask, as scanning a directory the operator fills
+//! changes nothing a caller controls.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
+use edp_core::engines::EngineSet;
 use serde_json::json;
 
 use crate::startup::AppState;
 
 pub async fn list(State(s): State<AppState>, _scope: Scope) -> Response {
-    let engines = s.edp.engines();
+    listing(&s.edp.engines().snapshot())
+}
+
+pub async fn rescan(State(s): State<AppState>, _scope: Scope) -> Response {
+    listing(&s.edp.engines().rescan().await)
+}
+
+fn listing(engines: &Arc<EngineSet>) -> Response {
     let loaded: Vec<_> = engines
         .loaded()
         .map(|e| {
@@ -19,5 +33,10 @@ pub async fn list(State(s): State<AppState>, _scope: Scope) -> Response {
         .collect();
     let refused: Vec<_> =
         engines.refused().iter().map(|r| json!({"file": r.file.display().to_string(), "reason": r.reason})).collect();
-    axum::Json(json!({"engines": loaded, "refused": refused})).into_response()
+    let restart_needed: Vec<_> = engines
+        .restart_needed()
+        .iter()
+        .map(|r| json!({"engine": r.engine, "file": r.file.display().to_string(), "reason": r.reason}))
+        .collect();
+    axum::Json(json!({"engines": loaded, "refused": refused, "restart_needed": restart_needed})).into_response()
 }

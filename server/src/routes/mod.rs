@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/flows/{id}/graph", get(flows::graph))
         .route("/engines", get(engines::list))
         .route("/events", get(events::stream))
+        .route("/engines/rescan", post(engines::rescan))
         .merge(internals())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("openstack-api-version"),

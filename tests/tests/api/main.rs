@@ -5,11 +5,14 @@
 mod bad_input;
 mod callbacks;
 mod config;
+mod dropin;
 mod events;
+mod example_engine;
 mod flows;
 mod follow;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod local_jobs;
 mod openstack_cli;
 mod output;

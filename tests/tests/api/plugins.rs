@@ -71,3 +71,26 @@ async fn a_plugin_panicking_in_run_job_fails_that_job_and_nothing_else() {
     let job = wait_for(&app, &fine, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
 }
+
+#[tokio::test]
+async fn a_plugin_hanging_at_start_is_refused_after_the_load_timeout() {
+    let started = std::time::Instant::now();
+    let app = TestApp::builder()
+        .plugin(build::fixture_plugin("hang_on_new"))
+        .env("EDP__PLUGINS__LOAD_TIMEOUT_SECS", "2")
+        .start()
+        .await;
+    let took = started.elapsed();
+    eprintln!("edpd started in {took:?} with a hanging plugin");
+    // The hang costs the timeout and no more (the rest is a busy machine).
+    assert!(took < Duration::from_secs(2 + 10), "start-up took {took:?}");
+
+    let engines = app.get("/v2/engines").await.expect(200);
+    let hung = refused_reason(&engines, "libedp_fixture_hang_on_new.so");
+    assert!(hung.starts_with("did not answer in 2 s"), "{hung}");
+    let cluster = local_cluster(&app).await;
+    let template = shell_template(&app, "unhindered", "echo ok\n").await;
+    let id = launch(&app, &template, &cluster, json!({})).await;
+    let job = wait_for(&app, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
+}
