@@ -19,8 +19,8 @@ pub use loader::{Change, Fingerprint, Loader, LoaderConfig, RestartNeeded, Setti
 
 use crate::abi::{ErrorKind, Host, JobEngineBox, JsonFuture};
 use crate::wire::{
-    ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk, LogRequest,
-    PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, FIND_JOB_OP, FoundJob, JobHandle, JobRequest, Launched,
+    LogChunk, LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// What the service does with what engines tell it.
@@ -225,6 +225,17 @@ impl EngineClient {
             Err(CallError::Engine { kind, .. }) if kind == ErrorKind::UNSUPPORTED => Ok(Placement::Remote),
             Err(e) => Err(e),
         }
+    }
+
+    /// The job this engine has for `job`'s submission tag, if any
+    /// (`wire::FIND_JOB_OP`); nothing is started. `Err` with `UNSUPPORTED`
+    /// from an engine that cannot tell.
+    pub async fn find_job(&self, job: &JobRequest, timeout: Duration) -> Result<Option<Launched>, CallError> {
+        let payload = serde_json::to_value(job).expect("wire types always serialise");
+        let answer = self.invoke(FIND_JOB_OP, &payload, timeout).await?;
+        serde_json::from_value::<FoundJob>(answer)
+            .map(|found| found.launched)
+            .map_err(|e| CallError::BadReply { engine: self.id.to_string(), op: "find_job", detail: e.to_string() })
     }
 
     /// An operation added after interface 1.0 (see `JobEngine::invoke`).

@@ -40,6 +40,8 @@ pub struct Application {
     scheduler: JoinHandle<()>,
     event_poller: JoinHandle<()>,
     cors: Option<CorsLayer>,
+    /// Held while edpd runs: a second edpd on the same SQLite file refuses.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -56,6 +58,7 @@ impl Application {
         let data_dir = settings.paths.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
+        let sqlite_lock = edp_core::db::lock_sqlite(&settings.database_url())?;
         let db = edp_core::db::connect(&settings.database_url()).await?;
 
         // Bound first: the callback URL engines hand out needs the port.
@@ -90,7 +93,7 @@ impl Application {
         let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
-        Ok(Self { listener, state: AppState { edp, auth, limits, events }, scheduler, event_poller, cors })
+        Ok(Self { listener, state: AppState { edp, auth, limits, events }, scheduler, event_poller, cors, _sqlite_lock: sqlite_lock })
     }
 
     pub fn addr(&self) -> SocketAddr {

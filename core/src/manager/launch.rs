@@ -1,26 +1,30 @@
 //! Launching a PENDING execution: `run_job`, then record what the engine
 //! said. A transient failure is retried with backoff (the execution id makes
 //! `run_job` idempotent); anything else fails the job with the reason.
+//!
+//! Every write is under the launch's lease: if this node lost it (it hung
+//! past the lease, another node took over and launched), nothing it learnt
+//! is written, and the engine, asked twice with one submission tag, started
+//! the job once.
 
 use sea_orm::Set;
 
 use crate::Edp;
-use crate::entity::job_execution::Model;
 use crate::error::Result;
 use crate::status::Status;
 use crate::time;
 
-use super::{Busy, rows};
+use super::lease::{self, Claimed};
+use super::{poll, rows};
 
-pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
+pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
+    let Claimed { row, lease } = claimed;
     let Some(engine) = edp.engines().get(&row.engine) else {
         let reason = format!("engine '{}' is not loaded", row.engine);
-        rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await?;
+        rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await?;
         return Ok(());
     };
     let request = rows::request(&row)?;
-    let permits = edp.jobs().permits(&row.engine, edp.settings().engine_concurrency);
-    let _permit = permits.acquire().await.map_err(|e| crate::error::Error::Internal(e.to_string()))?;
 
     match engine.client.run_job(&request, edp.settings().launch_timeout).await {
         Ok(launched) => {
@@ -40,13 +44,14 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
                 launched_row.end_time = Set(Some(time::now()));
                 launched_row.next_action_at = Set(None);
             } else {
-                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(engine.description.polling, 0))));
+                let hints = poll::polling(edp, &engine, &row);
+                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
             }
-            if !rows::write_if(edp, &row.id, Status::Pending, launched_row).await? {
+            if !rows::settle(edp, &lease, Status::Pending, launched_row).await? {
                 // A cancel came while the engine was launching: keep
                 // TOBEKILLED, record what the kill needs, cancel now.
                 recorded.next_action_at = Set(Some(time::now()));
-                rows::write(edp, &row.id, recorded).await?;
+                rows::settle_any(edp, &lease, recorded).await?;
                 edp.jobs().wake();
             }
         }
@@ -57,11 +62,18 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
             retry.attempts = Set(attempts);
             retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
             retry.info = Set(rows::info_with(&row, Status::Pending, "launch_error", e.to_string().into()));
-            rows::write_if(edp, &row.id, Status::Pending, retry).await?;
+            if !rows::settle(edp, &lease, Status::Pending, retry).await? {
+                lease::release(edp, &lease).await?;
+                edp.jobs().wake();
+            }
         }
         Err(e) => {
             tracing::info!(execution = %row.id, error = %e, "launch failed");
-            rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await?;
+            if !rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await?
+            {
+                lease::release(edp, &lease).await?;
+                edp.jobs().wake();
+            }
         }
     }
     Ok(())

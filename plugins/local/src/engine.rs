@@ -62,7 +62,14 @@ impl Engine for LocalEngine {
                 .into(),
             job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             cluster_config_schema: cluster::schema(),
-            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: true },
+            capabilities: Capabilities {
+                suspend: false,
+                logs: true,
+                dry_run: true,
+                callbacks: false,
+                progress: true,
+                status_hints: true,
+            },
             // Exit notifications make a poll due at once; polling is the fallback.
             polling: PollingHints { initial_ms: 1_000, max_ms: 10_000 },
         }

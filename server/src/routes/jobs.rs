@@ -1,6 +1,7 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
@@ -76,6 +77,7 @@ pub async fn logs(
     scope: Scope,
     Path(id): Path<String>,
     params: Params,
+    uri: Uri,
 ) -> ApiResult<Response> {
     params.allow(&["offset", "limit", "stream", "follow"])?;
     let offset = params.number("offset")?.unwrap_or(0);
@@ -85,11 +87,13 @@ pub async fn logs(
     }
     let stream = params.get("stream");
     if params.flag("follow")? {
-        // The job must exist and be visible before the stream starts.
-        manager::get(&s.edp, &scope, &id, false).await?;
+        // The job must exist, be visible and be this node's before the
+        // stream starts.
+        manager::served_here(&s.edp, &scope, &id).await.map_err(|e| ApiError::to_node(e, &uri))?;
         return Ok(follow::stream(s.edp.clone(), scope, id, stream, offset, limit).into_response());
     }
-    Ok(ok("log", manager::logs(&s.edp, &scope, &id, stream, offset, limit).await?))
+    let chunk = manager::logs(&s.edp, &scope, &id, stream, offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
+    Ok(ok("log", chunk))
 }
 
 /// `?offset=N&limit=M`: a page of a finished job's result (its output
@@ -99,6 +103,7 @@ pub async fn output(
     scope: Scope,
     Path(id): Path<String>,
     params: Params,
+    uri: Uri,
 ) -> ApiResult<Response> {
     params.allow(&["offset", "limit"])?;
     let offset = params.number("offset")?.unwrap_or(0);
@@ -106,7 +111,8 @@ pub async fn output(
     if limit == 0 || limit > LOG_CHUNK_MAX {
         return Err(ApiError::bad_params(format!("limit must be between 1 and {LOG_CHUNK_MAX}")));
     }
-    Ok(ok("output", manager::output(&s.edp, &scope, &id, offset, limit).await?))
+    let chunk = manager::output(&s.edp, &scope, &id, offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
+    Ok(ok("output", chunk))
 }
 
 /// Where an engine's backend reports a change (Oozie's notification URL).
