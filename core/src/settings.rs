@@ -46,7 +46,8 @@ impl Settings {
     /// (a launch, a whole cancel), so only a node that died or hung loses
     /// one.
     pub fn lease(&self) -> Duration {
-        self.launch_timeout.max(self.cancel_timeout).max(self.call_timeout) + Duration::from_secs(60)
+        let longest = self.launch_timeout.max(self.cancel_timeout).max(self.call_timeout);
+        longest + longest / 2 + Duration::from_secs(10)
     }
 }
 

@@ -69,8 +69,7 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
         }
         Err(e) => {
             tracing::info!(execution = %row.id, error = %e, "launch failed");
-            if !rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await?
-            {
+            if !rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await? {
                 lease::release(edp, &lease).await?;
                 edp.jobs().wake();
             }

@@ -21,10 +21,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 
 use crate::Edp;
 use crate::entity::job_execution::{self, Column as C, Model};
@@ -228,8 +225,7 @@ pub(crate) async fn recover(edp: &Edp) -> Result<()> {
 pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, DateTime<Utc>)>) -> Result<()> {
     // One statement per (token, status, next): a pass's polls share a token
     // and, mostly, a backoff step.
-    let mut groups: std::collections::BTreeMap<(String, &'static str, DateTime<Utc>), Vec<String>> =
-        Default::default();
+    let mut groups: std::collections::BTreeMap<(String, &'static str, DateTime<Utc>), Vec<String>> = Default::default();
     for (lease, status, next) in batch {
         groups.entry((lease.token, status.as_str(), next)).or_default().push(lease.id);
     }

@@ -73,7 +73,12 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
 
 /// The task's last write; if the API changed the row meanwhile (a cancel),
 /// the lease goes back and the next pass looks again.
-async fn settle(edp: &Edp, lease: &Lease, was: Status, changes: crate::entity::job_execution::ActiveModel) -> Result<()> {
+async fn settle(
+    edp: &Edp,
+    lease: &Lease,
+    was: Status,
+    changes: crate::entity::job_execution::ActiveModel,
+) -> Result<()> {
     if !rows::settle(edp, lease, was, changes).await? {
         lease::release(edp, lease).await?;
         edp.jobs().wake();
@@ -109,8 +114,11 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
     })?;
     let handle = rows::handle(&row)?;
     let timeout = edp.settings().call_timeout;
-    let report =
-        if suspend { engine.client.suspend_job(&handle, timeout).await } else { engine.client.resume_job(&handle, timeout).await };
+    let report = if suspend {
+        engine.client.suspend_job(&handle, timeout).await
+    } else {
+        engine.client.resume_job(&handle, timeout).await
+    };
     let report = match report {
         Ok(report) => report,
         Err(e) => {

@@ -195,8 +195,14 @@ pub(crate) fn quiet_interval(hints: PollingHints, since: DateTime<Utc>) -> Durat
 #[derive(Debug)]
 pub(crate) enum Report {
     /// Nothing the row shows would change: no write, only the next poll.
-    Unchanged { status: Status, next: DateTime<Utc> },
-    Changed { status: Status, changes: ActiveModel },
+    Unchanged {
+        status: Status,
+        next: DateTime<Utc>,
+    },
+    Changed {
+        status: Status,
+        changes: ActiveModel,
+    },
 }
 
 /// The changes an engine's status report makes to a row.
