@@ -93,7 +93,14 @@ impl Application {
         let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
-        Ok(Self { listener, state: AppState { edp, auth, limits, events }, scheduler, event_poller, cors, _sqlite_lock: sqlite_lock })
+        Ok(Self {
+            listener,
+            state: AppState { edp, auth, limits, events },
+            scheduler,
+            event_poller,
+            cors,
+            _sqlite_lock: sqlite_lock,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -1,7 +1,6 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
-use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::extract::{OriginalUri, Path, State};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
@@ -77,7 +76,7 @@ pub async fn logs(
     scope: Scope,
     Path(id): Path<String>,
     params: Params,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     params.allow(&["offset", "limit", "stream", "follow"])?;
     let offset = params.number("offset")?.unwrap_or(0);
@@ -92,7 +91,8 @@ pub async fn logs(
         manager::served_here(&s.edp, &scope, &id).await.map_err(|e| ApiError::to_node(e, &uri))?;
         return Ok(follow::stream(s.edp.clone(), scope, id, stream, offset, limit).into_response());
     }
-    let chunk = manager::logs(&s.edp, &scope, &id, stream, offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
+    let chunk =
+        manager::logs(&s.edp, &scope, &id, stream, offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
     Ok(ok("log", chunk))
 }
 
@@ -103,7 +103,7 @@ pub async fn output(
     scope: Scope,
     Path(id): Path<String>,
     params: Params,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     params.allow(&["offset", "limit"])?;
     let offset = params.number("offset")?.unwrap_or(0);
