@@ -602,11 +602,12 @@ async fn a_combiner_leaves_the_output_as_it_was_and_the_reducer_gets_no_repeats(
     assert!(fed > 0 && fed * 4 < records, "{counters}");
     assert!(counter(&counters, "combine_output_records") < fed, "{counters}");
 
-    // Values that vary within a key (a word's position in its line): the
-    // maps combine them at each spill.
-    let positions = r#"awk '{for(i=1;i<=NF;i++) print $i "\t" i}'"#;
+    // Values that vary within a key (a word's position in its line, 1 for
+    // the first three, so some values repeat many times and others a few):
+    // the maps combine the few at each spill, the reducers' side the rest.
+    let positions = r#"awk '{for(i=1;i<=NF;i++) print $i "\t" (i < 4 ? 1 : i)}'"#;
     let by_position = with(base, json!({"edp.streaming.mapper": positions}));
-    let (plain, _) = output_and_counters(&env, &engine, 32, &input, by_position.clone()).await;
+    let (plain, plain_counters) = output_and_counters(&env, &engine, 32, &input, by_position.clone()).await;
     let (combined, counters) =
         output_and_counters(&env, &engine, 33, &input, with(by_position, json!({"edp.streaming.combiner": AWK_SUM})))
             .await;
@@ -616,6 +617,9 @@ async fn a_combiner_leaves_the_output_as_it_was_and_the_reducer_gets_no_repeats(
     let records = counter(&counters, "map_output_records");
     assert!(counter(&counters, "reduce_input_records") * 4 < records, "{counters}");
     assert!(counter(&counters, "combine_input_records") > 0, "{counters}");
+    // Combined at the spills: smaller runs.
+    let spilled = counter(&counters, "spilled_bytes");
+    assert!(spilled * 2 < counter(&plain_counters, "spilled_bytes"), "{counters} vs {plain_counters}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,12 @@
 //! round combines every value of the key. A round's output is attributed by
 //! key.
 //!
+//! Doubling is done before the reducer only. At a spill there is one round
+//! (one combiner process per partition, as in Hadoop), since a counted value
+//! is already a single record in the run: it combines a key's values
+//! repeated a few times, and leaves the others as counted records, to be
+//! added up with every other map's and doubled before the reducer.
+//!
 //! What this relies on: a combiner's output for a key depends only on that
 //! key's input lines (so one copy of `S` can stand for the other half of the
 //! occurrences). Every combiner that is a reducer, as Hadoop's are, has that
@@ -36,18 +42,43 @@ use super::runner::Job;
 use super::sys;
 use super::task::{PIPE_SIZE, exit_text, read_lines};
 
-/// Where the combiner runs, which decides which keys it is given.
+/// Where the combiner runs, which decides which keys and values it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
-    /// At a spill: keys with more than one stored value. A key whose
-    /// values are one counted value is already as small as a record gets;
-    /// it is combined after the shuffle, once every map's count of it has
-    /// been added up (doubling then costs the log of the sum, not the sum
-    /// of the logs).
+    /// At a spill, in one round: keys with more than one stored value,
+    /// their values repeated at most [`MAP_EXPAND`] times, as lines. A key
+    /// whose values are one counted value is already as small as a record
+    /// gets; it is combined after the shuffle, once every map's count of it
+    /// has been added up (doubling then costs the log of the sum, not the
+    /// sum of the logs).
     Map,
-    /// Before the reducer: keys with a repeated value, so the reducer
-    /// never gets one line per occurrence of a value the combiner folds.
+    /// Before the reducer, by doubling: keys with a repeated value, so the
+    /// reducer never gets one line per occurrence of a value the combiner
+    /// folds.
     Reduce,
+}
+
+/// At a spill, a value repeated more often than this stays one counted
+/// record rather than become that many lines of combiner input.
+const MAP_EXPAND: u64 = 4;
+
+impl Side {
+    /// How many lines of a value repeated `count` times join the round of `bit`.
+    fn joining(self, count: u64, bit: u32) -> u64 {
+        match self {
+            Side::Reduce => (count >> bit) & 1,
+            Side::Map if bit == 0 && count <= MAP_EXPAND => count,
+            Side::Map => 0,
+        }
+    }
+
+    /// Whether a value repeated `count` times goes through the combiner at all.
+    fn feeds(self, count: u64) -> bool {
+        match self {
+            Side::Reduce => true,
+            Side::Map => count <= MAP_EXPAND,
+        }
+    }
 }
 
 /// What a combiner round needs to start a process.
@@ -252,7 +283,7 @@ impl Combiner {
             if cx.job.aborted() {
                 return Err(io::Error::other("aborted"));
             }
-            self.prepare_round(bit);
+            self.prepare_round(cx.side, bit);
             if !self.fed.is_empty() {
                 if let Some(key) = self.round(cx, bit)? {
                     cx.job.log(&format!(
@@ -282,6 +313,9 @@ impl Combiner {
                     for b in self.cur.of(k) {
                         sink.record(key, b.count, bytes(&self.cur.arena, b.value))?;
                     }
+                    for b in self.batch.blocks(k).iter().filter(|b| !cx.side.feeds(b.count)) {
+                        sink.record(key, b.count, bytes(&self.batch.arena, b.value))?;
+                    }
                 }
                 Plan::Pass | Plan::GaveUp => {
                     for b in self.batch.blocks(k) {
@@ -298,19 +332,24 @@ impl Combiner {
         self.bits.clear();
         for k in 0..self.batch.keys.len() {
             let blocks = self.batch.blocks(k);
-            let most = blocks.iter().map(|b| b.count).max().unwrap_or(0);
-            let combine = match side {
-                Side::Map => blocks.len() > 1,
-                Side::Reduce => most > 1,
+            let (combine, bits) = match side {
+                Side::Map => {
+                    let lines: u64 = blocks.iter().map(|b| side.joining(b.count, 0)).sum();
+                    (blocks.len() > 1 && lines > 1, 1)
+                }
+                Side::Reduce => {
+                    let most = blocks.iter().map(|b| b.count).max().unwrap_or(0);
+                    (most > 1, u64::BITS - most.leading_zeros())
+                }
             };
             self.plans.push(if combine { Plan::Combine } else { Plan::Pass });
-            self.bits.push(u64::BITS - most.leading_zeros());
+            self.bits.push(bits);
         }
     }
 
     /// Which keys take part in the round of `bit`: those with two lines or
     /// more to combine; a key with a single line keeps it as it is.
-    fn prepare_round(&mut self, bit: u32) {
+    fn prepare_round(&mut self, side: Side, bit: u32) {
         let Self { batch, plans, bits, cur, next, fed, fed_lines, .. } = self;
         next.reset(batch.keys.len());
         fed.clear();
@@ -319,8 +358,8 @@ impl Combiner {
             if plans[k] != Plan::Combine || bits[k] <= bit {
                 continue;
             }
-            let joining = || batch.blocks(k).iter().filter(move |b| (b.count >> bit) & 1 == 1);
-            let lines = 2 * cur.lines(k) + joining().count() as u64;
+            let joining = || batch.blocks(k).iter().filter(move |b| side.joining(b.count, bit) > 0);
+            let lines = 2 * cur.lines(k) + joining().map(|b| side.joining(b.count, bit)).sum::<u64>();
             match lines {
                 0 => {}
                 1 => {
@@ -356,13 +395,14 @@ impl Combiner {
         sys::grow_pipe(&stdout, PIPE_SIZE);
         out.clear();
         let (batch, cur, fed): (&Batch, &Reps, &[usize]) = (batch, cur, fed);
+        let side = cx.side;
         let mut stranger: Option<Vec<u8>> = None;
         let mut lines_out = 0u64;
         let mut cursor = 0;
         let (read, fed_ok) = std::thread::scope(|s| {
             let feeder = s.spawn(move || {
                 let mut stdin = stdin;
-                match write_round(batch, cur, fed, bit, &mut stdin) {
+                match write_round(batch, cur, fed, side, bit, &mut stdin) {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                     other => other,
                 }
@@ -446,8 +486,8 @@ fn find(batch: &Batch, fed: &[usize], cursor: &mut usize, key: &[u8]) -> Option<
 }
 
 /// A round's input: for each fed key, its combined form twice, then its
-/// values whose count has `bit` set.
-fn write_round(batch: &Batch, cur: &Reps, fed: &[usize], bit: u32, out: &mut impl Write) -> io::Result<()> {
+/// values that join at `bit`.
+fn write_round(batch: &Batch, cur: &Reps, fed: &[usize], side: Side, bit: u32, out: &mut impl Write) -> io::Result<()> {
     let mut buf = Vec::with_capacity(256 << 10);
     let mut line = |buf: &mut Vec<u8>, key: &[u8], value: &[u8]| -> io::Result<()> {
         buf.extend_from_slice(key);
@@ -469,7 +509,7 @@ fn write_round(batch: &Batch, cur: &Reps, fed: &[usize], bit: u32, out: &mut imp
             }
         }
         for b in batch.blocks(k) {
-            if (b.count >> bit) & 1 == 1 {
+            for _ in 0..side.joining(b.count, bit) {
                 line(&mut buf, key, bytes(&batch.arena, b.value))?;
             }
         }
