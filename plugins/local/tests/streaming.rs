@@ -695,11 +695,16 @@ async fn combiners_that_print_more_records_or_other_keys_leave_the_output_as_it_
     // A combiner that changes keys is not a combiner: its batches go on
     // uncombined, so the output stays right.
     let rename = r#"awk '{print "x" $0}'"#;
-    let (combined, counters) =
-        output_and_counters(&env, &engine, 52, &input, with(job.clone(), json!({"edp.streaming.combiner": rename})))
-            .await;
-    assert_eq!(combined, plain);
-    assert_eq!(counter(&counters, "reduce_input_records"), counter(&counters, "map_output_records"), "{counters}");
+    let output = env.root.path().join("out-52");
+    let renaming =
+        env.streaming_job(&id(52), &input, &output, with(job.clone(), json!({"edp.streaming.combiner": rename})), &[]);
+    let (report, handle) = run(&engine, &renaming, Duration::from_secs(60)).await;
+    succeeded(&report);
+    assert_eq!(text(&job_output(&output)), plain);
+    let counters = &info(&report)["counters"];
+    assert_eq!(counter(counters, "reduce_input_records"), counter(counters, "map_output_records"), "{counters}");
+    let stderr = read_stream(&engine, &handle, "stderr", 1 << 20).await;
+    assert!(stderr.contains("the combiner printed key `xw"), "{stderr}");
 
     // A combiner failing once fails its attempt; the retry starts afresh.
     let flaky = format!(

@@ -211,7 +211,8 @@ enum Plan {
     Pass,
     /// Combined, round by round.
     Combine,
-    /// Its output did not shrink: passed on as it came.
+    /// Not combined after all (its output did not shrink, or the combiner
+    /// changed keys): passed on as it came.
     GaveUp,
 }
 
@@ -286,9 +287,9 @@ impl Combiner {
             self.prepare_round(cx.side, bit);
             if !self.fed.is_empty() {
                 if let Some(key) = self.round(cx, bit)? {
+                    let key = String::from_utf8_lossy(&key[..key.len().min(100)]).into_owned();
                     cx.job.log(&format!(
-                        "the combiner printed key `{}`, which it was not given: this batch goes on uncombined",
-                        String::from_utf8_lossy(&key)
+                        "the combiner printed key `{key}`, which it was not given: this batch goes on uncombined"
                     ));
                     for plan in &mut self.plans {
                         if *plan == Plan::Combine {
