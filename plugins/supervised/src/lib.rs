@@ -31,14 +31,19 @@
 
 pub mod cancel;
 pub mod checks;
+mod client;
+pub mod hosted;
 pub mod job;
 pub mod jobdir;
 pub mod launch;
 pub mod layout;
 pub mod logs;
+pub mod protocol;
+mod stage;
 pub mod status;
 pub mod watch;
 
+pub use hosted::{HostSupervisor, JobPlan};
 pub use jobdir::{JOB_DIR_KEY, JobDir};
 pub use launch::{Launch, LaunchPlan};
 pub use layout::{ExitRecord, JobSpec};
