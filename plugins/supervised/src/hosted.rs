@@ -30,6 +30,8 @@ use crate::status;
 /// How long a launch waits for a job directory another launch of the same
 /// execution holds: only for that one's round trip to the supervisor.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// How long a launch that finds the job claimed waits for its pid.
+const CLAIM_WAIT: Duration = Duration::from_secs(2);
 
 /// What to start, and where.
 #[derive(Debug, Clone)]
@@ -126,8 +128,16 @@ impl HostSupervisor {
         match outcome {
             Outcome::Started { pid } => Ok((Some(pid), JobStatus::Running)),
             Outcome::Existing => {
+                // Another launch may have claimed it a moment ago: its pid
+                // follows within microseconds.
+                let deadline = Instant::now() + CLAIM_WAIT;
+                let mut pid = dir.job_pid()?;
+                while pid == JobPid::Claimed && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    pid = dir.job_pid()?;
+                }
                 let report = self.observe(execution_id, &dir).await?;
-                let pid = match dir.job_pid()? {
+                let pid = match pid {
                     JobPid::Pid(pid) => u32::try_from(pid).ok(),
                     JobPid::Absent | JobPid::Claimed => None,
                 };
