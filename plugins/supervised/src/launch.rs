@@ -1,5 +1,7 @@
-//! Starting a job's supervisor, at most once per job directory. Blocking:
-//! run it on a blocking thread.
+//! Starting a per-job supervisor (`edp-supervisor <jobdir>`, what
+//! spark-submit jobs run under), at most once per job directory. Blocking:
+//! run it on a blocking thread. Jobs of the host supervisor start through
+//! [`crate::hosted`] instead.
 //!
 //! The job directory's lock makes a launch safe to repeat: the launcher
 //! takes it, checks for traces of an earlier supervisor, stages the files,
