@@ -39,7 +39,7 @@ pub struct JobPlan {
     /// One directory per execution (see [`JobDir::in_work_dir`]): a second
     /// launch into it starts nothing. Absolute.
     pub job_dir: PathBuf,
-    /// What the job runs; also written to `job.json`.
+    /// What the job runs (a dry run shows it; it is not written down).
     pub spec: JobSpec,
     /// File name in the job directory → the local file it comes from
     /// (hard-linked, else copied). Names pass [`checks::binary_name`].
@@ -94,8 +94,10 @@ impl HostSupervisor {
                 return Ok(Staged::Existing);
             }
             let sent = (|| {
+                // No job.json: the spec goes to the supervisor, and each
+                // file a job's launch creates costs an inode allocation,
+                // which shows in the launch rate.
                 stage::files(&dir, &plan.files)?;
-                stage::spec(&dir, &plan.spec)?;
                 before(&dir)?;
                 client.launch(&id, dir.path(), plan.spec)
             })();
@@ -137,6 +139,10 @@ impl HostSupervisor {
                     pid = dir.job_pid()?;
                 }
                 let report = self.observe(execution_id, &dir).await?;
+                if report.status.is_terminal() {
+                    // Ended before: no notification is coming for it.
+                    self.client.forget(execution_id);
+                }
                 let pid = match pid {
                     JobPid::Pid(pid) => u32::try_from(pid).ok(),
                     JobPid::Absent | JobPid::Claimed => None,
@@ -152,14 +158,14 @@ impl HostSupervisor {
 
     /// The job's status from its directory. A running job is watched, so
     /// that the host hears of its end at once, after an edpd restart too.
+    /// (A watched job stays so until its end is told, even if a read saw
+    /// the end first: a cancel's report is followed by the hint.)
     pub async fn observe(&self, execution_id: &str, dir: &JobDir) -> Result<StatusReport> {
         let client = self.client.clone();
         let (id, dir) = (execution_id.to_owned(), dir.clone());
         blocking(move || {
             let report = status::observe(&dir)?.report;
-            if report.status.is_terminal() {
-                client.forget(&id);
-            } else {
+            if !report.status.is_terminal() {
                 client.watch(&id, dir.path());
             }
             Ok(report)
