@@ -19,11 +19,14 @@ pub struct Leftovers {
 
 impl Leftovers {
     /// Call right after the job's process is reaped, its group having had
-    /// SIGTERM: remembers the group for SIGKILL if anything is left.
-    pub fn after_reap(&mut self, pgid: i32) {
-        if group_exists(pgid) {
+    /// SIGTERM: remembers the group for SIGKILL if anything is left (and
+    /// says whether it did).
+    pub fn after_reap(&mut self, pgid: i32) -> bool {
+        let left = group_exists(pgid);
+        if left {
             self.due.push((Instant::now() + GRACE, pgid));
         }
+        left
     }
 
     pub fn next(&self) -> Option<Instant> {

@@ -351,8 +351,9 @@ impl Worker {
 
     /// Leftovers of group `pgid` (which had SIGTERM) get SIGKILL later.
     pub fn after_reap(&self, pgid: i32) {
-        lock(&self.leftovers.0).after_reap(pgid);
-        self.leftovers.1.notify_one();
+        if lock(&self.leftovers.0).after_reap(pgid) {
+            self.leftovers.1.notify_one();
+        }
     }
 
     /// For a reaper that found no children: returns once a job is spawned.
