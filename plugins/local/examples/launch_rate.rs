@@ -10,7 +10,13 @@
 //!   notification has reached the host.
 //!
 //! `cargo run --release -p edp-engine-local --example launch_rate -- [JOBS] [CONCURRENCY]`
-//! (build the supervisor first: `cargo build --release -p edp-supervised`).
+//! (builds the supervisor, `edp-supervised`'s binary, in the same profile
+//! first).
+//!
+//! CPU per job is also shown, for the recipe (the launching threads, and
+//! the jobs) and for edp (this process: the engine; the supervisor's
+//! processes; the jobs, as the worker's reaped children), since CPU time
+//! says more than rates on a machine others use.
 
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -27,8 +33,12 @@ use edp_engine_api::plugin::{Engine, EngineContext, HostHandle};
 use edp_engine_api::wire::{Binary, ClusterSpec, EngineSettings, JobRequest, Object};
 use edp_engine_local::{LocalEngine, SUPERVISOR_NAME};
 use serde_json::json;
+use tokio::sync::Notify;
 
-struct CountingHost(Arc<AtomicUsize>);
+/// Jobs run one at a time for the latency figure.
+const LATENCY_JOBS: usize = 200;
+
+struct CountingHost(Arc<AtomicUsize>, Arc<Notify>);
 
 impl Host for CountingHost {
     fn log(&self, _level: u8, _target: RStr<'_>, message: RStr<'_>) {
@@ -36,6 +46,7 @@ impl Host for CountingHost {
     }
     fn status_hint(&self, _execution_id: RStr<'_>) {
         self.0.fetch_add(1, Ordering::Relaxed);
+        self.1.notify_one();
     }
 }
 
@@ -45,20 +56,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs: usize = args.next().map_or(Ok(3000), |a| a.parse())?;
     let concurrency: usize = args.next().map_or(Ok(8), |a| a.parse())?;
     let exe = std::env::current_exe()?;
-    let supervisor = exe.parent().and_then(|p| p.parent()).ok_or("no target dir")?.join(SUPERVISOR_NAME);
+    let supervisor = build_supervisor(&exe)?;
 
     let root = tempfile::tempdir()?;
     let script = root.path().join("job.sh");
     std::fs::write(&script, "true\n")?;
 
+    let (own, children) = (cpu_self(), cpu_children());
     let ceiling = {
         let (dir, script) = (root.path().join("recipe"), script.clone());
         tokio::task::spawn_blocking(move || recipe(&dir, &script, jobs)).await?
     };
-    println!("recipe ceiling: {ceiling:.0} jobs/s (2 threads)");
+    let per_job = |seconds: f64| seconds * 1e6 / jobs as f64;
+    println!(
+        "recipe ceiling: {ceiling:.0} jobs/s (2 threads); CPU per job: launcher {:.0} µs, job {:.0} µs",
+        per_job(cpu_self() - own),
+        per_job(cpu_children() - children)
+    );
 
     let ended = Arc::new(AtomicUsize::new(0));
-    let host = Host_TO::from_ptr(RArc::new(CountingHost(ended.clone())), TD_Opaque);
+    let told = Arc::new(Notify::new());
+    let host = Host_TO::from_ptr(RArc::new(CountingHost(ended.clone(), told.clone())), TD_Opaque);
     let settings = json!({ "supervisor": supervisor }).as_object().cloned().unwrap_or_default();
     let engine = Arc::new(LocalEngine::new(EngineContext {
         settings: EngineSettings { plugin_path: exe.clone(), data_dir: root.path().into(), settings },
@@ -90,6 +108,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     ended.store(0, Ordering::Relaxed);
 
+    let state = root.path().join("supervisor");
+    let pid = |name: &str| -> Result<i32, Box<dyn std::error::Error>> {
+        Ok(std::fs::read_to_string(state.join(name))?.trim().parse()?)
+    };
+    let (keeper, worker) = (pid("keeper.pid")?, pid("worker.pid")?);
+    let before = (cpu_self(), proc_cpu(keeper)?, proc_cpu(worker)?);
     let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
@@ -121,8 +145,86 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "engine: {jobs} jobs, {concurrency} concurrent launches: launched in {launched:.2?}, all ended in \
          {all:.2?}: {rate:.0} jobs/s"
     );
+    let after = (cpu_self(), proc_cpu(keeper)?, proc_cpu(worker)?);
+    println!(
+        "CPU per job: engine {:.0} µs, supervisor {:.0} µs (keeper {:.0}), job {:.0} µs",
+        per_job(after.0 - before.0),
+        per_job(after.2.0 - before.2.0 + after.1.0 - before.1.0),
+        per_job(after.1.0 - before.1.0),
+        per_job(after.2.1 - before.2.1)
+    );
     println!("engine / recipe: {:.0}%", 100.0 * rate / ceiling);
+
+    // Latency at low load: one job at a time, from run_job to the end's
+    // notification reaching the host (the engine's share of POST →
+    // SUCCEEDED; the host's poll and row write come on top).
+    let mut latencies = Vec::new();
+    for i in 0..LATENCY_JOBS {
+        let seen = ended.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        engine.run_job(request(jobs + 1 + i)).await?;
+        while ended.load(Ordering::Relaxed) == seen {
+            if tokio::time::timeout(Duration::from_secs(30), told.notified()).await.is_err() {
+                return Err("a job's end was not told within 30 s".into());
+            }
+        }
+        latencies.push(t0.elapsed());
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    println!("run_job → end told, one job at a time: p50 {:.2} ms, p99 {:.2} ms", pct(0.5), pct(0.99));
     Ok(())
+}
+
+/// `cargo build -p edp-supervised` into the profile directory of this
+/// example (`<target>/<profile>/examples/launch_rate`).
+fn build_supervisor(exe: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let profile_dir = exe.parent().and_then(Path::parent).ok_or("no profile directory")?;
+    let target_dir = profile_dir.parent().ok_or("no target directory")?;
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args(["build", "--quiet", "-p", "edp-supervised", "--bin", SUPERVISOR_NAME])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir.ends_with("release") {
+        cargo.arg("--release");
+    }
+    if !cargo.current_dir(env!("CARGO_MANIFEST_DIR")).status()?.success() {
+        return Err("building edp-supervisor failed".into());
+    }
+    Ok(profile_dir.join(SUPERVISOR_NAME))
+}
+
+/// CPU seconds of this process, all threads.
+fn cpu_self() -> f64 {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds of this process's children that were waited for.
+fn cpu_children() -> f64 {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage(who: libc::c_int) -> f64 {
+    // SAFETY: rusage is plain data, valid zeroed; getrusage fills it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// A process's own CPU seconds, and those of the children it waited for.
+fn proc_cpu(pid: i32) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<f64> =
+        stat.rsplit_once(')').ok_or("bad stat")?.1.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name.
+    Ok(((fields[11] + fields[12]) / hz, (fields[13] + fields[14]) / hz))
 }
 
 /// The Shell job's own recipe, without edp, on two threads.

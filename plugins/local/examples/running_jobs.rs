@@ -10,6 +10,7 @@
 //!
 //! `cargo run --release -p edp-engine-local --example running_jobs -- [JOBS] [IDLE_SECONDS]`
 //! (build the supervisor first: `cargo build --release -p edp-supervised`).
+//! What it does not measure: the host's own polling of running jobs (core).
 //! 10,000 jobs are 10,000 processes: `kernel.pid_max` (32,768 here) and
 //! `ulimit -u` must allow that many more.
 
