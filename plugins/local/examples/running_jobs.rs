@@ -99,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     engine_job_id: launched.engine_job_id,
                     job_type: job.job_type,
                     cluster: job.cluster,
-                    extra: launched.extra.into(),
+                    extra: launched.extra,
                     cancel_requested: false,
                 })
             }
@@ -167,9 +167,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Joins futures without pulling in a crate for it.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let tasks: Vec<_> = futures.map(tokio::spawn).collect();
