@@ -92,6 +92,12 @@ struct Subscriber {
 }
 
 pub fn run(setup: Setup) -> ! {
+    // A thread that panicked (the reaper, say) would leave the worker half
+    // alive: the whole worker goes instead, and the keeper takes over.
+    std::panic::set_hook(Box::new(|info| {
+        log!("the worker panicked: {info}");
+        std::process::exit(70);
+    }));
     // The keeper blocks SIGCHLD for its signalfd; jobs inherit our mask.
     let _ = SigSet::empty().thread_set_mask();
     // Not inherited from the keeper: the orphans of our jobs are ours.
