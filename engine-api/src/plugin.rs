@@ -23,8 +23,8 @@ use crate::abi::{
     JsonFuture,
 };
 use crate::wire::{
-    ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, JobHandle, JobRequest, Launched, LogChunk,
-    LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, EngineSettings, FIND_JOB_OP, FoundJob, JobHandle, JobRequest,
+    Launched, LogChunk, LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// An engine error as plugin code builds it.
@@ -157,6 +157,20 @@ pub trait Engine: Send + Sync + Sized + 'static {
     /// (see [`Placement`]). Reached through `invoke("placement")`.
     fn placement(&self, _cluster: &ClusterSpec) -> Result<Placement> {
         Ok(Placement::Remote)
+    }
+
+    /// The job a launch with this submission tag (`job.execution_id`)
+    /// started, as `run_job` would answer for it, or `None` when there is
+    /// none. Asked before a cancel of a job whose launch may have reached
+    /// the engine without its answer being recorded, so that nothing it
+    /// started runs on. Must not start anything. Reached through
+    /// `invoke("find_job")`; engines that cannot tell answer `unsupported`
+    /// (the default), and edpd then says so in the job's `info`.
+    fn find_job(&self, job: JobRequest) -> impl Future<Output = Result<Option<Launched>>> + Send {
+        async move {
+            let _ = job;
+            Err(Error::unsupported(format!("engine `{}` cannot look a job up by its submission tag", Self::ID)))
+        }
     }
 
     fn invoke(
@@ -301,6 +315,12 @@ impl<E: Engine> JobEngine for Adapter<E> {
             return spawn_call(async move {
                 let cluster: ClusterSpec = parse(&payload)?;
                 Ok(PlacementAnswer { placement: engine.placement(&cluster)? })
+            });
+        }
+        if op.as_str() == FIND_JOB_OP {
+            return spawn_call(async move {
+                let job: JobRequest = parse(&payload)?;
+                Ok(FoundJob { launched: engine.find_job(job).await? })
             });
         }
         spawn_call(async move { engine.invoke(op.into_string(), parse(&payload)?).await })

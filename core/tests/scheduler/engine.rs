@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use edp_engine_api::plugin::{Engine, EngineContext, Error, Result};
 use edp_engine_api::wire::{
-    Capabilities, ClusterCheck, ClusterSpec, EngineDescription, FIND_JOB_OP, FoundJob, JobHandle, JobRequest,
-    JobStatus, Launched, PollingHints, StatusReport, Validated,
+    Capabilities, ClusterCheck, ClusterSpec, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
+    PollingHints, StatusReport, Validated,
 };
 use tokio::sync::watch;
 
@@ -108,14 +108,8 @@ impl Engine for Scripted {
         Ok(StatusReport::new(job.status))
     }
 
-    async fn invoke(&self, op: String, payload: serde_json::Value) -> Result<serde_json::Value> {
-        if op != FIND_JOB_OP {
-            return Err(Error::unsupported(op));
-        }
-        let job: JobRequest = serde_json::from_value(payload).map_err(|e| Error::invalid_input(e.to_string()))?;
-        let found =
-            current().jobs.lock().unwrap().get(&job.execution_id).map(|j| launched(&job.execution_id, j.status));
-        Ok(serde_json::to_value(FoundJob { launched: found }).unwrap())
+    async fn find_job(&self, job: JobRequest) -> Result<Option<Launched>> {
+        Ok(current().jobs.lock().unwrap().get(&job.execution_id).map(|j| launched(&job.execution_id, j.status)))
     }
 }
 

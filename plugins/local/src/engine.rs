@@ -114,6 +114,14 @@ impl Engine for LocalEngine {
         Ok(edp_supervised::job::launched(&job.execution_id, &dir, pid, status, Object::new()))
     }
 
+    async fn find_job(&self, job: JobRequest) -> Result<Option<Launched>> {
+        let plan = command::plan(&job, &self.settings)?;
+        let dir = JobDir::new(plan.job_dir);
+        let found = self.supervisor.find(&job.execution_id, &dir).await?;
+        Ok(found
+            .map(|(pid, status)| edp_supervised::job::launched(&job.execution_id, &dir, pid, status, Object::new())))
+    }
+
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
         let report = self.supervisor.observe(&handle.execution_id, &dir).await?;

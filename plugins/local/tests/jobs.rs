@@ -219,7 +219,7 @@ async fn python_job_runs_with_its_libs_importable() {
 async fn dry_run_shows_exactly_what_runs() {
     let env = Env::new();
     let (engine, _) = env.engine();
-    let mut job = env.shell_job(ID, "while [ ! -e go ]; do sleep 0.02; done\n", &["x", "; y"]);
+    let mut job = env.shell_job(ID, ": > up\nwhile [ ! -e go ]; do sleep 0.02; done\n", &["x", "; y"]);
     job.libs = vec![env.binary("lib.txt", "data")];
     job.params = object(json!({ "P": 1.5 }));
     let dry = engine.dry_run(job.clone()).await.expect("dry run");
@@ -230,6 +230,9 @@ async fn dry_run_shows_exactly_what_runs() {
     // What the job's process runs is what the dry run showed.
     let launched = engine.run_job(job.clone()).await.expect("run");
     let pid: i32 = launched.engine_job_id.parse().expect("the job's pid");
+    // Its pid is known from the spawn on; its command line once it has
+    // exec'd and runs the script.
+    wait_file(&env.job_dir(ID).join("up")).await;
     let proc = |what: &str| fs::read(format!("/proc/{pid}/{what}")).expect("the job's /proc entry");
     let nul_separated = |bytes: Vec<u8>| -> Vec<String> {
         bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
@@ -279,4 +282,26 @@ async fn java_job_runs_a_real_class() {
     let report = wait_terminal(&engine, &handle).await;
     assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
     assert_eq!(read_stream(&engine, &handle, "stdout", 1 << 20).await, "a b|$(id) ok\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_answers_what_a_launch_started_and_starts_nothing() {
+    let env = Env::new();
+    let (engine, hints) = env.engine();
+    let job = env.shell_job(ID, "echo run >> runs\nwhile [ ! -e go ]; do sleep 0.02; done\n", &[]);
+    // Never launched: nothing, and asking started nothing.
+    assert!(engine.find_job(job.clone()).await.expect("find").is_none());
+    assert!(!env.job_dir(ID).join("runs").exists());
+
+    let launched = engine.run_job(job.clone()).await.expect("run");
+    let found = engine.find_job(job.clone()).await.expect("find").expect("the launched job");
+    assert_eq!(found.engine_job_id, launched.engine_job_id);
+    assert_eq!(found.status, JobStatus::Running);
+    // What it found is what a cancel needs: its handle kills the job.
+    let report = engine.cancel_job(handle(&job, &found)).await.expect("cancel");
+    assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
+    hints.wait_for(ID).await;
+    let found = engine.find_job(job.clone()).await.expect("find").expect("the ended job");
+    assert_eq!(found.status, JobStatus::Killed);
+    assert_eq!(fs::read_to_string(env.job_dir(ID).join("runs")).expect("runs"), "run\n", "find_job started it again");
 }

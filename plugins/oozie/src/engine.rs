@@ -34,6 +34,20 @@ fn app_path(handle: &JobHandle) -> Option<&str> {
 }
 
 impl OozieEngine {
+    /// `run_job`'s answer for a workflow Oozie already has.
+    async fn launched(&self, cluster: &ClusterConfig, plan: &Plan, job: &JobRequest, id: String) -> Result<Launched> {
+        let handle = JobHandle {
+            execution_id: job.execution_id.clone(),
+            engine_job_id: id.clone(),
+            job_type: job.job_type.clone(),
+            cluster: job.cluster.clone(),
+            extra: extra(plan),
+            cancel_requested: false,
+        };
+        let report = self.report(cluster, &handle).await?;
+        Ok(Launched { engine_job_id: id, status: report.status, extra: extra(plan), info: report.info })
+    }
+
     /// The status now: `show=status` while it runs, `show=info` at the end.
     async fn report(&self, cluster: &ClusterConfig, handle: &JobHandle) -> Result<StatusReport> {
         let oozie = Oozie::new(&self.http, cluster);
@@ -117,21 +131,7 @@ impl Engine for OozieEngine {
             if found.status == "PREP" {
                 oozie.manage(&found.id, Manage::Start).await?;
             }
-            let handle = JobHandle {
-                execution_id: job.execution_id.clone(),
-                engine_job_id: found.id.clone(),
-                job_type: job.job_type.clone(),
-                cluster: job.cluster.clone(),
-                extra: extra(&plan),
-                cancel_requested: false,
-            };
-            let report = self.report(&cluster, &handle).await?;
-            return Ok(Launched {
-                engine_job_id: found.id,
-                status: report.status,
-                extra: extra(&plan),
-                info: report.info,
-            });
+            return self.launched(&cluster, &plan, &job, found.id).await;
         }
 
         let hdfs = WebHdfs::new(&self.http, &cluster);
@@ -144,6 +144,18 @@ impl Engine for OozieEngine {
         tracing::info!(execution = %job.execution_id, oozie_id = %id, "workflow submitted");
         let report = status::running(&id, "RUNNING", Some(&plan.app_path))?;
         Ok(Launched { engine_job_id: id, status: JobStatus::Running, extra: extra(&plan), info: report.info })
+    }
+
+    /// The workflow a launch of this execution submitted, found by its
+    /// name (which holds the execution id); started or not.
+    async fn find_job(&self, job: JobRequest) -> Result<Option<Launched>> {
+        let cluster = ClusterConfig::parse(&job.cluster.configs)?;
+        let plan = plan::plan(&job, &cluster)?;
+        let found = Oozie::new(&self.http, &cluster).find_by_name(&plan.app_name).await?.into_iter().next();
+        match found {
+            Some(found) => self.launched(&cluster, &plan, &job, found.id).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {

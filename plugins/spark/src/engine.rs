@@ -120,14 +120,7 @@ impl SparkEngine {
         };
         let (pid, status) =
             supervised::start(&self.watcher, &job.execution_id, &dir, move || launch::launch(&launch_plan)).await?;
-        let status = if plan.tracking == Tracking::SubmittedDriver && status == JobStatus::Running {
-            JobStatus::Prep
-        } else {
-            status
-        };
-        let mut extra = Object::new();
-        extra.insert(MODE_KEY.into(), json!(plan.tracking.as_str()));
-        Ok(supervised::launched(&job.execution_id, &dir, pid, status, extra))
+        Ok(spark_submit_launched(&job.execution_id, &dir, plan.tracking, pid, status))
     }
 
     async fn run_rest(&self, job: &JobRequest, cluster: &ClusterConfig, plan: Plan) -> Result<Launched> {
@@ -139,16 +132,7 @@ impl SparkEngine {
         let (files, generated) = (plan.files.clone(), plan.generated.clone());
         let staging = move || stage(&stage_dir, &files, &generated);
         let driver_id = standalone::submit_once(&self.http, cluster, &dir, &job.execution_id, body, staging).await?;
-        let work_dir = dir.path().to_string_lossy().into_owned();
-        let mut info = Object::new();
-        info.insert("driver_id".into(), json!(driver_id));
-        info.insert("work_dir".into(), json!(work_dir));
-        Ok(Launched {
-            engine_job_id: driver_id.clone(),
-            status: JobStatus::Prep,
-            extra: json!({ JOB_DIR_KEY: work_dir, MODE_KEY: Tracking::Rest.as_str(), DRIVER_KEY: driver_id }),
-            info,
-        })
+        Ok(rest_launched(&dir, driver_id))
     }
 
     /// The status of a job whose driver spark-submit submitted (standalone
@@ -168,6 +152,35 @@ impl SparkEngine {
         report.info.insert("spark_submit".into(), json!(observed.status.as_str()));
         report.extra = t.learnt(Some(&driver_id), learnt.as_deref());
         Ok(report)
+    }
+}
+
+/// `run_job`'s answer for a job spark-submit runs (or ran).
+fn spark_submit_launched(
+    execution_id: &str,
+    dir: &JobDir,
+    tracking: Tracking,
+    pid: Option<u32>,
+    status: JobStatus,
+) -> Launched {
+    let status =
+        if tracking == Tracking::SubmittedDriver && status == JobStatus::Running { JobStatus::Prep } else { status };
+    let mut extra = Object::new();
+    extra.insert(MODE_KEY.into(), json!(tracking.as_str()));
+    supervised::launched(execution_id, dir, pid, status, extra)
+}
+
+/// `run_job`'s answer for a driver submitted through the REST API.
+fn rest_launched(dir: &JobDir, driver_id: String) -> Launched {
+    let work_dir = dir.path().to_string_lossy().into_owned();
+    let mut info = Object::new();
+    info.insert("driver_id".into(), json!(driver_id));
+    info.insert("work_dir".into(), json!(work_dir));
+    Launched {
+        engine_job_id: driver_id.clone(),
+        status: JobStatus::Prep,
+        extra: json!({ JOB_DIR_KEY: work_dir, MODE_KEY: Tracking::Rest.as_str(), DRIVER_KEY: driver_id }),
+        info,
     }
 }
 
@@ -228,6 +241,23 @@ impl Engine for SparkEngine {
         match plan.tracking {
             Tracking::Rest => self.run_rest(&job, &cluster, plan).await,
             Tracking::Process | Tracking::SubmittedDriver => self.run_spark_submit(&job, plan).await,
+        }
+    }
+
+    async fn find_job(&self, job: JobRequest) -> Result<Option<Launched>> {
+        let (cluster, plan) = self.plan(&job)?;
+        let dir = JobDir::new(plan.job_dir.clone());
+        match plan.tracking {
+            Tracking::Rest => {
+                let found = standalone::find_submitted_driver(&self.http, &cluster, &dir, &job.execution_id).await?;
+                Ok(found.map(|driver_id| rest_launched(&dir, driver_id)))
+            }
+            Tracking::Process | Tracking::SubmittedDriver => {
+                let Some((pid, status)) = supervised::find(&self.watcher, &job.execution_id, &dir).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(spark_submit_launched(&job.execution_id, &dir, plan.tracking, pid, status)))
+            }
         }
     }
 

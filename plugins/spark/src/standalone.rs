@@ -293,6 +293,34 @@ pub async fn submit_once(
     }
 }
 
+/// The driver an earlier `submit_once` of this job created, looked up
+/// without submitting anything: the recorded one, else (after a submission
+/// whose answer was lost) the one on the master carrying the execution id.
+pub async fn find_submitted_driver(
+    http: &Http,
+    cluster: &ClusterConfig,
+    dir: &JobDir,
+    execution_id: &str,
+) -> Result<Option<String>> {
+    if !dir.path().exists() {
+        return Ok(None);
+    }
+    let lock_dir = dir.clone();
+    let _lock = blocking(move || lock(&lock_dir)).await?;
+    if let Some(driver) = recorded(dir)? {
+        return Ok(Some(driver));
+    }
+    let Some(at_ms) = intent(dir)? else { return Ok(None) };
+    match find_submitted(http, &http.master(cluster)?, execution_id, at_ms).await? {
+        Found::Driver(id) => Ok(Some(id)),
+        Found::Nothing => Ok(None),
+        Found::Undecided => Err(Error::transient(
+            "a submission of this job may have reached the master (a driver is still waiting for a worker): \
+             cannot tell yet",
+        )),
+    }
+}
+
 enum Found {
     Driver(String),
     Undecided,

@@ -129,31 +129,43 @@ impl HostSupervisor {
         };
         match outcome {
             Outcome::Started { pid } => Ok((Some(pid), JobStatus::Running)),
-            Outcome::Existing => {
-                // Another launch may have claimed it a moment ago: its pid
-                // follows within microseconds.
-                let deadline = Instant::now() + CLAIM_WAIT;
-                let mut pid = dir.job_pid()?;
-                while pid == JobPid::Claimed && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    pid = dir.job_pid()?;
-                }
-                let report = self.observe(execution_id, &dir).await?;
-                if report.status.is_terminal() {
-                    // Ended before: no notification is coming for it.
-                    self.client.forget(execution_id);
-                }
-                let pid = match pid {
-                    JobPid::Pid(pid) => u32::try_from(pid).ok(),
-                    JobPid::Absent | JobPid::Claimed => None,
-                };
-                Ok((pid, report.status))
-            }
+            Outcome::Existing => self.existing(execution_id, &dir).await,
             Outcome::Failed { error } => {
                 self.client.forget(execution_id);
                 Err(Error::fatal(error))
             }
         }
+    }
+
+    /// The job an earlier launch of `execution_id` started, as `start`
+    /// answers for it; `None` when none did. Starts nothing.
+    pub async fn find(&self, execution_id: &str, dir: &JobDir) -> Result<Option<(Option<u32>, JobStatus)>> {
+        if !dir.started() {
+            return Ok(None);
+        }
+        self.existing(execution_id, dir).await.map(Some)
+    }
+
+    /// A job that has started: its pid and status.
+    async fn existing(&self, execution_id: &str, dir: &JobDir) -> Result<(Option<u32>, JobStatus)> {
+        // Another launch may have claimed it a moment ago: its pid follows
+        // within microseconds.
+        let deadline = Instant::now() + CLAIM_WAIT;
+        let mut pid = dir.job_pid()?;
+        while pid == JobPid::Claimed && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            pid = dir.job_pid()?;
+        }
+        let report = self.observe(execution_id, dir).await?;
+        if report.status.is_terminal() {
+            // Ended before: no notification is coming for it.
+            self.client.forget(execution_id);
+        }
+        let pid = match pid {
+            JobPid::Pid(pid) => u32::try_from(pid).ok(),
+            JobPid::Absent | JobPid::Claimed => None,
+        };
+        Ok((pid, report.status))
     }
 
     /// The job's status from its directory. A running job is watched, so

@@ -46,6 +46,17 @@ pub async fn start(
     }
 }
 
+/// The job an earlier launch of `execution_id` started (its supervisor's
+/// pid and the job's status), or `None` when none did. Starts nothing.
+pub async fn find(watcher: &Watcher, execution_id: &str, dir: &JobDir) -> Result<Option<(Option<u32>, JobStatus)>> {
+    if !dir.started() {
+        return Ok(None);
+    }
+    let report = observe(watcher, execution_id, dir).await?;
+    let pid = dir.pid(layout::SUPERVISOR_PID)?.and_then(|p| u32::try_from(p).ok());
+    Ok(Some((pid, report.status)))
+}
+
 /// The answer to `run_job`: the pid the launch returned as the engine's job
 /// id (a per-job supervisor's, or the job's own under the host supervisor),
 /// the job directory in `extra` (with the engine's own `extra` keys) and in
