@@ -194,6 +194,42 @@ async fn a_local_job_is_cancelled_and_read_through_a_replica_that_does_not_run_i
     assert!(!crate::helpers::group_alive(mine, &id), "the job's processes outlived the cancel");
 }
 
+/// A node gone longer than `node_timeout`: its local jobs are not failed,
+/// their `info` says the node is lost; back, it re-attaches and follows
+/// them to their end.
+#[tokio::test]
+async fn a_lost_nodes_jobs_say_so_and_it_takes_them_up_again_when_back() {
+    let db = crate::postgres::database();
+    let lost_after = |b: edp_tests::app::Builder| b.env("EDP__SERVER__NODE_TIMEOUT_SECS", "2");
+    let mut a = lost_after(replica(Some(&db), "node-a")).start().await;
+    let mut b = lost_after(replica(Some(&db), "node-b")).start().await;
+    let release = a.root.path().join("release");
+    let script = "while [ ! -e \"$1\" ]; do sleep 0.05; done\necho done\n";
+    let template = shell_template(&a, "waiter", script).await;
+    let cluster = crate::helpers::local_cluster(&a).await;
+    let args = json!({"args": [release.display().to_string()]});
+    let id = crate::helpers::launch(&a, &template, &cluster, args).await;
+    let job = wait_for(&a, &id, &["RUNNING"], Duration::from_secs(30)).await;
+    let owner = job["node_id"].as_str().expect("a local job names its node").to_string();
+    let (mine, other) = if owner == "node-a" { (&mut a, &mut b) } else { (&mut b, &mut a) };
+
+    mine.kill();
+    let job = eventually("the job to say its node is lost", Duration::from_secs(40), || async {
+        let job = other.get(&format!("/v2/jobs/{id}")).await.expect(200)["job"].clone();
+        job["info"].get("node_lost").is_some().then_some(job)
+    })
+    .await;
+    assert_eq!(job["info"]["status"], "RUNNING", "a lost node's job is not failed: {job}");
+    assert!(job["info"]["node_lost"].to_string().contains(&owner), "{job}");
+
+    mine.start().await;
+    std::fs::write(&release, "").expect("release the job");
+    let job = wait_for(other, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
+    assert!(job["info"].get("node_lost").is_none(), "{job}");
+    assert_eq!(mine.read_log(&id, "stdout").await, "done\n");
+}
+
 /// SQLite serves one edpd at a time: a second one on the same file refuses
 /// to start, saying why, and the first keeps serving.
 #[tokio::test]
