@@ -58,7 +58,7 @@ pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, then: Then
             changes.next_action_at = Set(Some(time::now()));
         }
         if rows::write_if(edp, &row.id, was, changes).await? {
-            tracing::debug!(execution = %row.id, delete, "cancel requested");
+            crate::observe::job_cancelled(&row, delete);
             edp.jobs().wake();
             return Ok(());
         }
@@ -117,7 +117,7 @@ pub(crate) async fn run(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
         if Utc::now() >= deadline {
             let back_to = last.as_ref().map_or(Status::Running, |r| Status::from(r.status));
             let reason = format!("the engine did not confirm the kill within {:?}", edp.settings().cancel_timeout);
-            tracing::warn!(execution = %row.id, "{reason}");
+            crate::observe::cancel_unconfirmed(&row, &reason);
             let mut gave_up = rows::blank();
             gave_up.status = Set(back_to.as_str().into());
             gave_up.info = Set(rows::info_with(&row, back_to, "cancel_error", reason.into()));
@@ -133,7 +133,9 @@ pub(crate) async fn run(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
 
 /// Writes the final state; removes the row if a delete waits for it.
 async fn settle(edp: &Edp, row: &Model, changes: crate::entity::job_execution::ActiveModel) -> Result<()> {
+    let ending = crate::observe::ending(&changes);
     if rows::write_if(edp, &row.id, Status::ToBeKilled, changes).await? {
+        crate::observe::ended(row, ending);
         rows::destroy_if_requested(edp, &row.id).await?;
     }
     Ok(())

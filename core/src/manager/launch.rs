@@ -15,7 +15,9 @@ use super::{Busy, rows};
 pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
     let Some(engine) = edp.engines().get(&row.engine) else {
         let reason = format!("engine '{}' is not loaded", row.engine);
-        rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await?;
+        if rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await? {
+            crate::observe::job_ended(&row, Status::Failed, Some(&reason));
+        }
         return Ok(());
     };
     let request = rows::request(&row)?;
@@ -24,6 +26,7 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
 
     match engine.client.run_job(&request, edp.settings().launch_timeout).await {
         Ok(launched) => {
+            crate::observe::job_launched(&row, &launched.engine_job_id, Status::from(launched.status));
             let mut extra = row.extra.clone();
             extra["engine"] = launched.extra;
             let mut recorded = rows::blank();
@@ -52,7 +55,7 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
         }
         Err(e) if e.is_transient() && row.attempts + 1 < edp.settings().launch_attempts => {
             let attempts = row.attempts + 1;
-            tracing::warn!(execution = %row.id, attempt = attempts, error = %e, "launch failed, will retry");
+            crate::observe::launch_retried(&row, attempts, &e);
             let mut retry = rows::blank();
             retry.attempts = Set(attempts);
             retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
@@ -60,8 +63,11 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
             rows::write_if(edp, &row.id, Status::Pending, retry).await?;
         }
         Err(e) => {
-            tracing::info!(execution = %row.id, error = %e, "launch failed");
-            rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await?;
+            let failed = rows::finish(&row, Status::Failed, &e.to_string());
+            let ending = crate::observe::ending(&failed);
+            if rows::write_if(edp, &row.id, Status::Pending, failed).await? {
+                crate::observe::ended(&row, ending);
+            }
         }
     }
     Ok(())

@@ -46,7 +46,9 @@ pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> 
             retry
         }
     };
+    let ending = crate::observe::ending(&changes);
     if rows::write_if(edp, &row.id, was, changes).await? {
+        crate::observe::ended(&row, ending);
         // A delete asked for after our read would have changed the status
         // (TOBEKILLED) and failed the write, so the flag we read is current.
         if row.delete_requested {

@@ -9,6 +9,7 @@ mod engines;
 mod events;
 mod flows;
 mod jobs;
+mod ops;
 mod templates;
 mod v1;
 
@@ -72,6 +73,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", get(|| version(V2)))
         .route("/v1.1/", get(|| version(V1_1)))
         .route("/v1.1", get(v11_without_project))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(crate::ui::assets())
         .nest("/v2", v2)
         .nest("/v1.1", v1::router())
