@@ -26,12 +26,17 @@ struct Health {
     status: &'static str,
 }
 
+/// Probes give up after a second or two: a database that takes longer is
+/// not one to send work to.
+const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `/readyz`: 200 when edpd can serve jobs, 503 (in Sahara's error shape)
 /// when it cannot: the database does not answer. Plugins are scanned before
 /// edpd listens, so a listening edpd has scanned them; the counts say what
 /// the scan found.
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
-    if let Err(e) = edp_core::observe::database_reachable(&s.edp).await {
+    let answered = tokio::time::timeout(READY_PATIENCE, edp_core::observe::database_reachable(&s.edp)).await;
+    if let Err(e) = answered.unwrap_or_else(|_| Err(format!("no answer within {READY_PATIENCE:?}"))) {
         // The driver's message stays in the log: it may name hosts.
         tracing::warn!(error = %e, "not ready: the database does not answer");
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", "the database does not answer"));

@@ -14,6 +14,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod local_jobs;
+mod observability;
 mod openstack_cli;
 mod output;
 mod paging;
