@@ -24,7 +24,7 @@ use crate::{time, validate};
 pub const ACTIVE: &str = "Active";
 pub const ERROR: &str = "Error";
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     pub name: String,
@@ -41,7 +41,7 @@ pub struct NewCluster {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterPatch {
     pub name: Option<String>,

@@ -12,17 +12,21 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
 /// `/healthz`: the process is up and its HTTP workers answer.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> Response {
     axum::Json(Health { status: "ok" }).into_response()
 }
 
-#[derive(Serialize)]
-struct Health {
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
     status: &'static str,
 }
 
@@ -34,6 +38,9 @@ const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// when it cannot: the database does not answer. Plugins are scanned before
 /// edpd listens, so a listening edpd has scanned them; the counts say what
 /// the scan found.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Not ready: the database does not answer", body = crate::openapi::ErrorBody)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
     let answered = tokio::time::timeout(READY_PATIENCE, edp_core::observe::database_reachable(&s.edp)).await;
     if let Err(e) = answered.unwrap_or_else(|_| Err(format!("no answer within {READY_PATIENCE:?}"))) {
@@ -50,15 +57,16 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
     .into_response())
 }
 
-#[derive(Serialize)]
-struct Ready {
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
     status: &'static str,
     database: &'static str,
     plugins: Plugins,
 }
 
-#[derive(Serialize)]
-struct Plugins {
+#[derive(Serialize, ToSchema)]
+pub struct Plugins {
     scanned: bool,
     loaded: usize,
     refused: usize,
@@ -67,6 +75,8 @@ struct Plugins {
 /// `/metrics`: the Prometheus text exposition. Gauges read from the
 /// database are refreshed first; if the database does not answer, the
 /// counters are still served and `edp_jobs` keeps its last values.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(s): State<AppState>, scope: Result<edp_core::Scope, ApiError>) -> ApiResult<Response> {
     if s.metrics_admin_only && !scope.is_ok_and(|scope| scope.is_admin()) {
         return Err(ApiError::new(
