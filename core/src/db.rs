@@ -42,3 +42,38 @@ where
 {
     Ok(select.all(db).await?.into_iter().next())
 }
+
+/// SQLite serves one edpd at a time: held for the life of the process, this
+/// lock (a file beside the database, `<database>.lock`, holding the pid)
+/// makes a second edpd on the same file refuse to start rather than run
+/// every job twice. `None` for other databases.
+pub fn lock_sqlite(url: &str) -> crate::Result<Option<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else { return Ok(None) };
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    let io = |e: std::io::Error| crate::Error::Internal(format!("cannot lock {lock_path}: {e}"));
+    let mut file =
+        std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(Some(file))
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(crate::Error::Internal(format!(
+                "another edpd (pid {}) uses the SQLite database {path}: SQLite serves one edpd at a time. Stop \
+                 that one, give this one another [paths] data_dir, or use Postgres ([database] url) to run several",
+                holder.trim()
+            )))
+        }
+        Err(e) => Err(io(e.into())),
+    }
+}

@@ -99,6 +99,15 @@ impl Engines {
         Ok(Self { current, wake })
     }
 
+    /// A fixed set of engines, with no directory behind it: engines linked
+    /// into a test binary, built with `edp_engine_api::host::construct_module`.
+    pub fn fixed(engines: Vec<LoadedEngine>) -> Self {
+        let loaded = engines.into_iter().map(|e| (e.description.id.clone(), Arc::new(e))).collect();
+        let set = EngineSet { loaded, refused: Vec::new(), restart_needed: Vec::new() };
+        let (wake, _) = std::sync::mpsc::channel();
+        Self { current: Arc::new(RwLock::new(Arc::new(set))), wake }
+    }
+
     /// Scans the plugin directory now; the engines as the scan left them.
     pub async fn rescan(&self) -> Arc<EngineSet> {
         let (reply, answer) = oneshot::channel();

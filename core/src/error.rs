@@ -38,6 +38,10 @@ pub enum Error {
     /// The engine could not be reached or did not answer in time.
     #[error("{0}")]
     EngineUnavailable(String),
+    /// What was asked is on another edpd's host: a host-bound job's logs
+    /// and files are where it runs. `url` is that node's, when it is alive.
+    #[error("job {job} runs on node {node}{}", url.as_ref().map_or_else(|| ", which is not reachable now".to_string(), |u| format!(", at {u}")))]
+    OnNode { job: String, node: String, url: Option<String> },
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("{0}")]
@@ -64,6 +68,7 @@ impl Error {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::DataTooBig(_) => "DATA_TOO_BIG",
             Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
+            Self::OnNode { .. } => "ON_ANOTHER_NODE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -235,6 +235,9 @@ pub struct Execution {
     pub data_source_urls: Value,
     /// The flow the job runs for, if any.
     pub flow_id: Option<String>,
+    /// The edpd node whose host runs the job, for jobs that run as
+    /// processes on an edpd host (its logs and files are there).
+    pub node_id: Option<String>,
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time::option")]
@@ -272,6 +275,7 @@ impl From<job_execution::Model> for Execution {
             interface: row.interface,
             data_source_urls: row.data_source_urls,
             flow_id: row.flow_id,
+            node_id: row.node_id.filter(|_| row.host_bound),
             is_public: row.is_public,
             is_protected: row.is_protected,
             start_time: row.start_time,

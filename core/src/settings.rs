@@ -28,6 +28,27 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Where `file://` binaries and `file` data sources may point.
     pub file_roots: FileRoots,
+    /// This process among the edpd sharing the database: leases name it,
+    /// and host-bound jobs belong to it. One process per id at a time.
+    pub node_id: String,
+    /// A node not seen for this long has its host-bound jobs say so.
+    pub node_timeout: Duration,
+    /// Engine calls under way at once per cluster, so that a slow or hung
+    /// cluster holds no more than its share of its engine's.
+    pub cluster_concurrency: usize,
+    /// How often a job an engine watches (it sends a hint when the job
+    /// ends) is polled anyway, at most.
+    pub fallback_poll: Duration,
+}
+
+impl Settings {
+    /// How long a claim on a row lasts: longer than any one step takes
+    /// (a launch, a whole cancel), so only a node that died or hung loses
+    /// one.
+    pub fn lease(&self) -> Duration {
+        let longest = self.launch_timeout.max(self.cancel_timeout).max(self.call_timeout);
+        longest + longest / 2 + Duration::from_secs(10)
+    }
 }
 
 impl Default for Settings {
@@ -43,6 +64,10 @@ impl Default for Settings {
             engine_concurrency: 64,
             public_url: None,
             file_roots: FileRoots::Anywhere,
+            node_id: "edpd".into(),
+            node_timeout: Duration::from_secs(120),
+            cluster_concurrency: 16,
+            fallback_poll: Duration::from_secs(300),
         }
     }
 }

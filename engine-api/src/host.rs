@@ -15,12 +15,13 @@ use abi_stable::std_types::{RResult, RStr, RString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use library::construct_module;
 pub use loader::{Change, Fingerprint, Loader, LoaderConfig, RestartNeeded, SettingsFor};
 
 use crate::abi::{ErrorKind, Host, JobEngineBox, JsonFuture};
 use crate::wire::{
-    ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk, LogRequest,
-    PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
+    ClusterCheck, ClusterSpec, DryRun, EngineDescription, FIND_JOB_OP, FoundJob, JobHandle, JobRequest, Launched,
+    LogChunk, LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
 /// The histogram every engine call is timed into, labelled by `engine` and
@@ -136,11 +137,11 @@ impl Host for HostImpl {
     fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
         let (engine, target, message) = (self.engine_id.as_str(), target.as_str(), message.as_str());
         match level {
-            1 => tracing::error!(target: "edp::engine", engine, from = target, "{message}"),
-            2 => tracing::warn!(target: "edp::engine", engine, from = target, "{message}"),
-            3 => tracing::info!(target: "edp::engine", engine, from = target, "{message}"),
-            4 => tracing::debug!(target: "edp::engine", engine, from = target, "{message}"),
-            _ => tracing::trace!(target: "edp::engine", engine, from = target, "{message}"),
+            1 => tracing::error!(target: crate::HOST_LOG_TARGET, engine, from = target, "{message}"),
+            2 => tracing::warn!(target: crate::HOST_LOG_TARGET, engine, from = target, "{message}"),
+            3 => tracing::info!(target: crate::HOST_LOG_TARGET, engine, from = target, "{message}"),
+            4 => tracing::debug!(target: crate::HOST_LOG_TARGET, engine, from = target, "{message}"),
+            _ => tracing::trace!(target: crate::HOST_LOG_TARGET, engine, from = target, "{message}"),
         }
     }
 
@@ -248,6 +249,19 @@ impl EngineClient {
             Err(CallError::Engine { kind, .. }) if kind == ErrorKind::UNSUPPORTED => Ok(Placement::Remote),
             Err(e) => Err(e),
         }
+    }
+
+    /// The job this engine has for `job`'s submission tag, if any
+    /// (`wire::FIND_JOB_OP`); nothing is started. `Err` with `UNSUPPORTED`
+    /// from an engine that cannot tell.
+    pub async fn find_job(&self, job: &JobRequest, timeout: Duration) -> Result<Option<Launched>, CallError> {
+        let payload = serde_json::to_value(job).expect("wire types always serialise");
+        let answer = self.invoke(FIND_JOB_OP, &payload, timeout).await?;
+        serde_json::from_value::<FoundJob>(answer).map(|found| found.launched).map_err(|e| CallError::BadReply {
+            engine: self.id.to_string(),
+            op: "find_job",
+            detail: e.to_string(),
+        })
     }
 
     /// An operation added after interface 1.0 (see `JobEngine::invoke`).

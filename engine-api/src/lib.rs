@@ -27,6 +27,11 @@ pub use tracing;
 
 use abi::{EngineError, ErrorKind};
 
+/// The `tracing` target under which edpd logs what engines send it. The SDK
+/// never forwards events of this target back: a plugin linked into the host's
+/// own process (in-process tests) would otherwise loop forever.
+pub const HOST_LOG_TARGET: &str = "edp::engine";
+
 impl EngineError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self { kind, message: abi_stable::std_types::RString::from(message.into()) }

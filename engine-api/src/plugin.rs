@@ -392,6 +392,12 @@ struct ForwardToHost(HostHandle);
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ForwardToHost {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
         let meta = event.metadata();
+        // The host re-emits what it is sent under this target; when the
+        // plugin is linked into the host's own process (in-process tests),
+        // forwarding it again would loop forever.
+        if meta.target() == crate::HOST_LOG_TARGET {
+            return;
+        }
         let level = match *meta.level() {
             tracing::Level::ERROR => 1,
             tracing::Level::WARN => 2,

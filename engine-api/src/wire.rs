@@ -94,6 +94,10 @@ pub struct Capabilities {
     /// Status reports may carry `progress`.
     #[serde(default)]
     pub progress: bool,
+    /// The engine tells the host (`Host::status_hint`) when a job on a host
+    /// cluster ends, so the host polls such jobs only rarely otherwise.
+    #[serde(default)]
+    pub status_hints: bool,
 }
 
 /// How often the host should poll a running job: the first poll after
@@ -150,6 +154,22 @@ pub enum Placement {
 /// The `invoke` operation that asks an engine for a cluster's placement:
 /// payload a `ClusterSpec`, answer a `PlacementAnswer`.
 pub const PLACEMENT_OP: &str = "placement";
+
+/// The `invoke` operation that asks an engine whether it has a job for a
+/// submission tag: payload the `JobRequest` `run_job` was (or would have
+/// been) given, answer a `FoundJob`. Asked before a cancel of a job whose
+/// launch may have reached the engine without its answer being recorded
+/// (edpd crashed, the call timed out), so nothing it started runs on.
+/// Must not start anything.
+pub const FIND_JOB_OP: &str = "find_job";
+
+/// The `find_job` operation's answer: the job, as `run_job` would have
+/// answered, or `None` when the engine has nothing for this tag.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FoundJob {
+    #[serde(default)]
+    pub launched: Option<Launched>,
+}
 
 /// The `placement` operation's answer.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy)]

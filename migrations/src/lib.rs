@@ -6,6 +6,7 @@ mod m20261123_000001_init;
 mod m20261124_000002_flows;
 mod m20261126_000003_change_cursor;
 mod m20261205_000003_host_policy;
+mod m20261206_000005_leases;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_flows::Migration),
             Box::new(m20261126_000003_change_cursor::Migration),
             Box::new(m20261205_000003_host_policy::Migration),
+            Box::new(m20261206_000005_leases::Migration),
         ]
     }
 }

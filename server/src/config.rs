@@ -43,6 +43,12 @@ pub struct Server {
     /// mode every caller is). Default: open, as `/healthz` and `/readyz`.
     #[serde(default)]
     pub metrics_admin_only: bool,
+    /// This edpd among those sharing a database (one process per id at a
+    /// time). Empty: the host's name.
+    #[serde(default)]
+    pub node_id: String,
+    /// A node not heard from for this long has its host-bound jobs say so.
+    pub node_timeout_secs: u64,
 }
 
 /// `[log]`: what edpd writes on stderr.
@@ -94,6 +100,11 @@ pub struct Jobs {
     pub refresh_timeout_secs: u64,
     pub launch_attempts: i32,
     pub engine_concurrency: usize,
+    /// Engine calls under way at once per cluster (its fair share).
+    pub cluster_concurrency: usize,
+    /// How often jobs an engine watches (it says when they end) are polled
+    /// anyway, at most.
+    pub fallback_poll_secs: u64,
     pub max_binary_bytes: u64,
 }
 
@@ -283,6 +294,18 @@ impl Settings {
             engine_concurrency: self.jobs.engine_concurrency.max(1),
             public_url: None,
             file_roots: self.file_roots().0,
+            node_id: self.node_id(),
+            node_timeout: Duration::from_secs(self.server.node_timeout_secs),
+            cluster_concurrency: self.jobs.cluster_concurrency.max(1),
+            fallback_poll: Duration::from_secs(self.jobs.fallback_poll_secs.max(1)),
         }
+    }
+
+    /// `[server] node_id`, else the host's name.
+    pub fn node_id(&self) -> String {
+        if !self.server.node_id.is_empty() {
+            return self.server.node_id.clone();
+        }
+        rustix::system::uname().nodename().to_string_lossy().into_owned()
     }
 }

@@ -10,11 +10,28 @@ pub struct ApiError {
     pub status: StatusCode,
     pub name: &'static str,
     pub message: String,
+    /// Where the answer is instead (a `Location` header): a host-bound
+    /// job's logs and files are served by the node it runs on.
+    pub location: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, name, message: message.into() }
+        Self { status, name, message: message.into(), location: None }
+    }
+
+    /// A core error for a request to `uri`: a job that runs on another,
+    /// reachable node is a 307 to the same path on that node (clients keep
+    /// their `X-Auth-Token` across it).
+    pub fn to_node(e: edp_core::Error, uri: &axum::http::Uri) -> Self {
+        if let edp_core::Error::OnNode { url: Some(base), .. } = &e {
+            let path = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+            let location = format!("{}{path}", base.trim_end_matches('/'));
+            let mut error = Self::new(StatusCode::TEMPORARY_REDIRECT, e.name(), e.to_string());
+            error.location = Some(location);
+            return error;
+        }
+        e.into()
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -44,6 +61,9 @@ impl From<edp_core::Error> for ApiError {
             E::NameAlreadyExists { .. } => StatusCode::CONFLICT,
             E::DataTooBig(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::EngineUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Handlers that serve a job's node-local data turn a reachable
+            // node into a redirect (`ApiError::to_node`).
+            E::OnNode { .. } => StatusCode::SERVICE_UNAVAILABLE,
             E::Database(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             E::Validation(_)
             | E::InvalidReference(_)
@@ -73,7 +93,11 @@ impl IntoResponse for ApiError {
             "error_name": self.name,
             "error_message": self.message,
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(location) = self.location.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(axum::http::header::LOCATION, location);
+        }
+        response
     }
 }
 

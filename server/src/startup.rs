@@ -43,6 +43,8 @@ pub struct Application {
     scheduler: JoinHandle<()>,
     event_poller: JoinHandle<()>,
     cors: Option<CorsLayer>,
+    /// Held while edpd runs: a second edpd on the same SQLite file refuses.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -62,6 +64,7 @@ impl Application {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %data_dir.display(), "edpd starting");
+        let sqlite_lock = edp_core::db::lock_sqlite(&settings.database_url())?;
         let db = edp_core::db::connect(&settings.database_url())
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", settings.database_shown()))?;
@@ -100,8 +103,14 @@ impl Application {
         summary(&edp, &settings, &auth, &declared, listener.local_addr()?).await;
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
         let metrics_admin_only = settings.server.metrics_admin_only;
-        let state = AppState { edp, auth, limits, events, metrics, metrics_admin_only };
-        Ok(Self { listener, state, scheduler, event_poller, cors })
+        Ok(Self {
+            listener,
+            state: AppState { edp, auth, limits, events, metrics, metrics_admin_only },
+            scheduler,
+            event_poller,
+            cors,
+            _sqlite_lock: sqlite_lock,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -35,6 +35,17 @@ pub struct Model {
     pub delete_requested: bool,
     /// The flow this execution runs for, if any.
     pub flow_id: Option<String>,
+    /// The node holding the lease on this row, while it works on it.
+    pub lease_owner: Option<String>,
+    /// The claim that took the lease: every write under it names it.
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<DateTimeUtc>,
+    /// For a host-bound job, the node whose host runs it.
+    pub node_id: Option<String>,
+    /// Runs as processes on an edpd host (its cluster's placement is `host`).
+    pub host_bound: bool,
+    /// A launch was begun: the engine may have the job even without an id.
+    pub submitted: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -10,3 +10,4 @@ pub mod job_binary_internal;
 pub mod job_execution;
 pub mod job_template;
 pub mod job_template_binary;
+pub mod node;

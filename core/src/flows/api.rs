@@ -176,6 +176,8 @@ pub async fn submit(edp: &Edp, scope: &Scope, new: NewFlow) -> Result<Flow> {
         created_at: Set(now),
         updated_at: Set(now),
         end_time: Set(None),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
     }
     .insert(&txn)
     .await?;

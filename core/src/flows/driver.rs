@@ -9,14 +9,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 use serde_json::Value;
 
 use crate::Edp;
 use crate::catalog::clusters;
 use crate::entity::{cluster, data_source, flow, flow_job, job_execution};
 use crate::error::Result;
-use crate::manager::{self, Busy, NewJob};
+use crate::manager::{self, NewJob};
 use crate::scope::Scope;
 use crate::status::Status;
 use crate::time;
@@ -29,20 +30,50 @@ pub(crate) async fn advance_all(edp: &Edp) -> Result<()> {
     let running =
         flow::Entity::find().filter(flow::Column::Status.eq(FlowStatus::Running.as_str())).all(edp.db()).await?;
     for row in running {
-        if let Some(busy) = Busy::try_claim(edp, &format!("flow:{}", row.id)) {
-            let edp = edp.clone();
-            tokio::spawn(async move {
-                let id = row.id.clone();
-                if let Err(e) = advance(&edp, row, busy).await {
-                    tracing::error!(flow = %id, error = %e, "advancing a flow failed; will retry");
-                }
-            });
+        if !claim(edp, &row.id).await? {
+            continue;
         }
+        let edp = edp.clone();
+        tokio::spawn(async move {
+            let id = row.id.clone();
+            if let Err(e) = advance(&edp, row).await {
+                tracing::error!(flow = %id, error = %e, "advancing a flow failed; will retry");
+            }
+            if let Err(e) = release(&edp, &id).await {
+                tracing::warn!(flow = %id, error = %e, "could not give a flow's lease back; it expires");
+            }
+        });
     }
     Ok(())
 }
 
-async fn advance(edp: &Edp, flow_row: flow::Model, _busy: Busy) -> Result<()> {
+/// Takes the flow's lease: one node advances a flow at a time (two would
+/// launch its next job twice).
+async fn claim(edp: &Edp, id: &str) -> Result<bool> {
+    let now = time::now();
+    let expires = now + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    let taken = flow::Entity::update_many()
+        .col_expr(flow::Column::LeaseOwner, Expr::val(edp.settings().node_id.clone()).into())
+        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(expires).into())
+        .filter(flow::Column::Id.eq(id))
+        .filter(Condition::any().add(flow::Column::LeaseOwner.is_null()).add(flow::Column::LeaseExpiresAt.lt(now)))
+        .exec(edp.db())
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+async fn release(edp: &Edp, id: &str) -> Result<()> {
+    flow::Entity::update_many()
+        .col_expr(flow::Column::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(Option::<chrono::DateTime<chrono::Utc>>::None).into())
+        .filter(flow::Column::Id.eq(id))
+        .filter(flow::Column::LeaseOwner.eq(edp.settings().node_id.clone()))
+        .exec(edp.db())
+        .await?;
+    Ok(())
+}
+
+async fn advance(edp: &Edp, flow_row: flow::Model) -> Result<()> {
     let scope = Scope::member(flow_row.project_id.clone());
     let mut jobs = flow_job::Entity::find()
         .filter(flow_job::Column::FlowId.eq(flow_row.id.clone()))
@@ -273,11 +304,22 @@ async fn launch(
     let execution_id = prepared.id().to_string();
     let txn = edp.db().begin().await?;
     prepared.row(scope, Some(&flow_row.id)).insert(&txn).await?;
-    let mut active: flow_job::ActiveModel = job.clone().into();
-    active.state = Set(JobState::Running.stored().into());
-    active.reason = Set(Some(reason.to_string()));
-    active.execution_id = Set(Some(execution_id.clone()));
-    active.update(&txn).await?;
+    // Only a job still waiting: the flow's lease makes this node the only
+    // one advancing it, and this keeps a launch single even if that lease
+    // lapsed.
+    let marked = flow_job::Entity::update_many()
+        .col_expr(flow_job::Column::State, Expr::val(JobState::Running.stored()).into())
+        .col_expr(flow_job::Column::Reason, Expr::val(reason.to_string()).into())
+        .col_expr(flow_job::Column::ExecutionId, Expr::val(execution_id.clone()).into())
+        .filter(flow_job::Column::FlowId.eq(job.flow_id.clone()))
+        .filter(flow_job::Column::Key.eq(job.key.clone()))
+        .filter(flow_job::Column::State.eq(job.state.clone()))
+        .exec(&txn)
+        .await?;
+    if marked.rows_affected != 1 {
+        txn.rollback().await?;
+        return Err(crate::error::Error::Internal(format!("flow job {} changed while it was launched", job.key)));
+    }
     txn.commit().await?;
     edp.jobs().wake();
     Ok(execution_id)

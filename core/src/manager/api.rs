@@ -17,7 +17,7 @@ use crate::scope::Scope;
 use crate::status::Status;
 use crate::time;
 
-use super::{Busy, cancel, poll, request, rows};
+use super::{cancel, lease, poll, request, rows};
 
 #[derive(utoipa::ToSchema, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +170,13 @@ impl Prepared {
             cancel_deadline: Set(None),
             delete_requested: Set(false),
             flow_id: Set(flow_id.map(str::to_string)),
+            lease_owner: Set(None),
+            lease_token: Set(None),
+            lease_expires_at: Set(None),
+            // Set by the claim that launches it, on that node.
+            node_id: Set(None),
+            host_bound: Set(crate::host::placement(&resolved.cluster) == crate::host::Placement::Host),
+            submitted: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -185,11 +192,20 @@ pub async fn get(edp: &Edp, scope: &Scope, id: &str, refresh: bool) -> Result<Ex
         && rows::status(&row) != Status::ToBeKilled
         && row.engine_job_id.is_some()
     {
-        if let Some(busy) = Busy::try_claim(edp, id) {
-            let polled =
-                tokio::time::timeout(edp.settings().refresh_timeout, poll::poll_once(edp, row.clone(), busy)).await;
-            if let Ok(Err(e)) = polled {
-                tracing::warn!(execution = %id, error = %e, "refresh failed");
+        // The poll runs as a step of its own, so that a slow engine's
+        // answer is still recorded (and the row's lease given back) after
+        // this request stops waiting for it.
+        if let Some(claimed) = lease::claim_one(edp, id).await? {
+            let task_edp = edp.clone();
+            let polled = tokio::spawn(async move {
+                let outcome = poll::poll_once(&task_edp, claimed, &task_edp.jobs().scheduler.unchanged).await;
+                task_edp.jobs().wake();
+                outcome
+            });
+            match tokio::time::timeout(edp.settings().refresh_timeout, polled).await {
+                Ok(Ok(Err(e))) => tracing::warn!(execution = %id, error = %e, "refresh failed"),
+                Ok(Err(e)) => tracing::warn!(execution = %id, error = %e, "refresh failed"),
+                _ => {}
             }
         }
         return Ok(find(edp, scope, id).await?.into());
@@ -320,6 +336,9 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
     let row = find(edp, scope, id).await?;
     crate::catalog::check_delete(scope, "job", &row.project_id, row.is_protected)?;
     if rows::status(&row).is_terminal() {
+        if rows::elsewhere(edp, &row).is_some() {
+            return rows::delete_on_its_node(edp, &row).await;
+        }
         let edp = edp.clone();
         // The row goes now; the engine's clean-up may take a while.
         job_execution::Entity::delete_by_id(id).exec(edp.db()).await?;
@@ -334,6 +353,13 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
     cancel::request(edp, scope, row, cancel::Then::Delete).await
 }
 
+/// Whether this node serves the job's host-side data (logs, files):
+/// `Error::OnNode` names the node that does.
+pub async fn served_here(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
+    let row = find(edp, scope, id).await?;
+    rows::here_or_redirect(edp, &row).await
+}
+
 pub async fn logs(
     edp: &Edp,
     scope: &Scope,
@@ -343,6 +369,7 @@ pub async fn logs(
     limit: u64,
 ) -> Result<LogChunk> {
     let row = find(edp, scope, id).await?;
+    rows::here_or_redirect(edp, &row).await?;
     if row.engine_job_id.is_none() {
         return Ok(LogChunk {
             stream: stream.unwrap_or_default(),

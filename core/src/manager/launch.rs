@@ -1,32 +1,36 @@
 //! Launching a PENDING execution: `run_job`, then record what the engine
 //! said. A transient failure is retried with backoff (the execution id makes
 //! `run_job` idempotent); anything else fails the job with the reason.
+//!
+//! Every write is under the launch's lease: if this node lost it (it hung
+//! past the lease, another node took over and launched), nothing it learnt
+//! is written, and the engine, asked twice with one submission tag, started
+//! the job once.
 
 use sea_orm::Set;
 
 use crate::Edp;
-use crate::entity::job_execution::Model;
 use crate::error::Result;
 use crate::status::Status;
 use crate::time;
 
-use super::{Busy, rows};
+use super::lease::{self, Claimed};
+use super::{poll, rows};
 
-pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
+pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
+    let Claimed { row, lease } = claimed;
     let Some(engine) = edp.engines().get(&row.engine) else {
         let reason = format!("engine '{}' is not loaded", row.engine);
-        if rows::write_if(edp, &row.id, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await? {
+        if rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await? {
             crate::observe::job_ended(&row, Status::Failed, Some(&reason));
         }
         return Ok(());
     };
     let request = rows::request(&row)?;
-    let permits = edp.jobs().permits(&row.engine, edp.settings().engine_concurrency);
-    let _permit = permits.acquire().await.map_err(|e| crate::error::Error::Internal(e.to_string()))?;
 
     match engine.client.run_job(&request, edp.settings().launch_timeout).await {
         Ok(launched) => {
-            crate::observe::job_launched(&row, &launched.engine_job_id, Status::from(launched.status));
+            let engine_job_id = launched.engine_job_id.clone();
             let mut extra = row.extra.clone();
             extra["engine"] = launched.extra;
             let mut recorded = rows::blank();
@@ -43,30 +47,42 @@ pub(crate) async fn launch(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
                 launched_row.end_time = Set(Some(time::now()));
                 launched_row.next_action_at = Set(None);
             } else {
-                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(engine.description.polling, 0))));
+                let hints = poll::polling(edp, &engine, &row);
+                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
             }
-            if !rows::write_if(edp, &row.id, Status::Pending, launched_row).await? {
+            if rows::settle(edp, &lease, Status::Pending, launched_row).await? {
+                crate::observe::job_launched(&row, &engine_job_id, status);
+            } else {
                 // A cancel came while the engine was launching: keep
                 // TOBEKILLED, record what the kill needs, cancel now.
                 recorded.next_action_at = Set(Some(time::now()));
-                rows::write(edp, &row.id, recorded).await?;
+                if rows::settle_any(edp, &lease, recorded).await? {
+                    crate::observe::job_launched(&row, &engine_job_id, Status::ToBeKilled);
+                }
                 edp.jobs().wake();
             }
         }
         Err(e) if e.is_transient() && row.attempts + 1 < edp.settings().launch_attempts => {
             let attempts = row.attempts + 1;
-            crate::observe::launch_retried(&row, attempts, &e);
             let mut retry = rows::blank();
             retry.attempts = Set(attempts);
             retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
             retry.info = Set(rows::info_with(&row, Status::Pending, "launch_error", e.to_string().into()));
-            rows::write_if(edp, &row.id, Status::Pending, retry).await?;
+            if rows::settle(edp, &lease, Status::Pending, retry).await? {
+                crate::observe::launch_retried(&row, attempts, &e);
+            } else {
+                lease::release(edp, &lease).await?;
+                edp.jobs().wake();
+            }
         }
         Err(e) => {
             let failed = rows::finish(&row, Status::Failed, &e.to_string());
             let ending = crate::observe::ending(&failed);
-            if rows::write_if(edp, &row.id, Status::Pending, failed).await? {
+            if rows::settle(edp, &lease, Status::Pending, failed).await? {
                 crate::observe::ended(&row, ending);
+            } else {
+                lease::release(edp, &lease).await?;
+                edp.jobs().wake();
             }
         }
     }

@@ -10,73 +10,48 @@
 //! - TOBEKILLED → [`cancel`] asks the engine and confirms by re-reading
 //!   status until the deadline.
 //!
-//! Writes that race with the API are conditional on the status read, so a
-//! cancel is never overwritten by a poll that started before it.
+//! Several edpd may share the database: a node works on a row only under
+//! the row's lease (`lease`), and its writes are conditional on that lease
+//! and on the status it read, so a cancel is never overwritten by a poll
+//! that started before it, and a node that lost its lease writes nothing.
+//! Jobs that run on an edpd host belong to that node (`nodes`).
 
 mod api;
 mod cancel;
 mod dry_run;
 mod launch;
+mod lease;
+mod nodes;
 mod output;
 mod poll;
 mod request;
 mod rows;
 mod scheduler;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 pub(crate) use api::prepare;
 pub use api::{
-    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, get, launch_job, list, logs, update,
+    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, get, launch_job, list, logs, served_here,
+    update,
 };
 pub(crate) use cancel::cancel_for_flow;
 pub use dry_run::{DryRunAnswer, DryRunJob, InlineBinary, InlineDataSource, InlineTemplate, dry_run};
 pub use output::{OutputChunk, output};
-pub use scheduler::spawn;
+pub use scheduler::{Pass, spawn, tick};
 
-use crate::Edp;
-
-/// In-memory coordination of the background work.
+/// In-memory coordination of this node's background work (what is shared
+/// with other nodes is in the rows: see `lease`).
 #[derive(Default)]
 pub(crate) struct State {
-    /// Wakes the scheduler: a new launch, a cancel, a hint.
+    /// Wakes the scheduler: a new launch, a cancel, a hint, a freed slot.
     wake: Notify,
-    /// Executions with an engine call under way: one at a time each.
-    in_flight: Mutex<HashSet<String>>,
-    /// Engine calls under way at once, per engine.
-    permits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    scheduler: scheduler::SchedulerState,
+    heart: nodes::Heart,
 }
 
 impl State {
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
-    }
-
-    fn permits(&self, engine: &str, limit: usize) -> Arc<Semaphore> {
-        let mut permits = self.permits.lock().expect("permits lock");
-        permits.entry(engine.to_string()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone()
-    }
-}
-
-/// Marks an execution busy for as long as it lives.
-pub(crate) struct Busy {
-    edp: Edp,
-    id: String,
-}
-
-impl Busy {
-    /// `None` when another task already works on this execution.
-    pub(crate) fn try_claim(edp: &Edp, id: &str) -> Option<Self> {
-        let mut set = edp.jobs().in_flight.lock().expect("in-flight lock");
-        set.insert(id.to_string()).then(|| Self { edp: edp.clone(), id: id.to_string() })
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.edp.jobs().in_flight.lock().expect("in-flight lock").remove(&self.id);
     }
 }

@@ -57,6 +57,8 @@ pub async fn output(edp: &Edp, scope: &Scope, id: &str, offset: u64, limit: u64)
         return Err(Error::Validation(format!("job {id} has no output data source")));
     };
     let (data, next_offset, complete) = if kind == "file" {
+        // A host-bound job wrote its files on its node's host.
+        rows::here_or_redirect(edp, &row).await?;
         let path = validate::local_path(&url)?;
         tokio::task::spawn_blocking(move || read_parts(&path, offset, limit))
             .await

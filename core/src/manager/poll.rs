@@ -2,7 +2,8 @@
 //! status report (suspend, resume).
 
 use edp_engine_api::abi::ErrorKind;
-use edp_engine_api::host::CallError;
+use edp_engine_api::host::{CallError, LoadedEngine};
+use edp_engine_api::wire::PollingHints;
 use sea_orm::Set;
 
 use crate::Edp;
@@ -12,27 +13,48 @@ use crate::scope::Scope;
 use crate::status::Status;
 
 use super::api::{Action, refused};
-use super::{Busy, rows};
+use super::lease::{self, Claimed, Lease};
+use super::rows::{self, Report};
+use super::scheduler::Unchanged;
+
+/// How often this row's engine wants it polled. A job the engine watches
+/// on this host (it sends a hint when the job ends) is polled only as a
+/// fallback, up to `fallback_poll` apart.
+pub(crate) fn polling(edp: &Edp, engine: &LoadedEngine, row: &Model) -> PollingHints {
+    let hints = engine.description.polling;
+    if row.host_bound && engine.description.capabilities.status_hints {
+        let fallback = edp.settings().fallback_poll.as_millis() as u64;
+        PollingHints { initial_ms: hints.initial_ms, max_ms: hints.max_ms.max(fallback) }
+    } else {
+        hints
+    }
+}
 
 /// Asks the engine once and records the answer. Only `NOT_FOUND` ends a job
 /// here: a network error or a misbehaving engine leaves the last known state
-/// (with `info.poll_error`) and is retried with backoff.
-pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> {
+/// (with `info.poll_error`) and is retried with backoff. A report that
+/// changes nothing is not written: its lease goes back with the pass's
+/// others (`unchanged`).
+pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged) -> Result<()> {
+    let Claimed { row, lease } = claimed;
     let was = rows::status(&row);
     let Some(engine) = edp.engines().get(&row.engine) else {
         let mut later = rows::blank();
         later.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(60))));
         later.info =
             Set(rows::info_with(&row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
-        rows::write_if(edp, &row.id, was, later).await?;
-        return Ok(());
+        return settle(edp, &row, &lease, was, later).await;
     };
     let handle = rows::handle(&row)?;
-    let permits = edp.jobs().permits(&row.engine, edp.settings().engine_concurrency);
-    let _permit = permits.acquire().await.map_err(|e| Error::Internal(e.to_string()))?;
-    let hints = engine.description.polling;
+    let hints = polling(edp, &engine, &row);
     let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
-        Ok(report) => rows::apply_report(&row, report, hints).1,
+        Ok(report) => match rows::apply_report(&row, report, hints) {
+            Report::Unchanged { status, next } => {
+                unchanged.push(lease, status, next);
+                return Ok(());
+            }
+            Report::Changed { changes, .. } => changes,
+        },
         Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
             rows::finish(&row, Status::Failed, &format!("the engine no longer knows this job: {message}"))
         }
@@ -46,16 +68,23 @@ pub(crate) async fn poll_once(edp: &Edp, row: Model, _busy: Busy) -> Result<()> 
             retry
         }
     };
+    settle(edp, &row, &lease, was, changes).await
+}
+
+/// The task's last write; if the API changed the row meanwhile (a cancel),
+/// the lease goes back and the next pass looks again.
+async fn settle(
+    edp: &Edp,
+    row: &Model,
+    lease: &Lease,
+    was: Status,
+    changes: crate::entity::job_execution::ActiveModel,
+) -> Result<()> {
     let ending = crate::observe::ending(&changes);
-    if rows::write_if(edp, &row.id, was, changes).await? {
-        crate::observe::ended(&row, ending);
-        // A delete asked for after our read would have changed the status
-        // (TOBEKILLED) and failed the write, so the flag we read is current.
-        if row.delete_requested {
-            rows::destroy_if_requested(edp, &row.id).await?;
-        }
+    if rows::settle(edp, lease, was, changes).await? {
+        crate::observe::ended(row, ending);
     } else {
-        // The API changed the row meanwhile (a cancel); look again.
+        lease::release(edp, lease).await?;
         edp.jobs().wake();
     }
     Ok(())
@@ -84,7 +113,7 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
     if !allowed || row.engine_job_id.is_none() {
         return Err(Error::UpdateFailed(format!("a {was} job cannot {action}")));
     }
-    let _busy = claim_soon(edp, &row.id, edp.settings().call_timeout).await.ok_or_else(|| {
+    let Claimed { row, lease } = claim_soon(edp, &row.id, edp.settings().call_timeout).await?.ok_or_else(|| {
         Error::UpdateFailed(format!("the job is busy with another engine call; {action} again in a moment"))
     })?;
     let handle = rows::handle(&row)?;
@@ -93,23 +122,28 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
         engine.client.suspend_job(&handle, timeout).await
     } else {
         engine.client.resume_job(&handle, timeout).await
-    }
-    .map_err(refused)?;
-    let (_, changes) = rows::apply_report(&row, report, engine.description.polling);
-    rows::write_if(edp, &row.id, was, changes).await?;
-    Ok(())
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            lease::release(edp, &lease).await?;
+            return Err(refused(e));
+        }
+    };
+    let (_, changes) = rows::apply_report(&row, report, polling(edp, &engine, &row)).into_changes();
+    settle(edp, &row, &lease, rows::status(&row), changes).await
 }
 
-/// Claims the execution, waiting for a poll under way to finish first (a
+/// Claims the execution, waiting for a step under way to finish first (a
 /// user's action should not fail because a poll happened to be running).
-async fn claim_soon(edp: &Edp, id: &str, patience: std::time::Duration) -> Option<Busy> {
+pub(crate) async fn claim_soon(edp: &Edp, id: &str, patience: std::time::Duration) -> Result<Option<Claimed>> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        if let Some(busy) = Busy::try_claim(edp, id) {
-            return Some(busy);
+        if let Some(claimed) = lease::claim_one(edp, id).await? {
+            return Ok(Some(claimed));
         }
         if tokio::time::Instant::now() >= deadline {
-            return None;
+            return Ok(None);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

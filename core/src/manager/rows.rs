@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::status::Status;
 use crate::time;
 
+use super::lease::Lease;
+
 pub(crate) async fn load(edp: &Edp, id: &str) -> Result<Option<Model>> {
     crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await
 }
@@ -68,9 +70,76 @@ pub(crate) fn blank() -> ActiveModel {
         cancel_deadline: NotSet,
         delete_requested: NotSet,
         flow_id: NotSet,
+        lease_owner: NotSet,
+        lease_token: NotSet,
+        lease_expires_at: NotSet,
+        node_id: NotSet,
+        host_bound: NotSet,
+        submitted: NotSet,
         created_at: NotSet,
         updated_at: Set(time::now()),
     }
+}
+
+/// The node a host-bound job runs on, when that is not this one: its
+/// processes, logs and files are there.
+pub(crate) fn elsewhere<'a>(edp: &Edp, row: &'a Model) -> Option<&'a str> {
+    match &row.node_id {
+        Some(node) if row.host_bound && *node != edp.settings().node_id => Some(node),
+        _ => None,
+    }
+}
+
+/// Refuses what only a host-bound job's own node can do, saying where it is.
+pub(crate) async fn here_or_redirect(edp: &Edp, row: &Model) -> Result<()> {
+    let Some(node) = elsewhere(edp, row) else { return Ok(()) };
+    let url = super::nodes::reachable(edp, node).await?.map(|n| n.public_url).filter(|u| !u.is_empty());
+    Err(Error::OnNode { job: row.id.clone(), node: node.to_string(), url })
+}
+
+/// A delete of a finished job another node runs: that node frees what the
+/// job left on its host, then removes the row.
+pub(crate) async fn delete_on_its_node(edp: &Edp, row: &Model) -> Result<()> {
+    let mut changes = blank();
+    changes.delete_requested = Set(true);
+    changes.next_action_at = Set(Some(time::now()));
+    write_if(edp, &row.id, status(row), changes).await?;
+    Ok(())
+}
+
+/// `changes` that also give the lease back.
+fn releasing(mut changes: ActiveModel) -> ActiveModel {
+    changes.lease_owner = Set(None);
+    changes.lease_token = Set(None);
+    changes.lease_expires_at = Set(None);
+    changes
+}
+
+/// A task's last write: `changes` if this node still holds `lease` and the
+/// row still has the status it was read with, giving the lease back.
+/// Returns whether it did; if not, the caller gives the lease back
+/// ([`lease::release`]) unless it was lost.
+pub(crate) async fn settle(edp: &Edp, lease: &Lease, expected: Status, changes: ActiveModel) -> Result<bool> {
+    let done = job_execution::Entity::update_many()
+        .set(releasing(changes))
+        .filter(job_execution::Column::Id.eq(lease.id.clone()))
+        .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
+        .filter(job_execution::Column::Status.eq(expected.as_str()))
+        .exec(edp.db())
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// A write under `lease` whatever the status now (what the engine said,
+/// which the next step needs), giving the lease back.
+pub(crate) async fn settle_any(edp: &Edp, lease: &Lease, changes: ActiveModel) -> Result<bool> {
+    let done = job_execution::Entity::update_many()
+        .set(releasing(changes))
+        .filter(job_execution::Column::Id.eq(lease.id.clone()))
+        .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
+        .exec(edp.db())
+        .await?;
+    Ok(done.rows_affected > 0)
 }
 
 /// Writes `changes` if the row still has the status it was read with.
@@ -114,8 +183,30 @@ pub(crate) fn backoff(hints: PollingHints, attempts: i32) -> Duration {
     Duration::from_millis(hints.initial_ms.saturating_mul(factor).min(hints.max_ms.max(hints.initial_ms)))
 }
 
+/// How long until the next poll of a job whose state last changed at
+/// `since`: as long as it has been unchanged, within the engine's bounds.
+/// The interval grows with the job's quiet without a counter to write.
+pub(crate) fn quiet_interval(hints: PollingHints, since: DateTime<Utc>) -> Duration {
+    let quiet = (time::now() - since).to_std().unwrap_or_default();
+    quiet.clamp(Duration::from_millis(hints.initial_ms), Duration::from_millis(hints.max_ms.max(hints.initial_ms)))
+}
+
+/// What a status report makes of a row.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// Nothing the row shows would change: no write, only the next poll.
+    Unchanged {
+        status: Status,
+        next: DateTime<Utc>,
+    },
+    Changed {
+        status: Status,
+        changes: ActiveModel,
+    },
+}
+
 /// The changes an engine's status report makes to a row.
-pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHints) -> (Status, ActiveModel) {
+pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHints) -> Report {
     let was = status(row);
     let reported = Status::from(report.status);
     // While a cancel is under way only a final answer replaces TOBEKILLED.
@@ -124,9 +215,17 @@ pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHint
     if let Some(progress) = &report.progress {
         payload.insert("progress".into(), serde_json::to_value(progress).unwrap_or(Value::Null));
     }
+    let shown = info(status, payload);
+    let same = status == was
+        && shown == row.info
+        && report.return_code.is_none_or(|code| row.return_code == Some(code))
+        && report.extra.is_none();
+    if same && !status.is_terminal() {
+        return Report::Unchanged { status, next: later(quiet_interval(hints, row.updated_at)) };
+    }
     let mut changes = blank();
     changes.status = Set(status.as_str().to_string());
-    changes.info = Set(info(status, payload));
+    changes.info = Set(shown);
     if let Some(code) = report.return_code {
         changes.return_code = Set(Some(code));
     }
@@ -139,17 +238,27 @@ pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHint
         if row.end_time.is_none() {
             changes.end_time = Set(Some(time::now()));
         }
-        changes.next_action_at = Set(None);
-        changes.attempts = Set(0);
-    } else if status != was {
-        changes.next_action_at = Set(Some(later(backoff(hints, 0))));
-        changes.attempts = Set(0);
+        changes.next_action_at = Set(if row.delete_requested { Some(time::now()) } else { None });
     } else {
-        let attempts = row.attempts.saturating_add(1);
-        changes.next_action_at = Set(Some(later(backoff(hints, attempts))));
-        changes.attempts = Set(attempts);
+        changes.next_action_at = Set(Some(later(backoff(hints, 0))));
     }
-    (status, changes)
+    changes.attempts = Set(0);
+    Report::Changed { status, changes }
+}
+
+impl Report {
+    /// The changes as a write, whether or not the row would show a
+    /// difference (a task that must write anyway).
+    pub(crate) fn into_changes(self) -> (Status, ActiveModel) {
+        match self {
+            Report::Changed { status, changes } => (status, changes),
+            Report::Unchanged { status, next } => {
+                let mut changes = blank();
+                changes.next_action_at = Set(Some(next));
+                (status, changes)
+            }
+        }
+    }
 }
 
 /// Ends a row with a final status and a reason.
@@ -161,20 +270,10 @@ pub(crate) fn finish(row: &Model, status: Status, reason: &str) -> ActiveModel {
     if row.start_time.is_none() {
         changes.start_time = Set(Some(time::now()));
     }
-    changes.next_action_at = Set(None);
+    // A delete waiting for the end is the next (and last) step.
+    changes.next_action_at = Set(if row.delete_requested { Some(time::now()) } else { None });
     changes.attempts = Set(0);
     changes
-}
-
-/// Removes a finished row whose deletion waited for the job to end.
-pub(crate) async fn destroy_if_requested(edp: &Edp, id: &str) -> Result<()> {
-    if let Some(row) = load(edp, id).await?
-        && row.delete_requested
-        && status(&row).is_terminal()
-    {
-        destroy(edp, row).await?;
-    }
-    Ok(())
 }
 
 /// Deletes the row and lets the engine free what the job held.

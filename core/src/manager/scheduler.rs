@@ -1,33 +1,47 @@
-//! The background loop: picks executions whose `next_action_at` has come
-//! (or that an engine hinted about) and hands each to the right task.
+//! The background loop. Each pass ([`tick`]) claims due work cluster by
+//! cluster and hands each claimed row to its step (launch, poll, cancel,
+//! delete); engines' hints (a job ended) are claimed at once.
+//!
+//! **Fairness.** Work is claimed per cluster, never as one global
+//! oldest-first batch, and only as much as that cluster has free slots
+//! (`cluster_concurrency` engine calls at once). A slow or hung cluster
+//! fills its own slots and nobody else's: its due rows stay unclaimed (so
+//! another node may take them), and every other cluster, of its engine or
+//! another, is claimed and served as usual. Within a cluster, cancels come
+//! first, then launches, then polls; polls may use all but
+//! [`RESERVED_FOR_ACTIONS`] slots, so a backlog of polls never holds up a
+//! cancel or a launch. An engine's calls are also bounded as a whole
+//! (`engine_concurrency`), above any one cluster's share.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::Edp;
-use crate::entity::job_execution::{self, Model};
 use crate::error::Result;
 use crate::status::Status;
-use crate::time;
 
-use super::{Busy, cancel, launch, poll, rows};
+use super::lease::{self, Claimed, Lease, Work};
+use super::{cancel, launch, nodes, poll, rows};
 
-/// Rows looked at per pass.
-const BATCH: u64 = 512;
 /// The longest the loop sleeps without a reason to wake.
 const IDLE: Duration = Duration::from_secs(1);
+/// Slots of each cluster that polls leave free for cancels and launches.
+pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 
 /// Starts the loop. `hints` carries execution ids engines report as changed.
 pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // After a restart every unfinished execution is looked at once: that
-        // is how running jobs are re-attached, and launches interrupted by a
-        // crash resumed (the engine finds them by their submission tag).
-        if let Err(e) = make_all_due(&edp).await {
+        // After a start every unfinished execution this node may work on is
+        // looked at once: that is how running jobs are re-attached, and
+        // launches interrupted by a crash resumed (the engine finds them by
+        // their submission tag).
+        if let Err(e) = lease::recover(&edp).await {
             tracing::error!(error = %e, "could not schedule unfinished jobs after start");
         }
         let mut wanted: HashSet<String> = HashSet::new();
@@ -35,25 +49,13 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
             while let Ok(id) = hints.try_recv() {
                 wanted.insert(id);
             }
-            let ids: Vec<String> = wanted.drain().collect();
-            for id in ids {
-                if !dispatch_one(&edp, &id).await {
-                    // Busy (typically its launch is being recorded): try
-                    // again when the busy task ends.
-                    wanted.insert(id);
-                }
-            }
-            let sleep = match dispatch_due(&edp).await {
-                Ok(next) => next,
+            let sleep = match tick(&edp, &mut wanted).await {
+                Ok(pass) => pass.next,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler pass failed");
                     IDLE
                 }
             };
-            if let Err(e) = crate::flows::advance_all(&edp).await {
-                tracing::error!(error = %e, "flow pass failed");
-            }
-            let sleep = if wanted.is_empty() { sleep } else { sleep.min(Duration::from_millis(20)) };
             tokio::select! {
                 _ = edp.jobs().wake.notified() => {}
                 Some(id) = hints.recv() => { wanted.insert(id); }
@@ -63,91 +65,208 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
     })
 }
 
-async fn make_all_due(edp: &Edp) -> Result<()> {
-    let mut due = rows::blank();
-    due.next_action_at = Set(Some(time::now()));
-    due.updated_at = sea_orm::ActiveValue::NotSet;
-    job_execution::Entity::update_many()
-        .set(due)
-        .filter(job_execution::Column::Status.is_in(Status::ACTIVE.iter().map(|s| s.as_str())))
-        .exec(edp.db())
-        .await?;
-    Ok(())
+/// What one pass started.
+pub struct Pass {
+    /// The steps it started, each its own task.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// How long until the next pass should look.
+    pub next: Duration,
 }
 
-/// Dispatches what is due; returns how long until the next row is.
-async fn dispatch_due(edp: &Edp) -> Result<Duration> {
-    let now = time::now();
-    let rows: Vec<Model> = job_execution::Entity::find()
-        .filter(job_execution::Column::NextActionAt.is_not_null())
-        .order_by_asc(job_execution::Column::NextActionAt)
-        .limit(BATCH)
-        .all(edp.db())
-        .await?;
-    let mut claimed = Vec::new();
-    let mut next = IDLE;
-    for row in rows {
-        let at = row.next_action_at.unwrap_or(now);
-        if at > now {
-            next = (at - now).to_std().unwrap_or(IDLE).min(IDLE);
-            break;
-        }
-        if let Some(busy) = Busy::try_claim(edp, &row.id) {
-            claimed.push((row, busy));
+impl Pass {
+    /// Waits for every step of this pass (tests drive passes one by one).
+    pub async fn finish(self) {
+        for task in self.tasks {
+            let _ = task.await;
         }
     }
-    if claimed.is_empty() {
-        return Ok(next);
-    }
-    // Lease the rows before the tasks start, so the next pass skips them;
-    // each task writes the real next time when it ends. After a crash the
-    // start-up pass makes them due again.
-    let lease = edp.settings().launch_timeout.max(edp.settings().cancel_timeout) + Duration::from_secs(60);
-    let mut leased = rows::blank();
-    leased.next_action_at = Set(Some(rows::later(lease)));
-    leased.updated_at = sea_orm::ActiveValue::NotSet;
-    job_execution::Entity::update_many()
-        .set(leased)
-        .filter(job_execution::Column::Id.is_in(claimed.iter().map(|(r, _)| r.id.clone())))
-        .exec(edp.db())
-        .await?;
-    let full = claimed.len() as u64 == BATCH;
-    for (row, busy) in claimed {
-        run(edp, row, busy);
-    }
-    Ok(if full { Duration::ZERO } else { next })
 }
 
-/// Dispatches one execution now, whatever its `next_action_at`. False when
-/// another task holds it.
-async fn dispatch_one(edp: &Edp, id: &str) -> bool {
-    let Some(busy) = Busy::try_claim(edp, id) else { return false };
-    match rows::load(edp, id).await {
-        Ok(Some(row)) if !rows::status(&row).is_terminal() => run(edp, row, busy),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(execution = %id, error = %e, "could not load hinted job"),
+/// One pass: give back the leases of polls that found nothing new, claim
+/// what engines hinted at, then what is due, cluster by cluster; advance
+/// flows; say when to look again. `wanted` keeps hinted ids that could not
+/// be claimed yet (their row is busy).
+pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
+    let state = &edp.jobs().scheduler;
+    state.unchanged.flush(edp).await?;
+    nodes::beat(edp).await?;
+    let mut tasks = Vec::new();
+
+    for id in std::mem::take(wanted) {
+        match lease::claim_one(edp, &id).await {
+            Ok(Some(claimed)) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
+                lease::release(edp, &claimed.lease).await?;
+            }
+            Ok(Some(claimed)) => tasks.push(run(edp, claimed)),
+            // Busy, or another node's: its end is looked at when it frees.
+            Ok(None) => {
+                if rows::load(edp, &id).await?.is_some_and(|r| r.lease_owner.is_some() && r.next_action_at.is_some()) {
+                    wanted.insert(id);
+                }
+            }
+            Err(e) => tracing::warn!(execution = %id, error = %e, "could not claim hinted job"),
+        }
     }
-    true
+
+    for (cluster, _due) in lease::due_clusters(edp).await? {
+        let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
+        let free = slots.all.available_permits();
+        let actions = lease::claim_due(edp, &cluster, Work::Actions, free as u64).await?;
+        let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
+        let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
+        for claimed in actions.into_iter().chain(polls) {
+            tasks.push(run(edp, claimed));
+        }
+    }
+
+    if let Err(e) = crate::flows::advance_all(edp).await {
+        tracing::error!(error = %e, "flow pass failed");
+    }
+
+    let next = match lease::next_due(edp).await? {
+        Some(at) => (at - chrono::Utc::now()).to_std().unwrap_or_default().min(IDLE),
+        None => IDLE,
+    };
+    // Hints still wanted, or leases to give back: look again soon.
+    let next = if wanted.is_empty() && state.unchanged.is_empty() { next } else { next.min(Duration::from_millis(50)) };
+    Ok(Pass { tasks, next })
 }
 
-fn run(edp: &Edp, row: Model, busy: Busy) {
-    tracing::debug!(execution = %row.id, status = %row.status, "dispatched");
+/// Runs a claimed row's step in a task of its own, within its cluster's and
+/// engine's slots.
+fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
+    tracing::debug!(execution = %claimed.row.id, status = %claimed.row.status, "dispatched");
     let edp = edp.clone();
     tokio::spawn(async move {
-        let id = row.id.clone();
-        let in_flow = row.flow_id.is_some();
-        let outcome = match rows::status(&row) {
-            Status::Pending if row.engine_job_id.is_none() => launch::launch(&edp, row, busy).await,
-            Status::ToBeKilled => cancel::run(&edp, row, busy).await,
-            status if status.is_terminal() => Ok(()),
-            _ => poll::poll_once(&edp, row, busy).await,
+        let id = claimed.row.id.clone();
+        let in_flow = claimed.row.flow_id.is_some();
+        let step = Step::of(&claimed.row);
+        let permits = edp.jobs().scheduler.permits(&edp, &claimed.row, step).await;
+        let outcome = match step {
+            Step::Launch => launch::launch(&edp, claimed).await,
+            Step::Cancel => cancel::run(&edp, claimed).await,
+            Step::Poll => poll::poll_once(&edp, claimed, &edp.jobs().scheduler.unchanged).await,
+            Step::Delete => delete(&edp, claimed).await,
+            Step::Nothing => lease::release(&edp, &claimed.lease).await,
         };
+        drop(permits);
         if let Err(e) = outcome {
             tracing::error!(execution = %id, error = %e, "background step failed; will retry");
         }
-        // Its flow may be waiting on it.
-        if in_flow {
+        // Its flow may be waiting on it; a freed slot may let more in.
+        if in_flow || step != Step::Poll {
             edp.jobs().wake();
         }
-    });
+    })
+}
+
+/// The step a claimed row is due for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Launch,
+    Poll,
+    Cancel,
+    /// A finished job whose delete waited for its end (or for its node).
+    Delete,
+    Nothing,
+}
+
+impl Step {
+    fn of(row: &crate::entity::job_execution::Model) -> Self {
+        match rows::status(row) {
+            Status::Pending if row.engine_job_id.is_none() => Self::Launch,
+            Status::ToBeKilled => Self::Cancel,
+            status if status.is_terminal() && row.delete_requested => Self::Delete,
+            status if status.is_terminal() => Self::Nothing,
+            _ => Self::Poll,
+        }
+    }
+}
+
+async fn delete(edp: &Edp, claimed: Claimed) -> Result<()> {
+    rows::destroy(edp, claimed.row).await
+}
+
+/// In-memory coordination of this node's passes.
+#[derive(Default)]
+pub(crate) struct SchedulerState {
+    clusters: Mutex<HashMap<String, Arc<ClusterSlots>>>,
+    engines: Mutex<HashMap<String, Arc<Semaphore>>>,
+    pub(crate) unchanged: Unchanged,
+}
+
+/// A cluster's engine calls under way on this node.
+pub(crate) struct ClusterSlots {
+    all: Arc<Semaphore>,
+    /// What polls may take of `all`.
+    polls: Arc<Semaphore>,
+}
+
+struct Permits {
+    _cluster: Option<OwnedSemaphorePermit>,
+    _polls: Option<OwnedSemaphorePermit>,
+    _engine: Option<OwnedSemaphorePermit>,
+}
+
+impl SchedulerState {
+    fn cluster(&self, id: &str, concurrency: usize) -> Arc<ClusterSlots> {
+        let mut clusters = self.clusters.lock().expect("cluster slots");
+        clusters
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                let concurrency = concurrency.max(RESERVED_FOR_ACTIONS + 1);
+                Arc::new(ClusterSlots {
+                    all: Arc::new(Semaphore::new(concurrency)),
+                    polls: Arc::new(Semaphore::new(concurrency - RESERVED_FOR_ACTIONS)),
+                })
+            })
+            .clone()
+    }
+
+    fn engine(&self, id: &str, concurrency: usize) -> Arc<Semaphore> {
+        let mut engines = self.engines.lock().expect("engine permits");
+        engines.entry(id.to_string()).or_insert_with(|| Arc::new(Semaphore::new(concurrency))).clone()
+    }
+
+    /// The slots a step holds while it calls its engine: its cluster's (and,
+    /// for a poll, the polls' share) and its engine's. Deletes and no-ops
+    /// call little and hold none.
+    async fn permits(&self, edp: &Edp, row: &crate::entity::job_execution::Model, step: Step) -> Permits {
+        if matches!(step, Step::Delete | Step::Nothing) {
+            return Permits { _cluster: None, _polls: None, _engine: None };
+        }
+        let cluster = self.cluster(&row.cluster_id, edp.settings().cluster_concurrency);
+        let engine = self.engine(&row.engine, edp.settings().engine_concurrency);
+        let polls = match step {
+            Step::Poll => cluster.polls.clone().acquire_owned().await.ok(),
+            _ => None,
+        };
+        let all = cluster.all.clone().acquire_owned().await.ok();
+        let engine = engine.acquire_owned().await.ok();
+        Permits { _cluster: all, _polls: polls, _engine: engine }
+    }
+}
+
+/// Leases of polls that found nothing new, given back together at the next
+/// pass: a fallback poll of a quiet job writes its row no more than the
+/// claim did.
+#[derive(Default)]
+pub(crate) struct Unchanged(Mutex<Vec<(Lease, Status, DateTime<Utc>)>>);
+
+impl Unchanged {
+    pub(crate) fn push(&self, lease: Lease, status: Status, next: DateTime<Utc>) {
+        self.0.lock().expect("unchanged").push((lease, status, next));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().expect("unchanged").is_empty()
+    }
+
+    async fn flush(&self, edp: &Edp) -> Result<()> {
+        let batch = std::mem::take(&mut *self.0.lock().expect("unchanged"));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        lease::release_unchanged(edp, batch).await
+    }
 }

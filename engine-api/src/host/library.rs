@@ -27,7 +27,7 @@ use abi_stable::std_types::{RArc, RResult};
 use super::loader::{Fingerprint, SettingsFor};
 use super::{EngineClient, HostHooks, HostImpl, LoadedEngine, summarize_load_error};
 use crate::abi::{EngineMod_Ref, Host_TO, HostArc};
-use crate::wire::EngineDescription;
+use crate::wire::{EngineDescription, EngineSettings};
 
 /// What came of trying a file.
 pub(super) enum Opened {
@@ -138,7 +138,21 @@ fn construct(
             first.display()
         ));
     }
-    let settings = serde_json::to_string(&settings_for(&id, file)).map_err(|e| e.to_string())?;
+    construct_module(module, file, settings_for(&id, file), hooks)
+}
+
+/// Builds the engine a root module exports: its constructor with these
+/// settings, then `describe`. What loading a library ends with, and, for a
+/// module linked into the host's own binary (an engine under test), all of
+/// loading.
+pub fn construct_module(
+    module: EngineMod_Ref,
+    file: &Path,
+    settings: EngineSettings,
+    hooks: &Arc<dyn HostHooks>,
+) -> Result<LoadedEngine, String> {
+    let id = module.engine_id()().to_string();
+    let settings = serde_json::to_string(&settings).map_err(|e| e.to_string())?;
     let host: HostArc =
         Host_TO::from_ptr(RArc::new(HostImpl { engine_id: id.clone(), hooks: hooks.clone() }), TD_Opaque);
     let engine = match module.new()(settings.into(), host) {

@@ -1,9 +1,11 @@
-//! Word count on ~1 GiB of generated text, three ways, on the same machine
-//! in one run (interleaved when repeated), with wall time, CPU time and
-//! peak RSS of each:
+//! Word count on ~1 GiB of generated text, several ways, on the same
+//! machine in one run (interleaved when repeated), with wall time, CPU
+//! time and peak RSS of each:
 //!
 //! - (a) `edp-mapreduce` (the local engine's MapReduce.Streaming runner),
 //!   2 slots, with the awk mapper and reducer below;
+//! - (a+c) the same with the reducer as combiner too
+//!   (`edp.streaming.combiner`), as Hadoop's word count does;
 //! - (b) `cat input | mapper | LC_ALL=C sort -S 2G | reducer` (the anchor of
 //!   /work/shared/reference/wordcount-anchors.md);
 //! - (c) PySpark `local[2]` word counts (RDD and DataFrame), when
@@ -11,16 +13,22 @@
 //!
 //! ```text
 //! cargo build --release -p edp-engine-local --bin edp-mapreduce --example wordcount_bench
-//! target/release/examples/wordcount_bench [--dir DIR] [--mib 1024] [--reps 1] [--reduces 2] [--no-pipeline] [--no-spark]
+//! target/release/examples/wordcount_bench [--dir DIR] [--mib 1024 | --small] [--reps 1] [--reduces 2]
+//!     [--no-pipeline] [--no-spark] [--no-combiner] [--runner PATH] [--baseline PATH]
 //! ```
 //!
 //! The input (8 files, Zipf-distributed words `w1`…`w200000`, 8–16 words
-//! per line, fixed seed) is generated once into DIR/in (default
-//! /tmp/edp-wc-bench) and reused. CPU is user+sys of the process tree from
-//! wait4's rusage (the command and what it waited for),
-//! cross-checked by sampling /proc every 200 ms (PySpark's daemon-forked
-//! workers are only seen by sampling); peak RSS is both the largest single
-//! process (rusage) and the sampled sum over the tree. The outputs are
+//! per line, fixed seed) is generated once per size into DIR/in-<MiB>
+//! (default DIR /tmp/edp-wc-bench) and reused; `--small` is 256 MiB, for
+//! iterating. `--runner` runs another `edp-mapreduce` build than the one
+//! beside this program; `--baseline` adds (a) and (a+c) with a second
+//! build (say, main's), so a change is measured before and after in the
+//! same run. CPU is user+sys of the process tree from wait4's rusage (the
+//! command and what it waited for), cross-checked by sampling /proc every
+//! 200 ms (PySpark's daemon-forked workers are only seen by sampling); peak
+//! RSS is both the largest single process (rusage) and the sampled sum over
+//! the tree. "Other CPU" is the machine's busy CPU time during a run minus
+//! the run's own: what other work took from the two cores. The outputs are
 //! checked to hold the same counts.
 
 use std::collections::HashMap;
@@ -45,6 +53,8 @@ struct Args {
     pipeline: bool,
     spark: bool,
     combiner: bool,
+    runner: Option<PathBuf>,
+    baseline: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -55,7 +65,9 @@ fn args() -> Args {
         reduces: 2,
         pipeline: true,
         spark: true,
-        combiner: false,
+        combiner: true,
+        runner: None,
+        baseline: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -63,11 +75,14 @@ fn args() -> Args {
         match arg.as_str() {
             "--dir" => a.dir = PathBuf::from(value()),
             "--mib" => a.mib = value().parse().expect("--mib N"),
+            "--small" => a.mib = 256,
             "--reps" => a.reps = value().parse().expect("--reps N"),
             "--reduces" => a.reduces = value().parse().expect("--reduces N"),
             "--no-pipeline" => a.pipeline = false,
             "--no-spark" => a.spark = false,
-            "--combiner" => a.combiner = true,
+            "--no-combiner" => a.combiner = false,
+            "--runner" => a.runner = Some(PathBuf::from(value())),
+            "--baseline" => a.baseline = Some(PathBuf::from(value())),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -89,10 +104,10 @@ impl Rng {
     }
 }
 
-/// DIR/in: FILES files of mib/FILES MiB, each cut at the first line end past it.
+/// DIR/in-MIB: FILES files of mib/FILES MiB, each cut at the first line end past it.
 fn generate(dir: &Path, mib: u64) -> PathBuf {
-    let input = dir.join("in");
-    let marker = dir.join(format!("in.{mib}MiB.done"));
+    let input = dir.join(format!("in-{mib}"));
+    let marker = dir.join(format!("in-{mib}.done"));
     if marker.exists() {
         return input;
     }
@@ -144,6 +159,28 @@ struct Measure {
     cpu_sampled: f64,
     max_rss_mib: f64,
     tree_rss_mib: f64,
+    /// The 1-minute load average when the run started.
+    load1: f64,
+    /// The machine's busy CPU seconds during the run, minus the run's own.
+    other_cpu: f64,
+}
+
+/// The 1-minute load average.
+fn load1() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+/// The machine's busy CPU seconds since boot (user, nice, system, irq,
+/// softirq, steal), from /proc/stat.
+fn busy_cpu_s() -> f64 {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) as f64 / 100.0
 }
 
 /// Waits for `pid`; its exit status and rusage: CPU time (user+sys) and
@@ -186,7 +223,11 @@ fn processes() -> HashMap<u32, (u32, u64, u64)> {
 
 /// Runs `argv`, sampling its process tree until it ends.
 fn measure(argv: &[String], env: &[(&str, String)]) -> Measure {
+    let load1 = load1();
+    let busy = busy_cpu_s();
     let started = Instant::now();
+    // Reaped by `wait_with_rusage` (wait4), for the rusage std's wait drops.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(&argv[0])
         .args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -221,9 +262,18 @@ fn measure(argv: &[String], env: &[(&str, String)]) -> Measure {
     let (ok, cpu, maxrss) = wait_with_rusage(root);
     let wall = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
+    let busy = busy_cpu_s() - busy;
     let (peak_tree, cpu_sampled) = sampler.join().expect("sampler");
     assert!(ok, "{} failed", argv.join(" "));
-    Measure { wall, cpu, cpu_sampled, max_rss_mib: maxrss as f64 / 1024.0, tree_rss_mib: peak_tree as f64 / 1024.0 }
+    Measure {
+        wall,
+        cpu,
+        cpu_sampled,
+        max_rss_mib: maxrss as f64 / 1024.0,
+        tree_rss_mib: peak_tree as f64 / 1024.0,
+        load1,
+        other_cpu: (busy - cpu.max(cpu_sampled)).max(0.0),
+    }
 }
 
 /// word → count from part files (`word\tcount` lines, any order).
@@ -251,42 +301,28 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let a = args();
-    fs::create_dir_all(&a.dir).expect("bench dir");
-    let input = generate(&a.dir, a.mib);
-    let in_bytes: u64 =
-        fs::read_dir(&input).expect("input").flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum();
-    let exe = std::env::current_exe().expect("exe");
-    let runner = exe.parent().and_then(Path::parent).map(|p| p.join("edp-mapreduce")).expect("profile dir");
-    assert!(
-        runner.is_file(),
-        "{} is missing: cargo build --release -p edp-engine-local --bin edp-mapreduce",
-        runner.display()
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let spark_python = root.join("target/venv-spark/bin/python");
-    let spark_home = Command::new(&spark_python)
-        .args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if a.spark && spark_home.is_none() {
-        println!("NOTE: no Spark venv ({} with pyspark): (c) skipped; run scripts/setup-spark", spark_python.display());
-    }
+/// A runner job of the bench: its spec file, job directory and output.
+struct RunnerJob {
+    spec: PathBuf,
+    job_dir: PathBuf,
+    output: PathBuf,
+}
 
-    // (a)
-    let job_dir = a.dir.join("job");
-    let out_a = a.dir.join("out-a");
+/// Writes the spec of a word count through `edp-mapreduce`, with or without the combiner.
+fn runner_job(dir: &Path, name: &str, input: &Path, reduces: u32, combiner: bool) -> RunnerJob {
+    let job = RunnerJob {
+        spec: dir.join(format!("spec-{name}.json")),
+        job_dir: dir.join(format!("job-{name}")),
+        output: dir.join(format!("out-{name}")),
+    };
     let mut spec = serde_json::json!({
         "execution_id": "wordcount-bench",
-        "job_dir": job_dir,
+        "job_dir": job.job_dir,
         "input": input,
-        "output": out_a,
+        "output": job.output,
         "mapper": ["awk", MAPPER],
         "reducer": ["awk", "-F\t", REDUCER],
-        "reduces": a.reduces,
+        "reduces": reduces,
         "slots": 2,
         "sort_mb": 100,
         "sort_factor": 64,
@@ -295,17 +331,104 @@ fn main() {
         "split_min": 1,
         "split_max": 32u64 << 20,
     });
-    if a.combiner {
+    if combiner {
         spec["combiner"] = serde_json::json!(["awk", "-F\t", REDUCER]);
     }
-    let spec_path = a.dir.join("mapreduce-spec.json");
-    fs::write(&spec_path, serde_json::to_vec_pretty(&spec).expect("json")).expect("spec");
-    let cmd_a = vec![runner.display().to_string(), spec_path.display().to_string()];
-    let shown_a = format!(
-        "edp-mapreduce spec.json (mapper `awk '{MAPPER}'`, reducer `awk -F'\\t' '{REDUCER}'`,{} reduces={}, slots=2, io.sort.mb=100)",
-        if a.combiner { " combiner = reducer," } else { "" },
-        a.reduces
-    );
+    fs::write(&job.spec, serde_json::to_vec_pretty(&spec).expect("json")).expect("spec");
+    job
+}
+
+/// What the runner counted, from its status file (`mapreduce.json`).
+fn runner_counters(job_dir: &Path) -> String {
+    let Ok(bytes) = fs::read(job_dir.join("mapreduce.json")) else { return String::new() };
+    let Ok(status) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return String::new() };
+    let n = |k: &str| status[k].as_u64().map_or("-".to_owned(), |v| v.to_string());
+    format!(
+        "map output {} records; combiner in/out {}/{} records; reduce input {} records; runs {} bytes",
+        n("map_output_records"),
+        n("combine_input_records"),
+        n("combine_output_records"),
+        n("reduce_input_records"),
+        n("spilled_bytes"),
+    )
+}
+
+struct Variant {
+    name: String,
+    shown: String,
+    argv: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    output: PathBuf,
+    /// A runner's job directory, cleared before each run, its counters read after.
+    job_dir: Option<PathBuf>,
+}
+
+fn main() {
+    let a = args();
+    fs::create_dir_all(&a.dir).expect("bench dir");
+    let input = generate(&a.dir, a.mib);
+    let in_bytes: u64 =
+        fs::read_dir(&input).expect("input").flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum();
+    let exe = std::env::current_exe().expect("exe");
+    let runner = a
+        .runner
+        .clone()
+        .unwrap_or_else(|| exe.parent().and_then(Path::parent).map(|p| p.join("edp-mapreduce")).expect("profile dir"));
+    for r in std::iter::once(&runner).chain(a.baseline.as_ref()) {
+        assert!(
+            r.is_file(),
+            "{} is missing: cargo build --release -p edp-engine-local --bin edp-mapreduce",
+            r.display()
+        );
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let spark_python = root.join("target/venv-spark/bin/python");
+    let spark_home = if a.spark {
+        Command::new(&spark_python)
+            .args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    } else {
+        None
+    };
+    if a.spark && spark_home.is_none() {
+        println!("NOTE: no Spark venv ({} with pyspark): (c) skipped; run scripts/setup-spark", spark_python.display());
+    }
+
+    // (a), (a+c), and the same with the baseline runner.
+    let shown_a = |combiner: bool| {
+        format!(
+            "edp-mapreduce spec.json (mapper `awk '{MAPPER}'`, reducer `awk -F'\\t' '{REDUCER}'`,{} reduces={}, slots=2, io.sort.mb=100)",
+            if combiner { " combiner = the reducer," } else { "" },
+            a.reduces
+        )
+    };
+    let mut variants: Vec<Variant> = Vec::new();
+    let runners: Vec<(&str, &Path)> =
+        std::iter::once(("", runner.as_path())).chain(a.baseline.as_deref().map(|b| (" [baseline]", b))).collect();
+    for (suffix, path) in &runners {
+        for combiner in [false, true] {
+            if combiner && !a.combiner {
+                continue;
+            }
+            let name = format!("a{}{}", if combiner { "c" } else { "" }, if suffix.is_empty() { "" } else { "-base" });
+            let job = runner_job(&a.dir, &name, &input, a.reduces, combiner);
+            variants.push(Variant {
+                name: format!(
+                    "({}) edp-mapreduce{}{suffix}",
+                    if combiner { "a+c" } else { "a" },
+                    if combiner { ", combiner" } else { "" }
+                ),
+                shown: shown_a(combiner),
+                argv: vec![path.display().to_string(), job.spec.display().to_string()],
+                env: vec![],
+                output: job.output,
+                job_dir: Some(job.job_dir),
+            });
+        }
+    }
 
     // (b)
     let out_b = a.dir.join("out-b");
@@ -314,98 +437,98 @@ fn main() {
         input.display(),
         out_b.display()
     );
-    let cmd_b = vec!["bash".to_owned(), "-c".to_owned(), pipeline.clone()];
+    let base_index = variants.len();
+    if a.pipeline {
+        variants.push(Variant {
+            name: "(b) sort pipeline".into(),
+            shown: pipeline.clone(),
+            argv: vec!["bash".to_owned(), "-c".to_owned(), pipeline],
+            env: vec![],
+            output: out_b,
+            job_dir: None,
+        });
+    }
 
     // (c)
-    let rdd = a.dir.join("wc_rdd.py");
-    fs::write(
-        &rdd,
-        "import sys\nfrom pyspark import SparkContext\nsc = SparkContext(appName='wc-rdd')\n\
-         (sc.textFile(sys.argv[1]).flatMap(lambda l: l.split()).map(lambda w: (w, 1))\n\
-          .reduceByKey(lambda x, y: x + y).map(lambda kv: '%s\\t%d' % kv).saveAsTextFile(sys.argv[2]))\n",
-    )
-    .expect("rdd script");
-    let df = a.dir.join("wc_df.py");
-    fs::write(
-        &df,
-        "import sys\nfrom pyspark.sql import SparkSession, functions as F\n\
-         spark = SparkSession.builder.appName('wc-df').getOrCreate()\n\
-         (spark.read.text(sys.argv[1]).select(F.explode(F.split('value', ' ')).alias('w')).where(\"w != ''\")\n\
-          .groupBy('w').count().write.option('sep', '\\t').csv(sys.argv[2]))\n",
-    )
-    .expect("df script");
-    let spark_cmd = |script: &Path, out: &Path| -> Vec<String> {
-        let home = spark_home.clone().unwrap_or_default();
-        vec![
-            format!("{home}/bin/spark-submit"),
-            "--master".into(),
-            "local[2]".into(),
-            "--driver-memory".into(),
-            "4g".into(),
-            script.display().to_string(),
-            input.display().to_string(),
-            out.display().to_string(),
-        ]
-    };
-    let spark_env: Vec<(&str, String)> = match &spark_home {
-        Some(home) => vec![
+    if let Some(home) = &spark_home {
+        let rdd = a.dir.join("wc_rdd.py");
+        fs::write(
+            &rdd,
+            "import sys\nfrom pyspark import SparkContext\nsc = SparkContext(appName='wc-rdd')\n\
+             (sc.textFile(sys.argv[1]).flatMap(lambda l: l.split()).map(lambda w: (w, 1))\n\
+              .reduceByKey(lambda x, y: x + y).map(lambda kv: '%s\\t%d' % kv).saveAsTextFile(sys.argv[2]))\n",
+        )
+        .expect("rdd script");
+        let df = a.dir.join("wc_df.py");
+        fs::write(
+            &df,
+            "import sys\nfrom pyspark.sql import SparkSession, functions as F\n\
+             spark = SparkSession.builder.appName('wc-df').getOrCreate()\n\
+             (spark.read.text(sys.argv[1]).select(F.explode(F.split('value', ' ')).alias('w')).where(\"w != ''\")\n\
+              .groupBy('w').count().write.option('sep', '\\t').csv(sys.argv[2]))\n",
+        )
+        .expect("df script");
+        let spark_env: Vec<(&str, String)> = vec![
             ("SPARK_HOME", home.clone()),
             ("SPARK_LOCAL_IP", "127.0.0.1".into()),
             ("PYSPARK_PYTHON", spark_python.display().to_string()),
-        ],
-        None => vec![],
-    };
-
-    type Variant = (String, String, Vec<String>, Vec<(&'static str, String)>, PathBuf);
-    let mut variants: Vec<Variant> = vec![("(a) edp-mapreduce, 2 slots".into(), shown_a, cmd_a, vec![], out_a.clone())];
-    if a.pipeline {
-        variants.push(("(b) sort pipeline".into(), pipeline, cmd_b, vec![], out_b.clone()));
-    }
-    if a.spark && spark_home.is_some() {
-        let (out_r, out_d) = (a.dir.join("out-c-rdd"), a.dir.join("out-c-df"));
-        let shown = |s: &Path, o: &Path| {
-            format!(
-                "SPARK_LOCAL_IP=127.0.0.1 spark-submit --master local[2] --driver-memory 4g {} in {}",
-                s.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                o.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            )
-        };
-        variants.push((
-            "(c) PySpark RDD, local[2]".into(),
-            shown(&rdd, &out_r),
-            spark_cmd(&rdd, &out_r),
-            spark_env.clone(),
-            out_r,
-        ));
-        variants.push((
-            "(c) PySpark DataFrame, local[2]".into(),
-            shown(&df, &out_d),
-            spark_cmd(&df, &out_d),
-            spark_env,
-            out_d,
-        ));
+        ];
+        for (name, script, out) in [
+            ("(c) PySpark RDD, local[2]", &rdd, a.dir.join("out-c-rdd")),
+            ("(c) PySpark DataFrame, local[2]", &df, a.dir.join("out-c-df")),
+        ] {
+            let file = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            variants.push(Variant {
+                name: name.into(),
+                shown: format!(
+                    "SPARK_LOCAL_IP=127.0.0.1 spark-submit --master local[2] --driver-memory 4g {} in {}",
+                    file(script),
+                    file(&out)
+                ),
+                argv: vec![
+                    format!("{home}/bin/spark-submit"),
+                    "--master".into(),
+                    "local[2]".into(),
+                    "--driver-memory".into(),
+                    "4g".into(),
+                    script.display().to_string(),
+                    input.display().to_string(),
+                    out.display().to_string(),
+                ],
+                env: spark_env.clone(),
+                output: out,
+                job_dir: None,
+            });
+        }
     }
 
     let mut results: Vec<Vec<Measure>> = vec![Vec::new(); variants.len()];
+    let mut counters: Vec<String> = vec![String::new(); variants.len()];
     let mut reference: Option<HashMap<String, u64>> = None;
     for rep in 1..=a.reps {
-        for (i, (name, _, argv, env, out)) in variants.iter().enumerate() {
-            let _ = fs::remove_dir_all(out);
-            let _ = fs::remove_dir_all(&job_dir);
-            fs::create_dir_all(&job_dir).expect("job dir");
-            if i == 1 && a.pipeline {
-                fs::create_dir_all(out).expect("out dir");
+        for (i, v) in variants.iter().enumerate() {
+            let _ = fs::remove_dir_all(&v.output);
+            if let Some(job_dir) = &v.job_dir {
+                let _ = fs::remove_dir_all(job_dir);
+                fs::create_dir_all(job_dir).expect("job dir");
+            } else if v.name.starts_with("(b)") {
+                fs::create_dir_all(&v.output).expect("out dir");
             }
-            eprintln!("rep {rep}: {name} ...");
-            let m = measure(argv, env);
+            eprintln!("rep {rep}: {} ...", v.name);
+            let m = measure(&v.argv, &v.env);
             eprintln!(
-                "rep {rep}: {name}: wall {:.1} s, cpu {:.1} s (sampled {:.1} s), max RSS {:.0} MiB, tree {:.0} MiB",
-                m.wall, m.cpu, m.cpu_sampled, m.max_rss_mib, m.tree_rss_mib
+                "rep {rep}: {}: wall {:.1} s, cpu {:.1} s (sampled {:.1} s), max RSS {:.0} MiB, tree {:.0} MiB, \
+                 load {:.2} at start, other CPU {:.1} s",
+                v.name, m.wall, m.cpu, m.cpu_sampled, m.max_rss_mib, m.tree_rss_mib, m.load1, m.other_cpu
             );
-            let got = counts(out);
+            if let Some(job_dir) = &v.job_dir {
+                counters[i] = runner_counters(job_dir);
+                eprintln!("rep {rep}: {}: {}", v.name, counters[i]);
+            }
+            let got = counts(&v.output);
             match &reference {
                 None => reference = Some(got),
-                Some(r) => assert!(*r == got, "{name}: the counts differ from (a)'s"),
+                Some(r) => assert!(*r == got, "{}: the counts differ from {}'s", v.name, variants[0].name),
             }
             results[i].push(m);
         }
@@ -414,7 +537,7 @@ fn main() {
     let words: u64 = reference.values().sum();
     println!();
     println!(
-        "Word count, {:.0} MiB input ({} words, {} distinct), {} rep(s), medians; machine: {} cores",
+        "Word count, {:.0} MiB input ({} words, {} distinct), {} rep(s), medians [each rep]; machine: {} cores",
         in_bytes as f64 / 1048576.0,
         words,
         reference.len(),
@@ -423,22 +546,36 @@ fn main() {
     );
     println!();
     println!(
-        "| variant | wall s | CPU s (user+sys) | peak RSS MiB (largest process / tree) | MiB/s | speed vs (b) | command |"
+        "| variant | wall s | CPU s (user+sys) | peak RSS MiB (largest process / tree) | MiB/s | speed vs (b) | \
+         load at start | other CPU s |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    let base = if a.pipeline { Some(median(results[1].iter().map(|m| m.wall).collect())) } else { None };
-    for ((name, shown, ..), ms) in variants.iter().zip(&results) {
+    println!("|---|---|---|---|---|---|---|---|");
+    let base = if a.pipeline { Some(median(results[base_index].iter().map(|m| m.wall).collect())) } else { None };
+    for (v, ms) in variants.iter().zip(&results) {
         let wall = median(ms.iter().map(|m| m.wall).collect());
         let cpu = median(ms.iter().map(|m| m.cpu.max(m.cpu_sampled)).collect());
         let rss = ms.iter().map(|m| m.max_rss_mib).fold(0.0, f64::max);
         let tree = ms.iter().map(|m| m.tree_rss_mib).fold(0.0, f64::max);
         let walls: Vec<String> = ms.iter().map(|m| format!("{:.1}", m.wall)).collect();
+        let loads: Vec<String> = ms.iter().map(|m| format!("{:.1}", m.load1)).collect();
+        let other: Vec<String> = ms.iter().map(|m| format!("{:.0}", m.other_cpu)).collect();
         println!(
-            "| {name} | {wall:.1} [{}] | {cpu:.1} | {rss:.0} / {tree:.0} | {:.1} | {} | `{}` |",
+            "| {} | {wall:.1} [{}] | {cpu:.1} | {rss:.0} / {tree:.0} | {:.1} | {} | {} | {} |",
+            v.name,
             walls.join(", "),
             in_bytes as f64 / 1048576.0 / wall,
             base.map_or("—".into(), |b| format!("{:.2}×", b / wall)),
-            shown.replace('|', "\\|")
+            loads.join(", "),
+            other.join(", "),
+        );
+    }
+    println!();
+    for ((v, c), _) in variants.iter().zip(&counters).zip(&results) {
+        println!(
+            "- {}: `{}`{}",
+            v.name,
+            v.shown.replace('|', "\\|"),
+            if c.is_empty() { String::new() } else { format!("; {c}") }
         );
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use edp_engine_api::plugin::{Error, Result};
 use edp_engine_api::wire::{Binary, JobRequest};
-use edp_supervised::{JobSpec, LaunchPlan};
+use edp_supervised::{JobPlan, JobSpec};
 use serde_json::Value;
 
 use crate::checks;
@@ -38,9 +38,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// What `edp_supervised::launch` takes, with the supervisor to run.
-    pub fn into_launch(self, supervisor: PathBuf) -> LaunchPlan {
-        LaunchPlan { job_dir: self.job_dir, spec: self.spec, files: self.files, supervisor }
+    /// What the host supervisor starts.
+    pub fn into_job(self) -> JobPlan {
+        JobPlan { job_dir: self.job_dir, spec: self.spec, files: self.files }
     }
 }
 

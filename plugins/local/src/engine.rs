@@ -8,8 +8,7 @@ use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk,
     LogRequest, Object, Placement, PollingHints, StatusReport, Validated,
 };
-use edp_supervised::job as supervised;
-use edp_supervised::{JobDir, Watcher, cancel, launch, logs};
+use edp_supervised::{HostSupervisor, JobDir, cancel, logs};
 use serde_json::json;
 
 use crate::cluster::{self, ClusterConfig};
@@ -20,7 +19,7 @@ use crate::streaming;
 
 pub struct LocalEngine {
     settings: Settings,
-    watcher: Watcher,
+    supervisor: HostSupervisor,
 }
 
 impl LocalEngine {
@@ -46,9 +45,12 @@ impl Engine for LocalEngine {
 
     fn new(ctx: EngineContext) -> Result<Self> {
         let settings = Settings::from_engine_settings(&ctx.settings)?;
-        let watcher = Watcher::start(ctx.host, Self::ID)
-            .map_err(|e| Error::fatal(format!("cannot start the exit watcher: {e}")))?;
-        Ok(Self { settings, watcher })
+        // One host supervisor per data directory: engines (and edpd
+        // processes) sharing it share the supervisor and its jobs.
+        let state_dir = std::path::absolute(ctx.settings.data_dir.join("supervisor"))
+            .map_err(|e| Error::fatal(format!("the engine's data directory: {e}")))?;
+        let supervisor = HostSupervisor::new(ctx.host, Self::ID, settings.supervisor.clone(), state_dir);
+        Ok(Self { settings, supervisor })
     }
 
     fn describe(&self) -> EngineDescription {
@@ -62,7 +64,14 @@ impl Engine for LocalEngine {
                 .into(),
             job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             cluster_config_schema: cluster::schema(),
-            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: true },
+            capabilities: Capabilities {
+                suspend: false,
+                logs: true,
+                dry_run: true,
+                callbacks: false,
+                progress: true,
+                status_hints: true,
+            },
             // Exit notifications make a poll due at once; polling is the fallback.
             polling: PollingHints { initial_ms: 1_000, max_ms: 10_000 },
         }
@@ -91,33 +100,30 @@ impl Engine for LocalEngine {
         let plan = command::plan(&job, &self.settings)?;
         let dir = JobDir::new(plan.job_dir.clone());
         let runner_spec = plan.streaming.clone();
-        let plan = plan.into_launch(self.settings.supervisor.clone());
-        let spec_dir = dir.clone();
-        let (pid, status) = supervised::start(&self.watcher, &job.execution_id, &dir, move || {
-            // A repeated launch (after a crash) finds the runner's traces and
-            // the output it created: only a first launch checks and writes.
-            if let Some(spec) = &runner_spec
-                && !spec_dir.started()
-            {
+        // A repeated launch (after a crash) finds the runner's traces and
+        // the output it created: only a first launch checks and writes,
+        // which is when the supervisor runs this.
+        let before = move |dir: &JobDir| match &runner_spec {
+            Some(spec) => {
                 streaming::check_paths(spec)?;
-                streaming::write_spec(&spec_dir, spec)?;
+                streaming::write_spec(dir, spec)
             }
-            launch::launch(&plan)
-        })
-        .await?;
-        Ok(supervised::launched(&job.execution_id, &dir, pid, status, Object::new()))
+            None => Ok(()),
+        };
+        let (pid, status) = self.supervisor.start(&job.execution_id, plan.into_job(), before).await?;
+        Ok(edp_supervised::job::launched(&job.execution_id, &dir, pid, status, Object::new()))
     }
 
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
-        let report = supervised::observe(&self.watcher, &handle.execution_id, &dir).await?;
+        let report = self.supervisor.observe(&handle.execution_id, &dir).await?;
         Self::decorate(&handle, dir, report).await
     }
 
     async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
         cancel::cancel(&dir, self.settings.kill_grace).await?;
-        let report = supervised::observe(&self.watcher, &handle.execution_id, &dir).await?;
+        let report = self.supervisor.observe(&handle.execution_id, &dir).await?;
         Self::decorate(&handle, dir, report).await
     }
 

@@ -228,6 +228,8 @@ pub fn decorate(dir: &JobDir, report: &mut StatusReport) {
             "runs": status.runs,
             "spilled_bytes": status.spilled_bytes,
             "merge_passes": status.merge_passes,
+            "combine_input_records": status.combine_input_records,
+            "combine_output_records": status.combine_output_records,
             "reduce_input_records": status.reduce_input_records,
         }),
     );

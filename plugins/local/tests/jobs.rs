@@ -12,7 +12,7 @@ use common::*;
 use edp_engine_api::abi::ErrorKind;
 use edp_engine_api::plugin::Engine;
 use edp_engine_api::wire::{DataSource, JobStatus, LogRequest};
-use edp_supervised::layout::{self, JobSpec};
+use edp_supervised::layout;
 use rustix::io::Errno;
 use rustix::process::{Pid, test_kill_process_group};
 use serde_json::json;
@@ -99,7 +99,9 @@ async fn cancel_kills_the_whole_process_group() {
     assert_eq!(running.status, JobStatus::Running);
     let pgid = layout::read_pid(&env.job_dir(ID), layout::JOB_PID).expect("job.pid").expect("a job pid");
     assert_eq!(running.info["job_pid"], json!(pgid));
-    assert_ne!(pgid.to_string(), launched.engine_job_id, "the job has a group of its own");
+    // The host supervisor starts the job itself: the engine's id is the
+    // job's process, the leader of a group of its own.
+    assert_eq!(pgid.to_string(), launched.engine_job_id);
 
     let refused = engine.delete_job(handle.clone()).await.expect_err("delete while running");
     assert_eq!(refused.kind, ErrorKind::INVALID_INPUT);
@@ -217,7 +219,7 @@ async fn python_job_runs_with_its_libs_importable() {
 async fn dry_run_shows_exactly_what_runs() {
     let env = Env::new();
     let (engine, _) = env.engine();
-    let mut job = env.shell_job(ID, "exit 0\n", &["x", "; y"]);
+    let mut job = env.shell_job(ID, "while [ ! -e go ]; do sleep 0.02; done\n", &["x", "; y"]);
     job.libs = vec![env.binary("lib.txt", "data")];
     job.params = object(json!({ "P": 1.5 }));
     let dry = engine.dry_run(job.clone()).await.expect("dry run");
@@ -225,14 +227,27 @@ async fn dry_run_shows_exactly_what_runs() {
     assert!(!env.job_dir(ID).exists(), "a dry run writes nothing");
     assert_eq!(dry.files.len(), 2);
 
+    // What the job's process runs is what the dry run showed.
     let launched = engine.run_job(job.clone()).await.expect("run");
-    let spec: JobSpec = serde_json::from_slice(&fs::read(env.job_dir(ID).join(layout::JOB_SPEC)).expect("job.json"))
-        .expect("job.json parses");
-    assert_eq!(dry.request, json!({ "argv": spec.argv, "cwd": spec.cwd, "env": spec.env }));
-    assert_eq!(spec.argv[0], "/bin/sh");
-    assert_eq!(spec.argv[2..], ["x", "; y"]);
-    assert_eq!(spec.env["P"], "1.5");
+    let pid: i32 = launched.engine_job_id.parse().expect("the job's pid");
+    let proc = |what: &str| fs::read(format!("/proc/{pid}/{what}")).expect("the job's /proc entry");
+    let nul_separated = |bytes: Vec<u8>| -> Vec<String> {
+        bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    };
+    let argv = nul_separated(proc("cmdline"));
+    assert_eq!(json!(argv), dry.request["argv"]);
+    assert_eq!(argv[0], "/bin/sh");
+    assert_eq!(argv[2..], ["x", "; y"]);
+    let environ = nul_separated(proc("environ"));
+    for (name, value) in dry.request["env"].as_object().expect("env") {
+        let value = value.as_str().expect("a string");
+        assert!(environ.contains(&format!("{name}={value}")), "{name}={value} is not in {environ:?}");
+    }
+    assert!(environ.contains(&"P=1.5".to_owned()));
+    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
+    assert_eq!(json!(cwd), dry.request["cwd"]);
     assert!(env.job_dir(ID).join("lib.txt").exists());
+    fs::write(env.job_dir(ID).join("go"), "").expect("go");
     wait_terminal(&engine, &handle(&job, &launched)).await;
 }
 

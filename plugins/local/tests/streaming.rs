@@ -536,3 +536,196 @@ async fn lines_longer_than_the_buffers_pass_whole() {
     let got = job_output(&output);
     assert!(got == expected, "{} bytes, not the {} expected", got.len(), expected.len());
 }
+
+/// Runs a streaming job over `input` into a fresh output directory; its
+/// output (the part files in order) and its counters.
+async fn output_and_counters(env: &Env, engine: &LocalEngine, n: u32, input: &Path, configs: Value) -> (String, Value) {
+    let output = env.root.path().join(format!("out-{n}"));
+    let job = env.streaming_job(&id(n), input, &output, configs, &[]);
+    let (report, _) = run(engine, &job, Duration::from_secs(120)).await;
+    succeeded(&report);
+    (text(&job_output(&output)), info(&report)["counters"].clone())
+}
+
+fn with(mut configs: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().expect("an object") {
+        configs[k] = v.clone();
+    }
+    configs
+}
+
+fn counter(counters: &Value, name: &str) -> u64 {
+    counters[name].as_u64().unwrap_or_else(|| panic!("no counter {name}: {counters}"))
+}
+
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_combiner_leaves_the_output_as_it_was_and_the_reducer_gets_no_repeats() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    for f in 0..2 {
+        fs::write(input.join(format!("part-{f}")), words(15_000, 1000, 40 + f)).unwrap();
+    }
+    let cat = format!("cat {}/part-*", input.display());
+    // Spills (a 1 MiB buffer), merge passes (fan-in 3), several maps and reduces.
+    let base = json!({
+        "edp.streaming.reducer": AWK_SUM,
+        "mapreduce.job.reduces": 3,
+        "mapreduce.task.io.sort.mb": 1,
+        "mapreduce.task.io.sort.factor": 3,
+        "mapreduce.input.fileinputformat.split.maxsize": 100_000,
+        "edp.local.slots": 2,
+    });
+    // Word count: each map stores a word's `\t1`s as one counted value,
+    // combined after the shuffle, where they are added up first.
+    let wc = with(base.clone(), json!({"edp.streaming.mapper": WC_MAPPER}));
+    let (plain, plain_counters) = output_and_counters(&env, &engine, 30, &input, wc.clone()).await;
+    let (combined, counters) =
+        output_and_counters(&env, &engine, 31, &input, with(wc, json!({"edp.streaming.combiner": AWK_SUM}))).await;
+    assert_eq!(combined, plain, "a combiner must not change the output");
+    let expected = reference_pipeline(env.root.path(), &cat, WC_MAPPER, AWK_SUM);
+    assert_eq!(sorted_lines(&plain), sorted_lines(&text(&expected)));
+    let records = counter(&counters, "map_output_records");
+    assert_eq!(records, counter(&plain_counters, "reduce_input_records"));
+    // One line per word reaches the reducers: no count was expanded back
+    // into one record per occurrence.
+    assert_eq!(counter(&counters, "reduce_input_records"), plain.lines().count() as u64, "{counters}");
+    // And the combiner read a fraction of the records, not each of them.
+    let fed = counter(&counters, "combine_input_records");
+    assert!(fed > 0 && fed * 4 < records, "{counters}");
+    assert!(counter(&counters, "combine_output_records") < fed, "{counters}");
+
+    // Values that vary within a key (a word's position in its line, 1 for
+    // the first three, so some values repeat many times and others a few):
+    // the maps combine the few at each spill, the reducers' side the rest.
+    let positions = r#"awk '{for(i=1;i<=NF;i++) print $i "\t" (i < 4 ? 1 : i)}'"#;
+    let by_position = with(base, json!({"edp.streaming.mapper": positions}));
+    let (plain, plain_counters) = output_and_counters(&env, &engine, 32, &input, by_position.clone()).await;
+    let (combined, counters) =
+        output_and_counters(&env, &engine, 33, &input, with(by_position, json!({"edp.streaming.combiner": AWK_SUM})))
+            .await;
+    assert_eq!(combined, plain, "a combiner must not change the output");
+    let expected = reference_pipeline(env.root.path(), &cat, positions, AWK_SUM);
+    assert_eq!(sorted_lines(&plain), sorted_lines(&text(&expected)));
+    let records = counter(&counters, "map_output_records");
+    assert!(counter(&counters, "reduce_input_records") * 4 < records, "{counters}");
+    assert!(counter(&counters, "combine_input_records") > 0, "{counters}");
+    // Combined at the spills: smaller runs.
+    let spilled = counter(&counters, "spilled_bytes");
+    assert!(spilled * 2 < counter(&plain_counters, "spilled_bytes"), "{counters} vs {plain_counters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reducer_that_needs_every_value_gets_every_value_through_a_combiner() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, words(12_000, 500, 50)).unwrap();
+    let base = json!({
+        "mapreduce.job.reduces": 2,
+        "mapreduce.task.io.sort.mb": 1,
+        "mapreduce.input.fileinputformat.split.maxsize": 60_000,
+    });
+    // The reducer counts a key's values and sums them: an identity combiner
+    // (which never shrinks anything) must leave it every one.
+    let count_and_sum =
+        r#"awk -F'\t' '$1!=k{if(NR>1)print k"\t"n"\t"s;k=$1;n=0;s=0}{n++;s+=$2}END{if(NR>0)print k"\t"n"\t"s}'"#;
+    let job = with(base.clone(), json!({"edp.streaming.mapper": WC_MAPPER, "edp.streaming.reducer": count_and_sum}));
+    let (plain, _) = output_and_counters(&env, &engine, 40, &input, job.clone()).await;
+    let (combined, counters) =
+        output_and_counters(&env, &engine, 41, &input, with(job, json!({"edp.streaming.combiner": "cat"}))).await;
+    assert_eq!(combined, plain);
+    let expected = reference_pipeline(env.root.path(), &format!("cat {}", input.display()), WC_MAPPER, count_and_sum);
+    assert_eq!(sorted_lines(&plain), sorted_lines(&text(&expected)));
+    assert_eq!(counter(&counters, "reduce_input_records"), counter(&counters, "map_output_records"), "{counters}");
+
+    // The reducer lists a key's distinct values; `sort -u` is a fit
+    // combiner for it (dropping repeats never drops a distinct value).
+    let mapper = r#"awk '{for(i=1;i<=NF;i++) print $i "\t" (NF % 4)}'"#;
+    let distinct = "import sys\n\
+                    seen = {}\n\
+                    for line in sys.stdin:\n\
+                    \x20   k, _, v = line.rstrip('\\n').partition('\\t')\n\
+                    \x20   seen.setdefault(k, set()).add(v)\n\
+                    for k in seen:\n\
+                    \x20   print(k + '\\t' + ','.join(sorted(seen[k])))\n";
+    fs::write(env.root.path().join("distinct.py"), distinct).unwrap();
+    let job = with(
+        base,
+        json!({"edp.streaming.mapper": mapper, "edp.streaming.reducer": format!("python3 {}/distinct.py", env.root.path().display())}),
+    );
+    let (plain, _) = output_and_counters(&env, &engine, 42, &input, job.clone()).await;
+    let (combined, counters) =
+        output_and_counters(&env, &engine, 43, &input, with(job, json!({"edp.streaming.combiner": "sort -u"}))).await;
+    assert_eq!(combined, plain);
+    assert!(plain.lines().any(|l| l.ends_with("\t0,1,2,3")), "{plain}");
+    assert!(counter(&counters, "reduce_input_records") * 4 < counter(&counters, "map_output_records"), "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combiners_that_print_more_records_or_other_keys_leave_the_output_as_it_was() {
+    let env = Env::new();
+    let (engine, _) = env.streaming_engine();
+    let input = env.root.path().join("in.txt");
+    fs::write(&input, words(10_000, 800, 60)).unwrap();
+    let job = json!({
+        "edp.streaming.mapper": WC_MAPPER,
+        "edp.streaming.reducer": AWK_SUM,
+        "mapreduce.job.reduces": 2,
+        "mapreduce.input.fileinputformat.split.maxsize": 50_000,
+    });
+    let (plain, _) = output_and_counters(&env, &engine, 50, &input, job.clone()).await;
+
+    // Two records per key, a half of the sum each: more records than it was
+    // given for a key of one record, fewer for a key of many.
+    let halves = r#"awk -F'\t' 'function out(){h=int(c/2);print k"\t"h;print k"\t"c-h} $1!=k{if(k!="")out();k=$1;c=0}{c+=$2}END{if(k!="")out()}'"#;
+    let (combined, counters) =
+        output_and_counters(&env, &engine, 51, &input, with(job.clone(), json!({"edp.streaming.combiner": halves})))
+            .await;
+    assert_eq!(combined, plain);
+    assert!(counter(&counters, "reduce_input_records") <= 2 * plain.lines().count() as u64, "{counters}");
+
+    // A combiner that changes keys is not a combiner: its batches go on
+    // uncombined, so the output stays right.
+    let rename = r#"awk '{print "x" $0}'"#;
+    let output = env.root.path().join("out-52");
+    let renaming =
+        env.streaming_job(&id(52), &input, &output, with(job.clone(), json!({"edp.streaming.combiner": rename})), &[]);
+    let (report, handle) = run(&engine, &renaming, Duration::from_secs(60)).await;
+    succeeded(&report);
+    assert_eq!(text(&job_output(&output)), plain);
+    let counters = &info(&report)["counters"];
+    assert_eq!(counter(counters, "reduce_input_records"), counter(counters, "map_output_records"), "{counters}");
+    let stderr = read_stream(&engine, &handle, "stderr", 1 << 20).await;
+    assert!(stderr.contains("the combiner printed key `xw"), "{stderr}");
+
+    // A combiner failing once fails its attempt; the retry starts afresh.
+    let flaky = format!(
+        "if mkdir {}/combiner-failed 2>/dev/null; then cat >/dev/null; exit 4; fi\nexec {AWK_SUM}\n",
+        env.root.path().display()
+    );
+    let output = env.root.path().join("out-54");
+    let retried = with(job.clone(), json!({"edp.streaming.combiner": "sh flaky.sh"}));
+    let flaky_job = env.streaming_job(&id(54), &input, &output, retried, &[("flaky.sh", &flaky)]);
+    let (report, _) = run(&engine, &flaky_job, Duration::from_secs(60)).await;
+    succeeded(&report);
+    assert_eq!(info(&report)["reduces"]["failed_attempts"], 1, "{:#?}", report.info);
+    assert_eq!(text(&job_output(&output)), plain);
+
+    // A failing combiner fails the task like a failing reducer.
+    let output = env.root.path().join("out-53");
+    let failing = with(job, json!({"edp.streaming.combiner": "sh fail.sh", "mapreduce.reduce.maxattempts": 1}));
+    let job = env.streaming_job(&id(53), &input, &output, failing, &[("fail.sh", "cat >/dev/null; exit 5\n")]);
+    let (report, _) = run(&engine, &job, Duration::from_secs(60)).await;
+    assert_eq!(report.status, JobStatus::Failed, "{:#?}", report.info);
+    let reason = info(&report)["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("combiner ended with exit code 5"), "{reason}");
+    assert!(!output.exists());
+}

@@ -82,7 +82,14 @@ impl Engine for OozieEngine {
                     .into(),
             job_types: JOB_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             cluster_config_schema: cluster::schema(),
-            capabilities: Capabilities { suspend: true, logs: true, dry_run: true, callbacks: true, progress: false },
+            capabilities: Capabilities {
+                suspend: true,
+                logs: true,
+                dry_run: true,
+                callbacks: true,
+                progress: false,
+                status_hints: false,
+            },
             polling: self.http.settings().polling,
         }
     }

@@ -191,7 +191,15 @@ impl Engine for SparkEngine {
                 .into(),
             job_types: vec![JOB_TYPE.into()],
             cluster_config_schema: crate::cluster::schema(),
-            capabilities: Capabilities { suspend: false, logs: true, dry_run: true, callbacks: false, progress: false },
+            capabilities: Capabilities {
+                suspend: false,
+                logs: true,
+                dry_run: true,
+                callbacks: false,
+                progress: false,
+                // spark-submit jobs run supervised, like local ones.
+                status_hints: true,
+            },
             polling: self.settings.polling,
         }
     }

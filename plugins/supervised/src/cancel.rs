@@ -9,14 +9,15 @@ use rustix::process::{Pid, Signal, getpgrp, kill_process_group, test_kill_proces
 use tokio::time::{Instant, sleep};
 
 use crate::jobdir::{JobDir, io_error};
-use crate::layout;
+use crate::layout::{self, JobPid};
 
 const TICK: Duration = Duration::from_millis(50);
 /// A supervisor that has the job records its pid within milliseconds.
 const JOB_PID_WAIT: Duration = Duration::from_secs(2);
 /// SIGKILL cannot be caught, so this only covers the kernel's own delay.
 const KILL_WAIT: Duration = Duration::from_secs(5);
-/// The supervisor writes the exit record right after the job's leader dies.
+/// The supervisor writes the exit record right after the job's leader
+/// dies (the host supervisor before it even reaps it).
 const EXIT_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// Asks for the kill and waits until it happened (or the bounds passed):
@@ -47,15 +48,20 @@ pub async fn cancel(dir: &JobDir, grace: Duration) -> Result<()> {
     wait_for_exit_record(dir).await
 }
 
-/// `None` when there is nothing to signal: the job ended, or its
-/// supervisor did without starting it.
+/// `None` when there is nothing to signal: the job ended, or will never
+/// start. A job claimed by the host supervisor gets its pid within
+/// microseconds; one never claimed will not be now that the cancel is
+/// written (the supervisor looks for it after claiming). A per-job
+/// supervisor writes it within milliseconds, unless it exited first.
 async fn job_pid(dir: &JobDir) -> Result<Option<i32>> {
     let deadline = Instant::now() + JOB_PID_WAIT;
     loop {
-        if let Some(pid) = dir.pid(layout::JOB_PID)? {
-            return Ok(Some(pid));
+        match dir.job_pid()? {
+            JobPid::Pid(pid) => return Ok(Some(pid)),
+            JobPid::Absent if !dir.per_job() => return Ok(None),
+            JobPid::Absent | JobPid::Claimed => {}
         }
-        if dir.has(layout::EXIT) || !dir.locked()? || Instant::now() >= deadline {
+        if dir.has(layout::EXIT) || (dir.per_job() && !dir.locked()?) || Instant::now() >= deadline {
             return Ok(None);
         }
         sleep(Duration::from_millis(10)).await;
@@ -103,7 +109,7 @@ fn group(pgid: i32) -> Result<Pid> {
 
 async fn wait_for_exit_record(dir: &JobDir) -> Result<()> {
     let deadline = Instant::now() + EXIT_RECORD_WAIT;
-    while !dir.has(layout::EXIT) && dir.locked()? && Instant::now() < deadline {
+    while !dir.has(layout::EXIT) && (!dir.per_job() || dir.locked()?) && Instant::now() < deadline {
         sleep(Duration::from_millis(10)).await;
     }
     Ok(())

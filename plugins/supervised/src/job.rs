@@ -1,6 +1,6 @@
-//! The engine's side of a supervised job, the same for every engine that
-//! runs one: starting it (at most once), observing it while watching its
-//! supervisor, and the answer to `run_job`.
+//! The engine's side of a job under a per-job supervisor: starting it (at
+//! most once), observing it while watching its supervisor; and the answer
+//! to `run_job`, the same for either supervisor.
 
 use edp_engine_api::plugin::{Result, blocking};
 use edp_engine_api::wire::{JobStatus, Launched, Object, StatusReport};
@@ -46,7 +46,8 @@ pub async fn start(
     }
 }
 
-/// The answer to `run_job`: the supervisor's pid as the engine's job id,
+/// The answer to `run_job`: the pid the launch returned as the engine's job
+/// id (a per-job supervisor's, or the job's own under the host supervisor),
 /// the job directory in `extra` (with the engine's own `extra` keys) and in
 /// `info`.
 pub fn launched(execution_id: &str, dir: &JobDir, pid: Option<u32>, status: JobStatus, mut extra: Object) -> Launched {

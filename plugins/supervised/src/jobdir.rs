@@ -13,7 +13,7 @@ use rustix::io::Errno;
 
 use crate::cancel::group_exists;
 use crate::checks;
-use crate::layout::{self, ExitRecord};
+use crate::layout::{self, ExitRecord, JobPid};
 
 /// The key of `Launched.extra` (and so of `JobHandle.extra`) under which an
 /// engine records the job directory, for [`JobDir::recorded`] to find it
@@ -87,8 +87,11 @@ impl JobDir {
         self.has(layout::SUPERVISOR_PID) || self.has(layout::JOB_PID) || self.has(layout::EXIT)
     }
 
+    /// The exit record; `None` before it exists, and while the one write
+    /// that makes it has yet to land (an empty file).
     pub fn exit_record(&self) -> Result<Option<ExitRecord>> {
         match fs::read(self.file(layout::EXIT)) {
+            Ok(bytes) if bytes.is_empty() => Ok(None),
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| Error::fatal(format!("`{}` is corrupt: {e}", self.file(layout::EXIT).display()))),
@@ -99,6 +102,17 @@ impl JobDir {
 
     pub fn pid(&self, name: &str) -> Result<Option<i32>> {
         layout::read_pid(&self.path, name).map_err(|e| io_error(&self.file(name), e))
+    }
+
+    /// `job.pid`, a claim without a pid told apart.
+    pub fn job_pid(&self) -> Result<JobPid> {
+        layout::read_job_pid(&self.path).map_err(|e| io_error(&self.file(layout::JOB_PID), e))
+    }
+
+    /// Whether a per-job supervisor ran (or runs) this job: only those have
+    /// a lock file. Jobs of the host supervisor have none.
+    pub fn per_job(&self) -> bool {
+        self.has(layout::LOCK)
     }
 
     /// Whether someone holds the lock: the supervisor for its whole life, or
@@ -142,7 +156,9 @@ impl JobDir {
                 return Err(Error::invalid_input("the job is still running: cancel it before deleting it"));
             }
             // A supervisor killed from outside may have left its job running.
-            if self.pid(layout::JOB_PID)?.is_some_and(group_exists) {
+            if let JobPid::Pid(pid) = self.job_pid()?
+                && group_exists(pid)
+            {
                 return Err(Error::invalid_input("processes of the job are still running: cancel it first"));
             }
         }

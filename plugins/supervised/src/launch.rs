@@ -1,5 +1,7 @@
-//! Starting a job's supervisor, at most once per job directory. Blocking:
-//! run it on a blocking thread.
+//! Starting a per-job supervisor (`edp-supervisor <jobdir>`, what
+//! spark-submit jobs run under), at most once per job directory. Blocking:
+//! run it on a blocking thread. Jobs of the host supervisor start through
+//! [`crate::hosted`] instead.
 //!
 //! The job directory's lock makes a launch safe to repeat: the launcher
 //! takes it, checks for traces of an earlier supervisor, stages the files,
@@ -9,7 +11,6 @@
 //! that crashed after left a supervisor that records itself.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -23,6 +24,7 @@ use rustix::io::Errno;
 use crate::checks;
 use crate::jobdir::{JobDir, io_error};
 use crate::layout::{self, JobSpec};
+use crate::stage;
 
 /// How long a launch waits for a job directory someone else holds without
 /// having started a supervisor: only another launcher in the middle of
@@ -67,14 +69,8 @@ pub fn launch(plan: &LaunchPlan) -> Result<Launch> {
     if dir.started() {
         return Ok(Launch::Existing);
     }
-    for (name, source) in &plan.files {
-        stage(source, &dir.file(name)).map_err(|e| {
-            let message = format!("job binary `{name}`: cannot stage `{}`: {e}", source.display());
-            if source.is_file() { Error::fatal(message) } else { Error::invalid_input(message) }
-        })?;
-    }
-    let spec = serde_json::to_vec_pretty(&plan.spec).map_err(|e| Error::fatal(format!("job.json: {e}")))?;
-    fs::write(dir.file(layout::JOB_SPEC), spec).map_err(|e| io_error(&dir.file(layout::JOB_SPEC), e))?;
+    stage::files(&dir, &plan.files)?;
+    stage::spec(&dir, &plan.spec)?;
 
     let supervisor = &plan.supervisor;
     let child = Command::new(supervisor)
@@ -119,16 +115,6 @@ fn claim(dir: &JobDir) -> Result<Option<File>> {
         }
         thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// A hard link costs nothing; a copy is the fallback across file systems.
-/// What a crashed launch left is replaced.
-fn stage(source: &Path, target: &PathBuf) -> io::Result<()> {
-    match fs::remove_file(target) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    fs::hard_link(source, target).or_else(|_| fs::copy(source, target).map(drop))
 }
 
 fn append(path: &Path) -> Result<File> {

@@ -7,12 +7,16 @@
 //!   <staged files>      the job's binaries (mains, libs, ...), as the engine names them
 //!   job.json            JobSpec: argv, env additions, cwd
 //!   stdout, stderr      the job's (and the supervisor's) output, appended
-//!   lock                flock: taken by the launcher, handed to the supervisor
-//!                       as its stdin, held until the supervisor exits
-//!   supervisor.pid      the supervisor's pid, written first thing
-//!   job.pid             the job's pid, which is also its process group id
+//!   job.pid             the job's pid, which is also its process group id;
+//!                       created empty (exclusively) as the claim that starts it
+//!                       at most once, the pid written right after the spawn
 //!   cancel_requested    written by a cancel before it signals
-//!   exit                ExitRecord, written last
+//!   exit                ExitRecord, created exclusively (one writer ever) once
+//!                       the job's process has ended, before it is reaped
+//!   lock                only under a per-job supervisor: flock taken by the
+//!                       launcher, handed to the supervisor as its stdin, held
+//!                       until the supervisor exits
+//!   supervisor.pid      only under a per-job supervisor: its pid
 //! ```
 
 use std::collections::BTreeMap;
@@ -83,6 +87,46 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     fs::write(&tmp, bytes)?;
     fs::rename(&tmp, dir.join(name))
+}
+
+/// Writes the exit record unless one exists (`false` then): whoever reaps
+/// the job writes it, and only once, even when the keeper and a dying
+/// worker both could. One write of a small file: a reader sees it empty
+/// (being written, see [`crate::JobDir::exit_record`]) or whole.
+pub fn write_exit_once(dir: &Path, record: &ExitRecord) -> io::Result<bool> {
+    use std::io::Write as _;
+    let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+    match fs::OpenOptions::new().write(true).create_new(true).open(dir.join(EXIT)) {
+        Ok(mut file) => file.write_all(&json).map(|()| true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `job.pid` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobPid {
+    /// Nobody ever claimed the job: it never started.
+    Absent,
+    /// Claimed and being started (or its starter died in that instant).
+    Claimed,
+    Pid(i32),
+}
+
+/// `job.pid`, told apart from a claim without a pid yet.
+pub fn read_job_pid(dir: &Path) -> io::Result<JobPid> {
+    match fs::read_to_string(dir.join(JOB_PID)) {
+        Ok(text) if text.trim().is_empty() => Ok(JobPid::Claimed),
+        Ok(text) => text
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|pid| *pid > 1)
+            .map(JobPid::Pid)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{JOB_PID} holds no pid"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(JobPid::Absent),
+        Err(e) => Err(e),
+    }
 }
 
 /// A pid file's value; `None` when the file does not exist.

@@ -1,6 +1,7 @@
-//! Exit notifications: one thread waits on the pidfds of the supervisors it
-//! is given and tells the host when one exits, so edpd polls that job at
-//! once instead of at its next interval.
+//! Exit notifications for jobs under per-job supervisors: one thread waits
+//! on the pidfds of the supervisors it is given and tells the host when one
+//! exits, so edpd polls that job at once instead of at its next interval.
+//! (The host supervisor tells its engines itself: [`crate::hosted`].)
 //!
 //! It reaps the supervisors its engine spawned (their `Child`), and only
 //! those: never `waitpid(-1)`, since other engines in the process have

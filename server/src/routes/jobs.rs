@@ -1,6 +1,6 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
@@ -130,14 +130,18 @@ pub async fn logs(
     scope: Scope,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let limit = chunk_limit(q.limit)?;
     if q.follow {
-        // The job must exist and be visible before the stream starts.
-        manager::get(&s.edp, &scope, &id, false).await?;
+        // The job must exist, be visible and be this node's before the
+        // stream starts.
+        manager::served_here(&s.edp, &scope, &id).await.map_err(|e| ApiError::to_node(e, &uri))?;
         return Ok(follow::stream(s.edp.clone(), scope, id, q.stream, q.offset, limit).into_response());
     }
-    Ok(ok("log", manager::logs(&s.edp, &scope, &id, q.stream, q.offset, limit).await?))
+    let chunk =
+        manager::logs(&s.edp, &scope, &id, q.stream, q.offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
+    Ok(ok("log", chunk))
 }
 
 #[derive(Deserialize, IntoParams, Debug)]
@@ -161,9 +165,11 @@ pub async fn output(
     scope: Scope,
     Path(id): Path<String>,
     Query(q): Query<OutputQuery>,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let limit = chunk_limit(q.limit)?;
-    Ok(ok("output", manager::output(&s.edp, &scope, &id, q.offset, limit).await?))
+    let chunk = manager::output(&s.edp, &scope, &id, q.offset, limit).await.map_err(|e| ApiError::to_node(e, &uri))?;
+    Ok(ok("output", chunk))
 }
 
 fn chunk_limit(limit: Option<u64>) -> ApiResult<u64> {

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     pub options: Options,
     pub down: AtomicBool,
     pub muted: AtomicBool,
+    /// Job calls (`/jobs`, `/job/{id}`) get no answer while set.
+    pub hung: tokio::sync::watch::Sender<bool>,
     pub refused: AtomicU64,
     /// Bumped to cut every open connection.
     pub epoch: watch::Sender<u64>,
@@ -189,6 +191,7 @@ impl OozieServer {
             options,
             down: AtomicBool::new(false),
             muted: AtomicBool::new(false),
+            hung: tokio::sync::watch::channel(false).0,
             refused: AtomicU64::new(0),
             epoch: watch::channel(0).0,
             runtime: tokio::runtime::Handle::current(),
@@ -222,6 +225,14 @@ impl OozieServer {
         if down {
             self.shared.epoch.send_modify(|e| *e += 1);
         }
+    }
+
+    /// Hung (`true`): connections are taken and the registration checks
+    /// (versions, admin status, WebHDFS) answered, but job calls (submit,
+    /// list, info, kill) get no answer until it is lifted, as an Oozie whose
+    /// database is stuck behaves.
+    pub fn set_hung(&self, hung: bool) {
+        self.shared.hung.send_replace(hung);
     }
 
     /// Notifications fail to go out (`true`), as when the way back to the
@@ -355,6 +366,17 @@ impl Drop for OozieServer {
     }
 }
 
+/// Holds a job call while the server is hung.
+async fn hang(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut hung = shared.hung.subscribe();
+    let _ = hung.wait_for(|h| !*h).await;
+    next.run(request).await
+}
+
 async fn record(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     request: axum::extract::Request,
@@ -379,8 +401,12 @@ fn router(shared: Arc<Shared>, role: Role) -> Router {
         Role::NameNode => webhdfs
             .route("/oozie/versions", get(api::versions))
             .route("/oozie/{version}/admin/{what}", get(api::admin))
-            .route("/oozie/{version}/jobs", post(api::jobs_post).get(api::jobs_get))
-            .route("/oozie/{version}/job/{id}", get(api::job_get).put(api::job_put)),
+            .merge(
+                Router::new()
+                    .route("/oozie/{version}/jobs", post(api::jobs_post).get(api::jobs_get))
+                    .route("/oozie/{version}/job/{id}", get(api::job_get).put(api::job_put))
+                    .layer(axum::middleware::from_fn_with_state(shared.clone(), hang)),
+            ),
         Role::DataNode => webhdfs,
     };
     app.with_state((shared.clone(), role)).layer(axum::middleware::from_fn_with_state(shared, record))

@@ -1,6 +1,9 @@
 //! edp's launch and read benchmark, with its ceilings measured in the same
 //! run on the same machine:
 //!
+//! - launch ceiling: the benchmark's Shell job run by its own bare recipe,
+//!   on two threads: job directory, two log files, own process group,
+//!   posix_spawn of `/bin/sh job.sh` (`true`), wait, exit file;
 //! - spawn ceiling: spawn+wait of `/bin/true`, each with its own directory,
 //!   two log files and its own process group, on two threads;
 //! - HTTP ceiling: a hello-world axum endpoint in its own process;
@@ -76,6 +79,14 @@ async fn run(o: Options) {
     .await
     .expect("spawn ceiling");
     println!("spawn ceiling: {spawn_rate:.0} spawns/s");
+    let recipe_rate = tokio::task::spawn_blocking({
+        let dir = scratch.path().to_path_buf();
+        let n = o.jobs;
+        move || recipe_ceiling(&dir, n)
+    })
+    .await
+    .expect("recipe ceiling");
+    println!("Shell job recipe ceiling: {recipe_rate:.0} jobs/s");
 
     let hello_rate = hello_ceiling(o.clients, o.seconds).await;
     println!("hello-world axum: {hello_rate:.0} req/s");
@@ -196,7 +207,11 @@ async fn run(o: Options) {
     println!("| measure | figure | ceiling | ratio |");
     println!("|---|---|---|---|");
     println!(
-        "| launches/s (Shell `true`, POST → SUCCEEDED) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
+        "| launches/s (Shell `true`, POST → SUCCEEDED) | {launch_rate:.0} | {recipe_rate:.0} jobs/s by the job's own recipe | {:.0}% |",
+        100.0 * launch_rate / recipe_rate
+    );
+    println!(
+        "| (the same against spawn+wait of `/bin/true`) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
         100.0 * launch_rate / spawn_rate
     );
     println!(
@@ -230,6 +245,40 @@ fn spawn_ceiling(dir: &Path, n: usize) -> f64 {
                         .status()
                         .expect("spawn");
                     assert!(status.success());
+                }
+            });
+        }
+    });
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The benchmark's Shell job (`true`) by its own bare recipe, on two
+/// threads: job directory, two log files, own process group, posix_spawn
+/// of `/bin/sh job.sh`, wait, exit file. What a launch costs without edp.
+fn recipe_ceiling(dir: &Path, n: usize) -> f64 {
+    use std::io::Write as _;
+    let script = dir.join("true.sh");
+    std::fs::write(&script, "true\n").expect("script");
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let script = &script;
+            s.spawn(move || {
+                for i in (t..n).step_by(2) {
+                    let job = dir.join(format!("recipe-{i}"));
+                    std::fs::create_dir(&job).expect("job dir");
+                    let out = std::fs::File::create(job.join("stdout")).expect("stdout");
+                    let err = std::fs::File::create(job.join("stderr")).expect("stderr");
+                    let status = std::os::unix::process::CommandExt::process_group(&mut Command::new("/bin/sh"), 0)
+                        .arg(script)
+                        .current_dir(&job)
+                        .stdin(Stdio::null())
+                        .stdout(out)
+                        .stderr(err)
+                        .status()
+                        .expect("spawn");
+                    let mut exit = std::fs::File::create_new(job.join("exit")).expect("exit file");
+                    write!(exit, "{{\"code\":{}}}", status.code().unwrap_or(-1)).expect("exit record");
                 }
             });
         }

@@ -149,3 +149,38 @@ async fn what_a_finished_job_leaves_running_is_ended_with_it() {
     .await;
     app.delete(&format!("/v2/jobs/{id}")).await.expect(204);
 }
+
+#[tokio::test]
+async fn cancelling_a_job_ends_its_grandchildren_and_orphans() {
+    let app = TestApp::spawn().await;
+    let cluster = local_cluster(&app).await;
+    // A child with a grandchild of its own, and an orphan whose parent
+    // exited at once.
+    let script = "sh -c 'sleep 600 & echo $! > \"$EDP_JOB_DIR/grandchild\"; wait' &\n\
+                  sh -c 'sleep 600 & echo $! > \"$EDP_JOB_DIR/orphan\"'\n\
+                  wait\n";
+    let template = shell_template(&app, "family", script).await;
+    let id = launch(&app, &template, &cluster, json!({})).await;
+    wait_for(&app, &id, &["RUNNING"], Duration::from_secs(30)).await;
+    let pid = |name: &'static str| {
+        let dir = app.job_dir(&id);
+        async move {
+            eventually(name, Duration::from_secs(10), || async {
+                std::fs::read_to_string(dir.join(name)).ok().and_then(|p| p.trim().parse::<i32>().ok())
+            })
+            .await
+        }
+    };
+    let (grandchild, orphan) = (pid("grandchild").await, pid("orphan").await);
+    let alive =
+        |pid: i32| rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid).expect("pid")).is_ok();
+    assert!(alive(grandchild) && alive(orphan));
+
+    app.patch(&format!("/v2/jobs/{id}"), json!({"info": {"status": "cancel"}})).await.expect(202);
+    let job = wait_for(&app, &id, TERMINAL, Duration::from_secs(10)).await;
+    assert_eq!(job["info"]["status"], "KILLED", "{job}");
+    eventually("the grandchild and the orphan to be gone", Duration::from_secs(5), || async {
+        (!alive(grandchild) && !alive(orphan) && !group_alive(&app, &id)).then_some(())
+    })
+    .await;
+}

@@ -20,6 +20,7 @@ mod output;
 mod paging;
 mod plugins;
 mod postgres;
+mod replicas;
 mod restart;
 mod saharaclient;
 mod secrets;

@@ -19,7 +19,7 @@
 //! (`(hashBytes(key) & i32::MAX) % reduces`), so a key lands in the same
 //! `part-NNNNN` file as on a Hadoop cluster.
 
-use std::io::{self, Write};
+use std::io;
 
 use super::run::{RunWriter, get_varint, varint_len};
 
@@ -466,27 +466,30 @@ impl Collector {
         Ok(())
     }
 
-    /// Writes the records of the sorted keys in `range` as lines, in key
-    /// order (for a combiner's stdin).
-    pub fn write_lines(&self, range: std::ops::Range<usize>, out: &mut impl Write) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(256 << 10);
-        for pos in range {
-            let key = self.key(self.order[pos].idx);
-            self.for_each_value(pos, |count, value| {
-                for _ in 0..count {
-                    buf.extend_from_slice(key);
-                    buf.extend_from_slice(value);
-                    buf.push(b'\n');
-                    if buf.len() >= 240 << 10 {
-                        out.write_all(&buf)?;
-                        buf.clear();
-                    }
-                }
-                Ok(())
-            })?;
+    /// The key at sorted position `pos` (after `sort`).
+    pub fn key_at(&self, pos: usize) -> &[u8] {
+        self.key(self.order[pos].idx)
+    }
+
+    /// Calls `f(count, value)` for each value of the key at sorted position
+    /// `pos`, in arrival order.
+    pub fn values_at(&self, pos: usize, f: impl FnMut(u32, &[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.for_each_value(pos, f)
+    }
+
+    /// The only value record (count, value) of the key at sorted position
+    /// `pos`, if it has just one.
+    pub fn single_value(&self, pos: usize) -> Option<(u32, &[u8])> {
+        let e = &self.entries[self.order[pos].idx as usize];
+        let chunk = e.head as usize;
+        if self.get_u32(chunk) != NONE {
+            return None;
         }
-        out.write_all(&buf)?;
-        out.flush()
+        let at = chunk + CHUNK_HEADER;
+        let (len, n) = get_varint(&self.arena[at + 4..]);
+        let start = at + 4 + n;
+        let end = start + len as usize;
+        (end == self.get_u32(chunk + 4) as usize).then(|| (self.get_u32(at), &self.arena[start..end]))
     }
 }
 
@@ -541,10 +544,19 @@ mod tests {
     fn lines_of(c: &Collector) -> Vec<(u32, Vec<u8>)> {
         let mut out = Vec::new();
         for (part, range) in c.partitions() {
-            let mut bytes = Vec::new();
-            c.write_lines(range, &mut bytes).unwrap();
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                out.push((part, line.to_vec()));
+            for pos in range {
+                let key = c.key_at(pos);
+                let mut values = Vec::new();
+                c.values_at(pos, |count, value| {
+                    for _ in 0..count {
+                        out.push((part, [key, value, b"\n"].concat()));
+                    }
+                    values.push((count, value.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+                let single = c.single_value(pos).map(|(count, value)| (count, value.to_vec()));
+                assert_eq!(single, (values.len() == 1).then(|| values[0].clone()));
             }
         }
         out

@@ -6,6 +6,7 @@
 //! - `argv`: streaming commands → argv, without a shell.
 //! - `input`: input files, splits at line ends, feeding a split (gzip too).
 //! - `collect`: a map task's sort buffer (hash-grouped, sorted by key at spill).
+//! - `combine`: the combiner, run on counted records without expanding them.
 //! - `run`: sorted run files, reading them, k-way merging.
 //! - `task`: one map or reduce attempt: processes, pipes, spills, merges.
 //! - `runner`: the job: phases, slots, retries, status, commit, signals.
@@ -13,6 +14,7 @@
 
 pub mod argv;
 pub mod collect;
+mod combine;
 pub mod input;
 pub mod run;
 pub mod runner;

@@ -42,7 +42,8 @@ impl Phase {
     }
 }
 
-/// How much of a map task's budget a combiner's output may take.
+/// How much of a task's budget a combiner's batch may take (the sort
+/// buffer keeps the rest).
 const COMBINE_SHARE: usize = 4;
 
 /// What every task of the job shares.
@@ -391,7 +392,8 @@ fn finish(job: &Job, outcome: Outcome, created_output: bool) -> ExitCode {
             let status = job.status();
             println!(
                 "MapReduce.Streaming job {} succeeded: {} maps, {} reduces; map input {} bytes; map output {} records, \
-                 {} bytes; {} spills, {} runs ({} bytes), {} merge passes; reduce input {} records; peak RSS {} KiB",
+                 {} bytes; {} spills, {} runs ({} bytes), {} merge passes; combine input {} records, output {} records; \
+                 reduce input {} records; peak RSS {} KiB",
                 job.spec.execution_id,
                 status.maps.total,
                 status.reduces.total,
@@ -402,6 +404,8 @@ fn finish(job: &Job, outcome: Outcome, created_output: bool) -> ExitCode {
                 status.runs,
                 status.spilled_bytes,
                 status.merge_passes,
+                status.combine_input_records,
+                status.combine_output_records,
                 status.reduce_input_records,
                 sys::peak_rss_kb(),
             );
@@ -524,8 +528,8 @@ fn run(job: &'static Job) -> Result<(), String> {
             job.spec.reduces as usize,
             job.spec.reduce_attempts,
             |p| format!("partition {p}"),
-            |p, attempt, _| {
-                let result = task::reduce_attempt(job, p as u32, attempt, partitions[p].clone());
+            |p, attempt, buffers| {
+                let result = task::reduce_attempt(job, p as u32, attempt, partitions[p].clone(), buffers);
                 match &result {
                     Ok(records) => {
                         job.update(|s| s.reduce_input_records += records);

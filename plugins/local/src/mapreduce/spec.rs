@@ -101,6 +101,11 @@ pub struct RunnerStatus {
     /// Bytes of the sorted runs on disk.
     pub spilled_bytes: u64,
     pub reduce_input_records: u64,
+    /// Lines fed to combiner processes, and lines they printed.
+    #[serde(default)]
+    pub combine_input_records: u64,
+    #[serde(default)]
+    pub combine_output_records: u64,
     /// The runner's own peak RSS (getrusage), KiB.
     pub peak_rss_kb: u64,
     /// The supervisor's peak RSS (/proc VmHWM), KiB: the job's other helper.

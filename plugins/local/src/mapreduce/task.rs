@@ -4,12 +4,11 @@
 //! A map attempt runs the mapper with the split on its stdin (a feeder
 //! thread; file to pipe by splice) and reads its stdout into the sort
 //! buffer, spilling a sorted run whenever the buffer is full and once at the
-//! end. With a combiner, each partition of a spill goes through the
-//! combiner first, and its output (collected and sorted again, so any
-//! combiner works, even one that prints in hash order) is what is written.
-//! A reduce attempt merges its partition's segments of every map output
+//! end. A reduce attempt merges its partition's segments of every map output
 //! (in passes when there are more than the fan-in) and streams the merge
-//! into the reducer, whose stdout is the part file itself.
+//! into the reducer, whose stdout is the part file itself. With a combiner,
+//! both a spill and the stream into the reducer go through it in batches
+//! (`combine`), so neither expands counted records into one line each.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -17,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
 
 use super::collect::Collector;
+use super::combine::{Combiner, Context, Side, Sink};
 use super::input;
 use super::run::{Merger, RunFile, RunWriter, Segment, SegmentReader, merge_to_file};
 use super::runner::{Job, Phase};
 use super::sys;
 
-const PIPE_SIZE: i32 = 1 << 20;
+pub(super) const PIPE_SIZE: i32 = 1 << 20;
 
 /// Why an attempt did not succeed.
 #[derive(Debug)]
@@ -56,14 +56,14 @@ struct Attempt<'a> {
     stderr: &'a Path,
 }
 
-/// A worker's reusable memory: its sort buffer and its combiner buffer.
+/// A worker's reusable memory: its sort buffer and its combiner's buffers.
 #[derive(Default)]
 pub struct Buffers {
     collector: Option<Collector>,
-    combined: Option<Collector>,
+    combiner: Option<Combiner>,
 }
 
-fn exit_text(status: std::process::ExitStatus) -> String {
+pub(super) fn exit_text(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
@@ -80,7 +80,7 @@ fn stderr_file(path: &Path) -> io::Result<File> {
 /// Reads lines from `source` (the last one may lack its `\n`) and hands
 /// them to `f` in batches, without their `\n`. Stops early (Ok) when the
 /// job aborts.
-fn read_lines(
+pub(super) fn read_lines(
     job: &Job,
     mut source: impl Read,
     buf: &mut Vec<u8>,
@@ -194,7 +194,7 @@ pub fn map_attempt(job: &Job, task: usize, attempt: u32, buffers: &mut Buffers) 
     let collector = buffers.collector.as_mut().expect("created by collect");
     if !collector.is_empty() || output.runs.is_empty() {
         let at = Attempt { task, attempt, dir: &dir, stderr: &stderr_path };
-        let run = spill(job, &at, collector, &mut buffers.combined, output.runs.len())?;
+        let run = spill(job, &at, collector, &mut buffers.combiner, output.runs.len())?;
         output.runs.push(run);
     }
     Ok(output)
@@ -214,7 +214,7 @@ fn collect(
     collector.clear();
     let stderr_path = job.tasks_dir.join(format!("m-{task:05}_{attempt}.stderr"));
     let mut buf = Vec::new();
-    let combined = &mut buffers.combined;
+    let combiner = &mut buffers.combiner;
     read_lines(job, stdout, &mut buf, |lines| {
         output.records += lines.len() as u64;
         output.bytes += lines.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
@@ -227,7 +227,7 @@ fn collect(
             lines = &lines[taken..];
             let (used, records, keys) = (collector.used(), collector.records, collector.keys());
             let at = Attempt { task, attempt, dir, stderr: &stderr_path };
-            let run = spill(job, &at, collector, combined, output.runs.len())?;
+            let run = spill(job, &at, collector, combiner, output.runs.len())?;
             job.log(&format!(
                 "map {task} attempt {attempt}: spill {}: {records} records, {keys} keys, {:.1} MiB in memory -> {:.1} MiB on disk",
                 output.runs.len(),
@@ -246,7 +246,7 @@ fn spill(
     job: &Job,
     at: &Attempt<'_>,
     collector: &mut Collector,
-    combined: &mut Option<Collector>,
+    combiner: &mut Option<Combiner>,
     index: usize,
 ) -> io::Result<RunFile> {
     collector.sort();
@@ -254,10 +254,42 @@ fn spill(
     match &job.combiner {
         None => collector.write_all(&mut out)?,
         Some(argv) => {
-            let combined = combined.get_or_insert_with(|| Collector::new(job.combine_budget(), 1));
+            let combiner = combiner.get_or_insert_with(Combiner::default);
+            combiner.clear();
+            let cx = Context {
+                job,
+                argv,
+                env: job.task_env(Phase::Map, at.task, at.attempt, None, None),
+                stderr: at.stderr,
+                side: Side::Map,
+            };
+            let budget = job.combine_budget();
             for (part, range) in collector.partitions() {
-                combine(job, at, argv, collector, range, part, combined, &mut out)?;
+                out.begin_segment(part);
+                let mut sink = RunSink { out: &mut out, key: Vec::new(), open: false };
+                for pos in range {
+                    let key = collector.key_at(pos);
+                    // A key with one counted value is not combined here
+                    // (see `Side::Map`): straight to the run, unless a
+                    // batch before it is still to be written.
+                    if combiner.is_empty()
+                        && let Some((count, value)) = collector.single_value(pos)
+                    {
+                        sink.record(key, u64::from(count), value)?;
+                        continue;
+                    }
+                    collector.values_at(pos, |count, value| {
+                        combiner.push(key, u64::from(count), value);
+                        if combiner.size() >= budget {
+                            combiner.flush(&cx, &mut sink)?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                combiner.flush(&cx, &mut sink)?;
+                out.end_segment()?;
             }
+            count_combined(job, combiner);
         }
     }
     let run = out.finish()?;
@@ -269,76 +301,76 @@ fn spill(
     Ok(run)
 }
 
-/// Runs the combiner over one partition of the sorted buffer and writes
-/// its output, sorted, as segment(s) of `part`.
-#[allow(clippy::too_many_arguments)]
-fn combine(
-    job: &Job,
-    at: &Attempt<'_>,
-    argv: &[String],
-    collector: &Collector,
-    range: std::ops::Range<usize>,
-    part: u32,
-    combined: &mut Collector,
-    out: &mut RunWriter,
-) -> io::Result<()> {
-    let env = job.task_env(Phase::Map, at.task, at.attempt, None, None);
-    let mut child = match job.spawn(argv, &env, Stdio::piped(), Stdio::piped(), at.stderr) {
-        Ok(child) => child,
-        Err(AttemptError::Failed(why)) => return Err(io::Error::other(format!("the combiner: {why}"))),
-        Err(AttemptError::Aborted) => return Err(io::Error::other("aborted")),
-    };
-    let stdin = child.stdin.take().expect("piped stdin");
-    let stdout = child.stdout.take().expect("piped stdout");
-    sys::grow_pipe(&stdin, PIPE_SIZE);
-    sys::grow_pipe(&stdout, PIPE_SIZE);
-    combined.clear();
-    let mut buf = Vec::new();
-    let (read, fed) = std::thread::scope(|s| {
-        let feeder = s.spawn(move || {
-            let mut stdin = stdin;
-            match collector.write_lines(range, &mut stdin) {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                other => other,
-            }
+fn count_combined(job: &Job, combiner: &mut Combiner) {
+    let (input, output) = combiner.take_counts();
+    if input > 0 || output > 0 {
+        job.update(|s| {
+            s.combine_input_records += input;
+            s.combine_output_records += output;
         });
-        let read = read_lines(job, stdout, &mut buf, |lines| {
-            let mut lines = lines;
-            loop {
-                let taken = combined.insert_many(lines);
-                if taken == lines.len() {
-                    return Ok(());
-                }
-                lines = &lines[taken..];
-                flush_combined(combined, part, out)?;
-            }
-        });
-        if read.is_err() {
-            job.kill_child(&child);
-        }
-        (read, feeder.join())
-    });
-    let status = job.reap(&mut child)?;
-    read?;
-    fed.map_err(|_| io::Error::other("the combiner's feeder panicked"))??;
-    if job.aborted() {
-        return Err(io::Error::other("aborted"));
     }
-    if !status.success() {
-        return Err(io::Error::other(format!("the combiner ended with {}", exit_text(status))));
-    }
-    flush_combined(combined, part, out)
 }
 
-fn flush_combined(combined: &mut Collector, part: u32, out: &mut RunWriter) -> io::Result<()> {
-    if combined.is_empty() {
-        return Ok(());
+/// Combined records into a run's segment: one group per key, even when a
+/// key's records came in two batches.
+struct RunSink<'a> {
+    out: &'a mut RunWriter,
+    key: Vec<u8>,
+    open: bool,
+}
+
+impl Sink for RunSink<'_> {
+    fn record(&mut self, key: &[u8], count: u64, value: &[u8]) -> io::Result<()> {
+        if !self.open || self.key != key {
+            self.out.begin_group(key)?;
+            self.key.clear();
+            self.key.extend_from_slice(key);
+            self.open = true;
+        }
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(u64::from(u32::MAX));
+            self.out.value(n as u32, value)?;
+            left -= n;
+        }
+        Ok(())
     }
-    combined.sort();
-    let keys = combined.keys();
-    combined.write_segment(0..keys, part, out)?;
-    combined.clear();
-    Ok(())
+}
+
+/// Records into the reducer's stdin, one line per occurrence.
+struct LineSink<W: Write> {
+    out: Vec<u8>,
+    stdin: W,
+    records: u64,
+}
+
+impl<W: Write> LineSink<W> {
+    fn new(stdin: W) -> Self {
+        Self { out: Vec::with_capacity((1 << 20) + 4096), stdin, records: 0 }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.stdin.write_all(&self.out)?;
+        self.out.clear();
+        self.stdin.flush()
+    }
+}
+
+impl<W: Write> Sink for LineSink<W> {
+    #[inline]
+    fn record(&mut self, key: &[u8], count: u64, value: &[u8]) -> io::Result<()> {
+        self.records += count;
+        for _ in 0..count {
+            self.out.extend_from_slice(key);
+            self.out.extend_from_slice(value);
+            self.out.push(b'\n');
+            if self.out.len() >= 1 << 20 {
+                self.stdin.write_all(&self.out)?;
+                self.out.clear();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs reduce task `part`, attempt `attempt`, over `inputs` (its segments
@@ -348,6 +380,7 @@ pub fn reduce_attempt(
     part: u32,
     attempt: u32,
     inputs: Vec<(PathBuf, Segment)>,
+    buffers: &mut Buffers,
 ) -> Result<u64, AttemptError> {
     let name = format!("r-{part:05}_{attempt}");
     let stderr_path = job.tasks_dir.join(format!("{name}.stderr"));
@@ -361,7 +394,15 @@ pub fn reduce_attempt(
     let mut child = job.spawn(&job.reducer, &env, Stdio::piped(), Stdio::from(File::create(&output)?), &stderr_path)?;
     let stdin = child.stdin.take().expect("piped stdin");
     sys::grow_pipe(&stdin, PIPE_SIZE);
-    let fed = feed_reducer(job, &mut merger, stdin);
+    let fed = match &job.combiner {
+        None => feed_reducer(job, &mut merger, stdin),
+        Some(argv) => {
+            let combiner = buffers.combiner.get_or_insert_with(Combiner::default);
+            combiner.clear();
+            let cx = Context { job, argv, env, stderr: &stderr_path, side: Side::Reduce };
+            feed_reducer_combined(&cx, &mut merger, combiner, stdin)
+        }
+    };
     if fed.is_err() {
         job.kill_child(&child);
     }
@@ -374,6 +415,9 @@ pub fn reduce_attempt(
     let records = fed.map_err(|e| AttemptError::Failed(format!("merging the map output: {e}")))?;
     if !status.success() {
         return Err(AttemptError::Failed(format!("the reducer ended with {}", exit_text(status))));
+    }
+    if let Some(combiner) = &mut buffers.combiner {
+        count_combined(job, combiner);
     }
     Ok(records)
 }
@@ -419,6 +463,39 @@ fn merge_passes(
         pass += 1;
     }
     Ok(inputs)
+}
+
+/// The merge into the reducer through the combiner, in batches of keys:
+/// what the reducer gets for a key is what the combiner made of its
+/// repeated values, never one line per occurrence of them.
+fn feed_reducer_combined(
+    cx: &Context<'_>,
+    merger: &mut Merger,
+    combiner: &mut Combiner,
+    stdin: impl Write,
+) -> io::Result<u64> {
+    let budget = cx.job.combine_budget();
+    let mut sink = LineSink::new(stdin);
+    let mut value = Vec::new();
+    let result = (|| {
+        while let Some(i) = merger.pop() {
+            let reader = &mut merger.readers[i];
+            while let Some(count) = reader.next_value(&mut value)? {
+                combiner.push(&reader.key, u64::from(count), &value);
+                if combiner.size() >= budget {
+                    combiner.flush(cx, &mut sink)?;
+                }
+            }
+            merger.advance(i)?;
+        }
+        combiner.flush(cx, &mut sink)?;
+        sink.finish()
+    })();
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(sink.records),
+        Err(e) => Err(e),
+        Ok(()) => Ok(sink.records),
+    }
 }
 
 fn feed_reducer(job: &Job, merger: &mut Merger, mut stdin: impl Write) -> io::Result<u64> {

@@ -6,6 +6,7 @@
 mod callbacks;
 mod clusters;
 mod common;
+mod fairness;
 mod flows;
 mod job_types;
 mod lifecycle;

@@ -12,7 +12,9 @@ use abi_stable::std_types::{RArc, RStr};
 use edp_engine_api::abi::{Host, Host_TO};
 use edp_engine_api::plugin::HostHandle;
 use edp_engine_api::wire::StatusReport;
-use edp_supervised::{JobDir, JobSpec, Launch, LaunchPlan, Watcher, launch, layout, logs, status};
+use edp_supervised::{
+    HostSupervisor, JobDir, JobPlan, JobSpec, Launch, LaunchPlan, Watcher, launch, layout, logs, status,
+};
 
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_edp-supervisor");
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -49,11 +51,14 @@ impl Host for TestHost {
     }
 }
 
+fn host(hints: &Hints) -> HostHandle {
+    HostHandle::new(Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque))
+}
+
 /// A watcher over a host that records its hints.
 pub fn watcher() -> (Watcher, Hints) {
     let hints = Hints::default();
-    let host = Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque);
-    let watcher = Watcher::start(HostHandle::new(host), "test").expect("watcher starts");
+    let watcher = Watcher::start(host(&hints), "test").expect("watcher starts");
     (watcher, hints)
 }
 
@@ -83,6 +88,28 @@ impl Env {
         let path = dir.join(name);
         fs::write(&path, content).expect("write source");
         path
+    }
+
+    /// The host supervisor's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// An engine's side of the host supervisor over this work directory (a
+    /// second call is a second engine on the same data directory).
+    pub fn host_supervisor(&self) -> (HostSupervisor, Hints) {
+        self.host_supervisor_in(&self.state_dir())
+    }
+
+    pub fn host_supervisor_in(&self, state_dir: &Path) -> (HostSupervisor, Hints) {
+        let hints = Hints::default();
+        (HostSupervisor::new(host(&hints), "test", SUPERVISOR.into(), state_dir.to_owned()), hints)
+    }
+
+    /// `/bin/sh job.sh ARGS...` for the host supervisor.
+    pub fn job(&self, id: &str, script: &str, args: &[&str]) -> JobPlan {
+        let LaunchPlan { job_dir, spec, files, .. } = self.shell(id, script, args);
+        JobPlan { job_dir, spec, files }
     }
 
     /// `/bin/sh job.sh ARGS...` in the job directory, the script staged.
@@ -123,6 +150,38 @@ impl Drop for Env {
             }
         }
     }
+}
+
+/// The pid a supervisor process of `state_dir` recorded
+/// (`protocol::KEEPER_PID`, `protocol::WORKER_PID`).
+pub fn supervisor_pid(state_dir: &Path, which: &str) -> i32 {
+    layout::read_pid(state_dir, which).expect("pid file").expect("a pid")
+}
+
+/// Waits until process `pid` is gone (reaped, not just ended).
+pub async fn wait_gone(pid: i32) {
+    let start = Instant::now();
+    let pid = rustix::process::Pid::from_raw(pid).expect("a pid");
+    while rustix::process::test_kill_process(pid).is_ok() {
+        assert!(start.elapsed() < DEADLINE, "process {pid:?} is still there");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The processes whose process group is `pgid` (zombies included).
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let mut members = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            members.push(pid);
+        }
+    }
+    members
 }
 
 /// Launches, and hands a started supervisor to `watcher` under `id`.

@@ -1,7 +1,8 @@
-//! `edp-supervisor <jobdir>`: starts the job described in
-//! `<jobdir>/job.json` in a process group of its own, waits for it and
-//! records how it ended, so that jobs outlive an edpd restart and their end
-//! is known even when nobody was waiting.
+//! `edp-supervisor <jobdir>`, a per-job supervisor (what spark-submit jobs
+//! run under): starts the job described in `<jobdir>/job.json` in a process
+//! group of its own, waits for it and records how it ended, so that jobs
+//! outlive an edpd restart and their end is known even when nobody was
+//! waiting.
 //!
 //! Its stdin is the job directory's lock, already taken by the launcher
 //! (`edp_supervised::launch`); its stdout and stderr are the job's files,
@@ -21,13 +22,8 @@ use std::time::{Duration, Instant};
 use edp_supervised::layout::{self, ExitRecord, JobSpec};
 use rustix::fs::{FlockOperation, flock};
 
-fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(dir), None) = (args.next(), args.next()) else {
-        eprintln!("usage: edp-supervisor <jobdir>");
-        return ExitCode::from(2);
-    };
-    match supervise(Path::new(&dir)) {
+pub fn main(dir: &Path) -> ExitCode {
+    match supervise(dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edp-supervisor: {e}");

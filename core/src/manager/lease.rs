@@ -1,0 +1,259 @@
+//! Claims on executions, shared by every edpd on the database.
+//!
+//! A node works on an execution only while it holds the row's lease: the
+//! owner (`lease_owner`, the node id), the claim (`lease_token`, one per
+//! claiming statement) and an expiry. A claim is one conditional `UPDATE …
+//! RETURNING` ([`claim_due`], [`claim_one`]): a row is claimable when it is
+//! due, its lease is free or expired, and this node may work on it. On
+//! Postgres the candidates are picked `FOR UPDATE SKIP LOCKED` and the lease
+//! condition is repeated in the outer statement, which Postgres re-checks
+//! against a row another node updated meanwhile: two nodes never both take
+//! one row. Every write a task makes is conditional on its token (and the
+//! status it read), and clears the lease ([`rows::settle`]): a node whose
+//! lease expired (it hung, it died) can no longer write, and a dead node's
+//! leases are taken over once they expire.
+//!
+//! Host-bound rows (jobs running as processes on an edpd host) belong to
+//! one node: only it claims them. A host-bound launch is claimed by any
+//! node with the engine, and the claim makes that node the owner
+//! (`node_id`) before the engine is called, so that an interrupted launch
+//! is resumed where the job may already run.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{ColumnTrait, Condition, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+
+use crate::Edp;
+use crate::entity::job_execution::{self, Column as C, Model};
+use crate::error::Result;
+use crate::status::Status;
+use crate::time;
+
+/// This node's claim on one row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub id: String,
+    pub token: String,
+}
+
+/// A row and the lease this node holds on it.
+pub(crate) struct Claimed {
+    pub row: Model,
+    pub lease: Lease,
+}
+
+/// What a claim is for: the scheduler takes cancels and launches apart from
+/// polls, so that a backlog of polls never holds them up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Work {
+    /// TOBEKILLED and PENDING rows: cancels first, then launches.
+    Actions,
+    /// Launched, unfinished rows, and finished ones waiting to be deleted.
+    Polls,
+}
+
+impl Work {
+    fn condition(self) -> Condition {
+        let actions = [Status::ToBeKilled.as_str(), Status::Pending.as_str()];
+        match self {
+            Self::Actions => Condition::all().add(C::Status.is_in(actions)),
+            Self::Polls => Condition::all().add(C::Status.is_not_in(actions)),
+        }
+    }
+}
+
+/// A lease nobody holds now.
+fn free(now: DateTime<Utc>) -> Condition {
+    Condition::any().add(C::LeaseOwner.is_null()).add(C::LeaseExpiresAt.lt(now))
+}
+
+/// Rows this node may work on: remote ones, its own host-bound ones, and
+/// host-bound launches nobody has begun.
+fn mine(node: &str) -> Condition {
+    Condition::any()
+        .add(C::HostBound.eq(false))
+        .add(C::NodeId.eq(node))
+        .add(Condition::all().add(C::NodeId.is_null()).add(C::Status.eq(Status::Pending.as_str())))
+}
+
+/// Rows a pass should look at now.
+pub(crate) fn due(node: &str, now: DateTime<Utc>) -> Condition {
+    Condition::all().add(C::NextActionAt.lte(now)).add(free(now)).add(mine(node))
+}
+
+/// Claims up to `limit` due rows of one cluster: cancels, then launches,
+/// then polls, each oldest first.
+pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u64) -> Result<Vec<Claimed>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = time::now();
+    let node = edp.settings().node_id.as_str();
+    let priority = Expr::case(C::Status.eq(Status::ToBeKilled.as_str()), 0)
+        .case(C::Status.eq(Status::Pending.as_str()), 1)
+        .finally(2);
+    let mut candidates = job_execution::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::ClusterId.eq(cluster_id))
+        .filter(due(node, now))
+        .filter(work.condition())
+        .order_by(Into::<Expr>::into(priority), sea_orm::Order::Asc)
+        .order_by_asc(C::NextActionAt)
+        .limit(limit)
+        .into_query();
+    if edp.db().get_database_backend() == DatabaseBackend::Postgres {
+        candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    take(edp, Condition::all().add(C::Id.in_subquery(candidates)), now).await
+}
+
+/// Claims one row now, due or not (an engine's hint, a refresh, a suspend),
+/// if its lease is free and this node may work on it.
+pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
+    let now = time::now();
+    let node = edp.settings().node_id.as_str();
+    let claimed = take(edp, Condition::all().add(C::Id.eq(id)).add(mine(node)), now).await?;
+    Ok(claimed.into_iter().next())
+}
+
+/// The claiming statement: the lease, the owner of a host-bound launch, the
+/// mark that a launch may reach the engine, and `next_action_at` at the
+/// lease's expiry (so a claim its node never finishes comes due again
+/// exactly when another node may take it).
+async fn take(edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
+    let node = edp.settings().node_id.clone();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let expires = now + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    let owner = Expr::case(Condition::all().add(C::HostBound.eq(true)).add(C::NodeId.is_null()), node.clone())
+        .finally(Expr::col(C::NodeId));
+    let submitted =
+        Expr::case(C::Status.eq(Status::Pending.as_str()), Expr::val(true)).finally(Expr::col(C::Submitted));
+    let rows = job_execution::Entity::update_many()
+        .col_expr(C::LeaseOwner, Expr::val(node).into())
+        .col_expr(C::LeaseToken, Expr::val(token.clone()).into())
+        .col_expr(C::LeaseExpiresAt, Expr::val(expires).into())
+        .col_expr(C::NextActionAt, Expr::val(expires).into())
+        .col_expr(C::NodeId, owner.into())
+        .col_expr(C::Submitted, submitted.into())
+        .filter(which)
+        // Re-checked against a row another node changed meanwhile.
+        .filter(free(now))
+        .exec_with_returning(edp.db())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let lease = Lease { id: row.id.clone(), token: token.clone() };
+            Claimed { row, lease }
+        })
+        .collect())
+}
+
+/// The clusters with rows due for this node, and how many.
+pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, i64)>> {
+    let now = time::now();
+    Ok(job_execution::Entity::find()
+        .select_only()
+        .column(C::ClusterId)
+        .column_as(Expr::col(C::Id).count(), "due")
+        .filter(due(&edp.settings().node_id, now))
+        .group_by(C::ClusterId)
+        .into_tuple::<(String, i64)>()
+        .all(edp.db())
+        .await?)
+}
+
+/// When the next row this node could claim comes due, if any.
+pub(crate) async fn next_due(edp: &Edp) -> Result<Option<DateTime<Utc>>> {
+    let now = time::now();
+    let next: Option<Option<DateTime<Utc>>> = job_execution::Entity::find()
+        .select_only()
+        .column_as(Expr::col(C::NextActionAt).min(), "next")
+        .filter(C::NextActionAt.gt(now))
+        .filter(free(now))
+        .filter(mine(&edp.settings().node_id))
+        .into_tuple::<Option<DateTime<Utc>>>()
+        .one(edp.db())
+        .await?;
+    Ok(next.flatten())
+}
+
+/// At start: leases held under this node's id belong to a previous run of
+/// it (a node id is one process at a time), so they are let go; host-bound
+/// rows that predate node ids are adopted; and every unfinished row this
+/// node may work on is made due, which is how running jobs are re-attached
+/// and interrupted launches resumed.
+pub(crate) async fn recover(edp: &Edp) -> Result<()> {
+    let node = edp.settings().node_id.clone();
+    let now = time::now();
+    job_execution::Entity::update_many()
+        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .filter(C::LeaseOwner.eq(node.clone()))
+        .exec(edp.db())
+        .await?;
+    // Flows it was advancing, likewise.
+    crate::entity::flow::Entity::update_many()
+        .col_expr(crate::entity::flow::Column::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(crate::entity::flow::Column::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .filter(crate::entity::flow::Column::LeaseOwner.eq(node.clone()))
+        .exec(edp.db())
+        .await?;
+    job_execution::Entity::update_many()
+        .col_expr(C::NodeId, Expr::val(node.clone()).into())
+        .filter(C::HostBound.eq(true))
+        .filter(C::NodeId.is_null())
+        .filter(C::Status.ne(Status::Pending.as_str()))
+        .filter(C::NextActionAt.is_not_null())
+        .exec(edp.db())
+        .await?;
+    job_execution::Entity::update_many()
+        .col_expr(C::NextActionAt, Expr::val(now).into())
+        .filter(C::NextActionAt.is_not_null())
+        .filter(free(now))
+        .filter(mine(&node))
+        .exec(edp.db())
+        .await?;
+    Ok(())
+}
+
+/// Releases, in one statement each, leases whose poll found nothing new:
+/// the row keeps what it had and comes due again at `next`. A row whose
+/// status changed meanwhile (a cancel) keeps its own `next_action_at`.
+pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, DateTime<Utc>)>) -> Result<()> {
+    // One statement per (token, status, next): a pass's polls share a token
+    // and, mostly, a backoff step.
+    let mut groups: std::collections::BTreeMap<(String, &'static str, DateTime<Utc>), Vec<String>> = Default::default();
+    for (lease, status, next) in batch {
+        groups.entry((lease.token, status.as_str(), next)).or_default().push(lease.id);
+    }
+    for ((token, status, next), ids) in groups {
+        let next_at = Expr::case(C::Status.eq(status), Expr::val(next)).finally(Expr::col(C::NextActionAt));
+        job_execution::Entity::update_many()
+            .col_expr(C::NextActionAt, next_at.into())
+            .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
+            .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
+            .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+            .filter(C::Id.is_in(ids))
+            .filter(C::LeaseToken.eq(token))
+            .exec(edp.db())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A lease given back with nothing else changed: the row changed under the
+/// task (a cancel, a delete), and whoever changed it set when it is due.
+pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
+    job_execution::Entity::update_many()
+        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .filter(C::Id.eq(lease.id.clone()))
+        .filter(C::LeaseToken.eq(lease.token.clone()))
+        .exec(edp.db())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The scheduler one pass at a time (`manager::tick`), in process, against
+//! an engine the tests script (`engine.rs`) and a real SQLite database:
+//! launches, polls, leases between two nodes, and a cancel that races a
+//! poll. (Run under nextest: each test is its own process, so the engine's
+//! script is each test's own.)
+
+mod engine;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edp_core::{Edp, Engines, Scope, Settings, catalog, manager};
+use edp_engine_api::host::{HostHooks, construct_module};
+use edp_engine_api::wire::{EngineSettings, JobStatus};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use engine::{Script, Scripted};
+
+struct Hints(UnboundedSender<String>);
+
+impl HostHooks for Hints {
+    fn status_hint(&self, _engine_id: &str, execution_id: &str) {
+        let _ = self.0.send(execution_id.to_string());
+    }
+}
+
+/// One node: an `Edp` on the database in `dir`, as `node`.
+async fn node(dir: &TempDir, node: &str) -> Edp {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+    let db = edp_core::db::connect(&url).await.expect("database");
+    let (hints, _unused) = unbounded_channel();
+    let module = edp_engine_api::plugin::root_module::<Scripted>();
+    let hooks: Arc<dyn HostHooks> = Arc::new(Hints(hints.clone()));
+    let engine = construct_module(module, std::path::Path::new("scripted"), EngineSettings::default(), &hooks)
+        .expect("the scripted engine");
+    let settings = Settings {
+        data_dir: dir.path().join("data"),
+        node_id: node.into(),
+        call_timeout: Duration::from_secs(2),
+        launch_timeout: Duration::from_secs(2),
+        cancel_timeout: Duration::from_secs(3),
+        ..Settings::default()
+    };
+    Edp::new(db, Engines::fixed(vec![engine]), settings, hints)
+}
+
+fn scope() -> Scope {
+    Scope::admin("default")
+}
+
+/// A cluster on the scripted engine and a Shell template; their ids.
+async fn objects(edp: &Edp) -> (String, String) {
+    let cluster = catalog::clusters::declare(edp, "default", "scripted", "scripted", Default::default(), vec![])
+        .await
+        .expect("cluster");
+    let internal = catalog::job_binaries::upload(edp, &scope(), "run.sh", b"true\n".to_vec()).await.expect("upload");
+    let binary = catalog::job_binaries::create(
+        edp,
+        &scope(),
+        serde_json::from_value(json!({"name": "run.sh", "url": format!("internal-db://{}", internal.id)})).unwrap(),
+    )
+    .await
+    .expect("binary");
+    let template = catalog::job_templates::create(
+        edp,
+        &scope(),
+        serde_json::from_value(json!({"name": "run", "type": "Shell", "mains": [binary.id]})).unwrap(),
+    )
+    .await
+    .expect("template");
+    (cluster.id, template.id)
+}
+
+async fn launch(edp: &Edp, cluster: &str, template: &str) -> String {
+    let new = serde_json::from_value(json!({"job_template_id": template, "cluster_id": cluster})).unwrap();
+    manager::launch_job(edp, &scope(), new).await.expect("launch").id
+}
+
+async fn status(edp: &Edp, id: &str) -> String {
+    manager::get(edp, &scope(), id, false).await.expect("job").status
+}
+
+/// One pass, and every step it started, to the end.
+async fn pass(edp: &Edp, wanted: &[&str]) {
+    let mut wanted: HashSet<String> = wanted.iter().map(|s| s.to_string()).collect();
+    manager::tick(edp, &mut wanted).await.expect("tick").finish().await;
+}
+
+/// A column of the job's row that the API does not show.
+async fn column(edp: &Edp, id: &str, column: &str) -> Option<String> {
+    let row = edp
+        .db()
+        .query_one_raw(Statement::from_string(
+            edp.db().get_database_backend(),
+            format!("SELECT CAST({column} AS TEXT) AS v FROM job_executions WHERE id = '{id}'"),
+        ))
+        .await
+        .expect("query")
+        .expect("the row");
+    row.try_get::<Option<String>>("", "v").expect("a text column")
+}
+
+fn set_script(script: Script) -> Arc<Script> {
+    let script = Arc::new(script);
+    *engine::script().lock().unwrap() = script.clone();
+    script
+}
+
+fn engine_status(script: &Script, id: &str) -> Option<JobStatus> {
+    script.jobs.lock().unwrap().get(id).map(|j| j.status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_launches_a_job_and_a_later_one_sees_it_end() {
+    let script = set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+    assert_eq!(column(&edp, &id, "lease_owner").await, None, "the launch gave its lease back");
+
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    pass(&edp, &[&id]).await;
+    assert_eq!(status(&edp, &id).await, "SUCCEEDED");
+    assert_eq!(column(&edp, &id, "next_action_at").await, None, "nothing more to do");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
+    set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    let updated = column(&edp, &id, "updated_at").await;
+    let info = manager::get(&edp, &scope(), &id, false).await.unwrap().info;
+
+    pass(&edp, &[&id]).await;
+    // Its lease waits for the next pass to go back with the others.
+    assert_eq!(column(&edp, &id, "lease_owner").await.as_deref(), Some("n1"));
+    pass(&edp, &[]).await;
+    assert_eq!(column(&edp, &id, "lease_owner").await, None);
+    assert_eq!(column(&edp, &id, "updated_at").await, updated, "an unchanged poll changed the row");
+    assert_eq!(manager::get(&edp, &scope(), &id, false).await.unwrap().info, info);
+    assert!(column(&edp, &id, "next_action_at").await.is_some(), "it is polled again later");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_keeps_a_second_node_off_a_row_until_it_expires() {
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (node(&dir, "a").await, node(&dir, "b").await);
+    let (cluster, template) = objects(&a).await;
+    let id = launch(&a, &cluster, &template).await;
+
+    // Node a claims the launch; the engine takes the job and hangs.
+    let mut wanted = HashSet::new();
+    let a_pass = manager::tick(&a, &mut wanted).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(column(&a, &id, "lease_owner").await.as_deref(), Some("a"));
+    // Node b leaves it alone while a's lease holds...
+    pass(&b, &[&id]).await;
+    assert_eq!(column(&b, &id, "lease_owner").await.as_deref(), Some("a"));
+    assert_eq!(*script.run_calls.lock().unwrap(), 1);
+    // ...a's launch times out (it does not know the job started), and its
+    // retry is due; had a died instead, b takes over once the lease lapses.
+    a_pass.finish().await;
+    script.gate.as_ref().unwrap().send_replace(true);
+    let lease = a.settings().lease();
+    assert!(lease < Duration::from_secs(20), "{lease:?}");
+    sea_orm::ConnectionTrait::execute_unprepared(
+        b.db(),
+        &format!(
+            "UPDATE job_executions SET lease_owner = 'a', lease_token = 'dead', lease_expires_at = '2000-01-01T00:00:00Z', next_action_at = '2000-01-01T00:00:00Z' WHERE id = '{id}'"
+        ),
+    )
+    .await
+    .unwrap();
+    pass(&b, &[]).await;
+    assert_eq!(status(&b, &id).await, "RUNNING", "b took over the expired lease and launched");
+    let job = script.jobs.lock().unwrap()[&id].clone();
+    assert_eq!(job.starts, 1, "asked twice with one submission tag, the engine started the job once");
+    assert_eq!(column(&b, &id, "lease_owner").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_poll_is_not_overwritten_by_it() {
+    let (gate, _) = tokio::sync::watch::channel(true);
+    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+
+    // A poll starts and is held by the engine...
+    script.gate.as_ref().unwrap().send_replace(false);
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    let polling = manager::tick(&edp, &mut wanted).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...a cancel comes meanwhile...
+    manager::update(&edp, &scope(), &id, serde_json::from_value(json!({"info": {"status": "cancel"}})).unwrap())
+        .await
+        .expect("cancel");
+    assert_eq!(status(&edp, &id).await, "TOBEKILLED");
+    // ...then the poll answers RUNNING: it must not undo the cancel.
+    script.gate.as_ref().unwrap().send_replace(true);
+    polling.finish().await;
+    assert_eq!(status(&edp, &id).await, "TOBEKILLED");
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "KILLED");
+    assert_eq!(engine_status(&script, &id), Some(JobStatus::Killed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_of_a_launch_that_reached_the_engine_unrecorded_kills_what_it_started() {
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    // The engine starts the job but never answers: the launch times out.
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "PENDING");
+    assert_eq!(engine_status(&script, &id), Some(JobStatus::Running), "the engine has it");
+    // Cancelled before the retry: the engine is asked by submission tag,
+    // and the job it has is killed before the execution says KILLED.
+    script.gate.as_ref().unwrap().send_replace(true);
+    manager::update(&edp, &scope(), &id, serde_json::from_value(json!({"info": {"status": "cancel"}})).unwrap())
+        .await
+        .expect("cancel");
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "KILLED");
+    assert_eq!(engine_status(&script, &id), Some(JobStatus::Killed), "a blind cancel would have left it running");
+    assert_eq!(script.jobs.lock().unwrap()[&id].kills, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_before_any_launch_asks_nothing() {
+    let script = set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    manager::update(&edp, &scope(), &id, serde_json::from_value(json!({"info": {"status": "cancel"}})).unwrap())
+        .await
+        .expect("cancel");
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "KILLED");
+    assert_eq!(*script.run_calls.lock().unwrap(), 0);
+    assert!(script.jobs.lock().unwrap().is_empty());
+}
