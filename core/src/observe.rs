@@ -2,8 +2,8 @@
 //! one log line (at info, or warn when someone should look) **and** a
 //! counter, from one function here, so the two never disagree. The job
 //! manager calls these in one line where the event happens; what is
-//! counted at scrape time instead (jobs by status, scheduler lag, the
-//! database pool) is read from the database by [`refresh_gauges`], since
+//! counted at scrape time instead (jobs by status, how overdue the
+//! oldest due work is, the database pool) is read from the database by [`refresh_gauges`], since
 //! several edpd may share it.
 //!
 //! Lines carry the execution id, the engine and the cluster id, never a
@@ -33,12 +33,22 @@ pub mod names {
     pub const JOBS: &str = "edp_jobs";
     pub const CLUSTERS: &str = "edp_clusters";
     pub const SCHEDULER_LAG: &str = "edp_scheduler_lag_seconds";
+    pub const OVERDUE: &str = "edp_scheduler_overdue_seconds";
     pub const DB_POOL: &str = "edp_db_pool_connections";
     pub const DB_POOL_MAX: &str = "edp_db_pool_max_connections";
     pub const ENGINES: &str = "edp_engines_loaded";
     pub const REFUSED: &str = "edp_plugins_refused";
     /// Recorded by `edp_engine_api::host::EngineClient` for every call.
     pub const ENGINE_CALL: &str = edp_engine_api::host::ENGINE_CALL_SECONDS;
+}
+
+/// A scheduler pass claimed a cluster's due work, the oldest of it due
+/// since `oldest`: how late it was picked up.
+pub(crate) fn picked_up(oldest: Option<chrono::DateTime<chrono::Utc>>) {
+    if let Some(oldest) = oldest {
+        let late = (crate::time::now() - oldest).num_microseconds().unwrap_or(i64::MAX).max(0);
+        metrics::histogram!(names::SCHEDULER_LAG).record(late as f64 / 1e6);
+    }
 }
 
 /// The engine accepted the job (`run_job` answered). A job that the engine
@@ -152,8 +162,8 @@ static SEEN: Mutex<Option<HashSet<GaugeKey>>> = Mutex::new(None);
 type GaugeKey = Vec<(&'static str, String)>;
 
 /// Sets the gauges read from the database and the engines: jobs by engine,
-/// cluster and status (one `GROUP BY`), clusters by engine and status, the
-/// scheduler's lag (how long the most overdue execution has waited), the
+/// cluster and status (one `GROUP BY`), clusters by engine and status, how
+/// long the most overdue execution has waited unclaimed (by any node), the
 /// connection pool, engines loaded and plugins refused. Called at scrape.
 pub async fn refresh_gauges(edp: &Edp) -> Result<()> {
     let jobs = job_execution::Entity::find()
@@ -210,8 +220,8 @@ pub async fn refresh_gauges(edp: &Edp) -> Result<()> {
         seen.extend(now_set);
     }
 
-    let lag = oldest_due.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
-    metrics::gauge!(names::SCHEDULER_LAG).set(lag);
+    let overdue = oldest_due.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
+    metrics::gauge!(names::OVERDUE).set(overdue);
 
     let (size, idle, max) = pool(edp.db());
     metrics::gauge!(names::DB_POOL, "state" => "in_use").set((size as usize).saturating_sub(idle) as f64);

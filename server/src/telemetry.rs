@@ -36,6 +36,10 @@ pub const DEFAULT_LEVEL: &str = "info,sqlx=warn,sea_orm=warn";
 /// microseconds, a remote one (Oozie, a Spark master) up to the timeout.
 const CALL_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
 
+/// Scheduler lag buckets, in seconds: a pass wakes for due work within
+/// milliseconds; seconds mean full slots or a slow database.
+const LAG_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 /// The process's Prometheus recorder, installed on first use as the
 /// `metrics` facade's global recorder (one per process, whatever number of
 /// applications a test builds in it).
@@ -45,6 +49,11 @@ pub fn metrics() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(edp_core::observe::names::ENGINE_CALL.to_string()), &CALL_BUCKETS)
+                .expect("the buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(edp_core::observe::names::SCHEDULER_LAG.to_string()),
+                    &LAG_BUCKETS,
+                )
                 .expect("the buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -69,10 +78,17 @@ fn describe() {
     describe_counter!(CLUSTER_CHECKS, "Cluster registrations and checks, by engine and outcome (Active, Error).");
     describe_gauge!(JOBS, "Job executions in the database, by engine, cluster id and status (read at scrape).");
     describe_gauge!(CLUSTERS, "Clusters in the database, by engine and status (read at scrape).");
-    describe_gauge!(
+    describe_histogram!(
         SCHEDULER_LAG,
         Unit::Seconds,
-        "How long the most overdue execution has waited past its next_action_at (0: nothing overdue)."
+        "How late this edpd's scheduler picked up due work: per pass and cluster it claimed work for, how long \
+         the oldest due execution had waited past its next_action_at."
+    );
+    describe_gauge!(
+        OVERDUE,
+        Unit::Seconds,
+        "How long the most overdue execution has waited unclaimed past its next_action_at, by any edpd sharing \
+         the database (read at scrape; 0: nothing overdue)."
     );
     describe_gauge!(DB_POOL, "Database connections of this edpd, by state (in_use, idle).");
     describe_gauge!(DB_POOL_MAX, "The most database connections this edpd opens.");
