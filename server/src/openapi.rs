@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Response};
 use edp_core::flows::Flow;
 use edp_core::manager::OutputChunk;
 use edp_core::model::{Cluster, DataSource, Execution, JobBinary, JobBinaryInternal, JobTemplate};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
@@ -158,6 +158,17 @@ pub struct RestartNeeded {
     reason: String,
 }
 
+/// One server-sent event (`text/event-stream`), as clients parse it: the
+/// event's name, its id, and its data (a JSON document as text).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ServerSentEvent {
+    event: Option<String>,
+    id: Option<String>,
+    data: String,
+    retry: Option<u64>,
+}
+
 /// An API version, as OpenStack services describe one.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -211,36 +222,53 @@ v1_schema!(V1Execution = Execution, v1::EXECUTION, extra: ["oozie_job_id"], refs
 
 /// `schema` with its properties renamed (and in `required`), `extra`
 /// properties added as nullable strings, and references to `refs.0`
-/// pointed at `refs.1`.
+/// pointed at `refs.1`. Done on utoipa's types: a round trip through JSON
+/// would not read back an empty schema (`"info": {}`).
 fn renamed(
     schema: RefOr<Schema>,
     renames: &[(&str, &str)],
     extra: &[&str],
     refs: &[(Cow<'static, str>, Cow<'static, str>)],
 ) -> RefOr<Schema> {
-    let mut value = serde_json::to_value(&schema).unwrap_or_default();
-    if let Some(properties) = value.get_mut("properties").and_then(Value::as_object_mut) {
-        for (from, to) in renames {
-            if let Some(property) = properties.remove(*from) {
-                properties.insert((*to).to_string(), property);
+    let RefOr::T(Schema::Object(mut object)) = schema else { return schema };
+    for (from, to) in renames {
+        if let Some(property) = object.properties.remove(*from) {
+            object.properties.insert((*to).to_string(), property);
+        }
+        for name in object.required.iter_mut().filter(|name| name == from) {
+            *name = (*to).to_string();
+        }
+    }
+    for name in extra {
+        let nullable = ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+        object.properties.insert((*name).to_string(), nullable.into());
+    }
+    for property in object.properties.values_mut() {
+        repoint(property, refs);
+    }
+    RefOr::T(Schema::Object(object))
+}
+
+/// Points references to `refs.0` at `refs.1`, in arrays and alternatives.
+fn repoint(schema: &mut RefOr<Schema>, refs: &[(Cow<'static, str>, Cow<'static, str>)]) {
+    match schema {
+        RefOr::Ref(reference) => {
+            for (from, to) in refs {
+                if reference.ref_location == format!("#/components/schemas/{from}") {
+                    reference.ref_location = format!("#/components/schemas/{to}");
+                }
             }
         }
-        for name in extra {
-            properties.insert((*name).to_string(), json!({"type": ["string", "null"]}));
-        }
-    }
-    if let Some(required) = value.get_mut("required").and_then(Value::as_array_mut) {
-        for item in required.iter_mut() {
-            if let Some((_, to)) = renames.iter().find(|(from, _)| item == from) {
-                *item = json!(to);
+        RefOr::T(Schema::Array(array)) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                repoint(items, refs);
             }
         }
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().for_each(|item| repoint(item, refs)),
+        RefOr::T(Schema::AnyOf(any_of)) => any_of.items.iter_mut().for_each(|item| repoint(item, refs)),
+        RefOr::T(Schema::AllOf(all_of)) => all_of.items.iter_mut().for_each(|item| repoint(item, refs)),
+        _ => {}
     }
-    let mut text = value.to_string();
-    for (from, to) in refs {
-        text = text.replace(&format!("\"#/components/schemas/{from}\""), &format!("\"#/components/schemas/{to}\""));
-    }
-    serde_json::from_str(&text).unwrap_or(schema)
 }
 
 /// Fills in what every operation shares, and the v1.1 project; see the

@@ -30,7 +30,7 @@ use crate::startup::AppState;
 
 #[utoipa::path(get, path = "/events", tag = "jobs",
     params(("Last-Event-ID" = Option<String>, Header, description = "The last event's id: replay what changed since")),
-    responses((status = 200, description = "Server-sent events: ready, job, flow, reset, error", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-sent events: ready, job, flow, reset, error", content_type = "text/event-stream", body = crate::openapi::ServerSentEvent)))]
 pub async fn stream(
     State(s): State<AppState>,
     scope: Scope,

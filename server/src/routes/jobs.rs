@@ -124,7 +124,7 @@ impl QueryParams for LogQuery {}
 /// `log` event per chunk as it is written, then one `end` event.
 #[utoipa::path(get, path = "/jobs/{id}/logs", tag = "jobs", params(("id" = String, Path), LogQuery),
     responses((status = 200, description = "A chunk of the log, or (follow) its events",
-        content((LogBody = "application/json"), (String = "text/event-stream")))))]
+        content((LogBody = "application/json"), (crate::openapi::ServerSentEvent = "text/event-stream")))))]
 pub async fn logs(
     State(s): State<AppState>,
     scope: Scope,

@@ -15,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod local_jobs;
 mod observability;
+mod openapi;
 mod openstack_cli;
 mod output;
 mod paging;
