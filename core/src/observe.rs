@@ -8,8 +8,9 @@
 //!
 //! Lines carry the execution id, the engine and the cluster id, never a
 //! job's configs, arguments or anything from `extra`. Metric labels are
-//! engine ids, statuses and cluster ids (opaque UUIDs, never names): see
-//! ARCHITECTURE.md, "Security model".
+//! engine ids, statuses and the ids of declared or public clusters (never
+//! names, projects, or a private cluster's id): see ARCHITECTURE.md,
+//! "Security model".
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -139,6 +140,10 @@ pub(crate) fn cluster_checked(row: &cluster::Model, how: &'static str) {
     metrics::counter!(names::CLUSTER_CHECKS, "engine" => engine.clone(), "status" => row.status.clone()).increment(1);
 }
 
+/// The `cluster_id` label of jobs on clusters that are neither declared
+/// nor public.
+pub const PRIVATE: &str = "private";
+
 #[derive(FromQueryResult)]
 struct JobCount {
     engine: String,
@@ -199,10 +204,27 @@ pub async fn refresh_gauges(edp: &Edp) -> Result<()> {
         .next()
         .and_then(|row| row.next_action_at);
 
-    let mut now_set = HashSet::new();
+    // A project's private cluster is not named, even by its id: its jobs
+    // are counted under `cluster_id="private"` (ARCHITECTURE.md, "Security
+    // model"). Declared and public clusters are everyone's to see.
+    let shown: HashSet<String> = cluster::Entity::find()
+        .select_only()
+        .column(cluster::Column::Id)
+        .filter(sea_orm::Condition::any().add(cluster::Column::Declared.eq(true)).add(cluster::Column::IsPublic.eq(true)))
+        .into_tuple::<String>()
+        .all(edp.db())
+        .await?
+        .into_iter()
+        .collect();
+    let mut by_labels: std::collections::BTreeMap<(String, String, String), i64> = Default::default();
     for c in jobs {
-        let labels = vec![("engine", c.engine), ("cluster_id", c.cluster_id), ("status", c.status)];
-        metrics::gauge!(names::JOBS, labels_of(&labels)).set(c.count as f64);
+        let cluster_id = if shown.contains(&c.cluster_id) { c.cluster_id } else { PRIVATE.to_string() };
+        *by_labels.entry((c.engine, cluster_id, c.status)).or_default() += c.count;
+    }
+    let mut now_set = HashSet::new();
+    for ((engine, cluster_id, status), count) in by_labels {
+        let labels = vec![("engine", engine), ("cluster_id", cluster_id), ("status", status)];
+        metrics::gauge!(names::JOBS, labels_of(&labels)).set(count as f64);
         now_set.insert(key(names::JOBS, labels));
     }
     for c in clusters {
