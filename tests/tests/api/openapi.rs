@@ -21,8 +21,10 @@ use crate::helpers::{TERMINAL, launch, local_cluster, shell_template, wait_for};
 /// The checks: no 5xx, and conformance of status, content type and body.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 /// Test cases per operation and phase, and the whole run's time budget.
+/// One worker: with two, schemathesis 4.32 sometimes fails on its own
+/// shared cache (a KeyError inside its generator), not on edpd.
 const EXAMPLES: &str = "10";
-const BUDGET_SECS: u64 = 90;
+const BUDGET_SECS: u64 = 75;
 
 /// schemathesis: `EDP_TEST_SCHEMATHESIS` (scripts/test sets it), else what
 /// `scripts/setup-schemathesis` installs (idempotent, fast when installed).
@@ -105,7 +107,7 @@ async fn every_operation_answers_as_documented_and_never_5xx() {
         .arg(&config_file)
         .args(["run", &format!("{}/openapi.json", app.base)])
         .args(["--checks", CHECKS, "--max-examples", EXAMPLES, "--max-time", &BUDGET_SECS.to_string()])
-        .args(["--phases", "examples,coverage,fuzzing", "--seed", "1313", "--workers", "2"])
+        .args(["--phases", "examples,coverage,fuzzing", "--seed", "1313", "--workers", "1"])
         .args(["--request-timeout", "20", "--warnings", "off", "--no-color"])
         .current_dir(app.root.path())
         .env("HOME", app.root.path())
