@@ -210,7 +210,9 @@ pub async fn refresh_gauges(edp: &Edp) -> Result<()> {
     let shown: HashSet<String> = cluster::Entity::find()
         .select_only()
         .column(cluster::Column::Id)
-        .filter(sea_orm::Condition::any().add(cluster::Column::Declared.eq(true)).add(cluster::Column::IsPublic.eq(true)))
+        .filter(
+            sea_orm::Condition::any().add(cluster::Column::Declared.eq(true)).add(cluster::Column::IsPublic.eq(true)),
+        )
         .into_tuple::<String>()
         .all(edp.db())
         .await?
