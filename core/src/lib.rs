@@ -14,6 +14,7 @@ mod interface;
 mod job_types;
 pub mod manager;
 pub mod model;
+pub mod observe;
 pub mod paging;
 pub mod redact;
 pub mod scope;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::entity::{cluster, data_source, job_binary, job_binary_internal, job_execution, job_template};
 use crate::redact;
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct Cluster {
     pub id: String,
     pub project_id: String,
@@ -36,8 +36,10 @@ pub struct Cluster {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -71,7 +73,7 @@ impl Cluster {
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct DataSource {
     pub id: String,
     pub project_id: String,
@@ -83,8 +85,10 @@ pub struct DataSource {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -105,7 +109,7 @@ impl From<data_source::Model> for DataSource {
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct JobBinary {
     pub id: String,
     pub project_id: String,
@@ -115,8 +119,10 @@ pub struct JobBinary {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -137,7 +143,7 @@ impl From<job_binary::Model> for JobBinary {
 }
 
 /// Uploaded bytes, referenced by job binaries as `internal-db://<id>`.
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct JobBinaryInternal {
     pub id: String,
     pub project_id: String,
@@ -146,8 +152,10 @@ pub struct JobBinaryInternal {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -166,7 +174,7 @@ impl From<job_binary_internal::Model> for JobBinaryInternal {
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct JobTemplate {
     pub id: String,
     pub project_id: String,
@@ -180,8 +188,10 @@ pub struct JobTemplate {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -205,7 +215,7 @@ impl JobTemplate {
 }
 
 /// A job execution: Sahara v2 calls it a "job".
-#[derive(Serialize, Clone, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Clone, Debug)]
 pub struct Execution {
     pub id: String,
     pub project_id: String,
@@ -231,12 +241,16 @@ pub struct Execution {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, example = "2026-12-06T12:00:00")]
     pub start_time: Option<DateTime<Utc>>,
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, example = "2026-12-06T12:00:00")]
     pub end_time: Option<DateTime<Utc>>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
 }
 

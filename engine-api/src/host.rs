@@ -24,6 +24,29 @@ use crate::wire::{
     LogChunk, LogRequest, PLACEMENT_OP, Placement, PlacementAnswer, StatusReport, Validated,
 };
 
+/// The histogram every engine call is timed into, labelled by `engine` and
+/// `operation` (`invoke` calls by their op name), through the `metrics`
+/// facade: the service installs the recorder that exports it.
+pub const ENGINE_CALL_SECONDS: &str = "edp_engine_call_duration_seconds";
+
+/// Operation names in errors are static; an `invoke` op is named `invoke`.
+fn static_op(op: &str) -> &'static str {
+    const KNOWN: [&str; 11] = [
+        "check_cluster",
+        "validate",
+        "run_job",
+        "get_job_status",
+        "cancel_job",
+        "fetch_logs",
+        "dry_run",
+        "suspend_job",
+        "resume_job",
+        "delete_job",
+        "placement",
+    ];
+    KNOWN.into_iter().find(|k| *k == op).unwrap_or("invoke")
+}
+
 /// What the service does with what engines tell it.
 pub trait HostHooks: Send + Sync + 'static {
     /// An engine saw a job's status change.
@@ -249,12 +272,12 @@ impl EngineClient {
         timeout: Duration,
     ) -> Result<serde_json::Value, CallError> {
         let op_name = RString::from(op);
-        self.call("invoke", payload, timeout, move |e, p| e.invoke(op_name, p)).await
+        self.call(op, payload, timeout, move |e, p| e.invoke(op_name, p)).await
     }
 
     async fn call<Req, Resp>(
         &self,
-        op: &'static str,
+        op: &str,
         request: &Req,
         timeout: Duration,
         method: impl FnOnce(&JobEngineBox, RString) -> JsonFuture,
@@ -267,7 +290,12 @@ impl EngineClient {
         // The SDK's methods only spawn onto the plugin's runtime and return;
         // the work happens while we await, under the timeout.
         let future = method(&self.inner, payload.into());
-        match tokio::time::timeout(timeout, future).await {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(timeout, future).await;
+        metrics::histogram!(ENGINE_CALL_SECONDS, "engine" => self.id.to_string(), "operation" => op.to_string())
+            .record(started.elapsed().as_secs_f64());
+        let op = static_op(op);
+        match answer {
             Err(_) => Err(CallError::Timeout { engine: self.id.to_string(), op, after: timeout }),
             Ok(RResult::RErr(e)) => Err(CallError::Engine { kind: e.kind, message: e.message.into_string() }),
             Ok(RResult::ROk(json)) => serde_json::from_str(&json).map_err(|e| CallError::BadReply {

@@ -19,6 +19,7 @@ pub struct Settings {
     pub jobs: Jobs,
     pub auth: Auth,
     pub plugins: Plugins,
+    pub log: Log,
     #[serde(default)]
     pub clusters: BTreeMap<String, DeclaredCluster>,
     #[serde(default)]
@@ -38,12 +39,33 @@ pub struct Server {
     /// browser (CORS), e.g. `["https://dash.example.com"]`. Empty: none.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// `/metrics` for admins only (an admin's token; in the single-user
+    /// mode every caller is). Default: open, as `/healthz` and `/readyz`.
+    #[serde(default)]
+    pub metrics_admin_only: bool,
     /// This edpd among those sharing a database (one process per id at a
     /// time). Empty: the host's name.
     #[serde(default)]
     pub node_id: String,
     /// A node not heard from for this long has its host-bound jobs say so.
     pub node_timeout_secs: u64,
+}
+
+/// `[log]`: what edpd writes on stderr.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Log {
+    /// A `tracing` filter (`info`, `warn,edp_core=debug`); `RUST_LOG` wins.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line a event, for people.
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -175,6 +197,23 @@ impl Settings {
             format!("sqlite://{}?mode=rwc", self.paths.data_dir.join("edp.sqlite").display())
         } else {
             self.database.url.clone()
+        }
+    }
+
+    /// The database URL as the log may show it: no user, password or
+    /// query string (a password may travel there).
+    pub fn database_shown(&self) -> String {
+        let url = self.database_url();
+        let url = url.split('?').next().unwrap_or_default();
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+                match authority.rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://***@{host}/{path}"),
+                    None => url.to_string(),
+                }
+            }
+            None => "(not a URL)".to_string(),
         }
     }
 

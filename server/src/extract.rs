@@ -9,8 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -116,66 +121,151 @@ pub async fn body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     Ok(kept.freeze())
 }
 
-/// The query string as pairs, in order (a key may repeat).
-pub struct Params(Vec<(String, String)>);
+/// What a query string may hold: a struct whose fields, through
+/// `IntoParams`, are both what the OpenAPI document says an endpoint takes
+/// and what [`Query`] accepts (one place for both).
+pub trait QueryParams: IntoParams + DeserializeOwned + Send + 'static {
+    /// Keys the struct does not name are refused (Sahara v2's
+    /// INVALID_PARAMS_ON_REQUEST), unless this says they are ignored.
+    const OTHERS_IGNORED: bool = false;
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Params {
+/// A query string read into `T`. Each key is read as its parameter's schema
+/// says: integers (non-negative), flags (`true`/`false`, also `1`/`0`,
+/// `yes`/`no`), lists (the key repeated: every value, in order) and text; a
+/// key given twice for anything but a list counts once, with its last value.
+pub struct Query<T>(pub T);
+
+impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(Params)
-            .map_err(|e| ApiError::bad_params(format!("malformed query string: {e}")))
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::bad_params(format!("malformed query string: {e}")))?;
+        read::<T>(&pairs).map(Query)
     }
 }
 
-impl Params {
-    /// Sahara v2 refuses parameters an endpoint does not know.
-    pub fn allow(&self, known: &[&str]) -> Result<&Self, ApiError> {
-        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-            Some((k, _)) => Err(ApiError::bad_params(format!(
-                "unknown query parameter '{k}' (this endpoint takes: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            ))),
-            None => Ok(self),
+/// How a parameter's values are read, from its schema's `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Integer,
+    Flag,
+    List,
+}
+
+impl Kind {
+    fn of(parameter: &utoipa::openapi::path::Parameter) -> Self {
+        let schema = parameter.schema.as_ref().and_then(|s| serde_json::to_value(s).ok()).unwrap_or_default();
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        match types.into_iter().find(|t| *t != "null") {
+            Some("integer") => Self::Integer,
+            Some("boolean") => Self::Flag,
+            Some("array") => Self::List,
+            _ => Self::Text,
         }
-    }
-
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    }
-
-    pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
-    }
-
-    pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
-        match self.get(key).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(false),
-            Some(v) if v == "true" || v == "1" || v == "yes" => Ok(true),
-            Some(v) if v == "false" || v == "0" || v == "no" => Ok(false),
-            Some(v) => Err(ApiError::bad_params(format!("{key} must be true or false, not '{v}'"))),
-        }
-    }
-
-    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        self.get(key)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| ApiError::bad_params(format!("{key} must be a non-negative integer, not '{v}'")))
-            })
-            .transpose()
-    }
-
-    /// `limit`, `marker`, `sort_by`.
-    pub fn list_query(&self) -> Result<edp_core::paging::ListQuery, ApiError> {
-        Ok(edp_core::paging::ListQuery {
-            limit: self.number("limit")?,
-            marker: self.get("marker"),
-            sort_by: self.get("sort_by"),
-        })
     }
 }
 
-pub const PAGING: [&str; 3] = ["limit", "marker", "sort_by"];
+/// Each query type's parameters (name, kind), worked out once.
+type Parameters = Arc<Vec<(String, Kind)>>;
+
+fn parameters<T: QueryParams>() -> Parameters {
+    static KNOWN: RwLock<BTreeMap<TypeId, Parameters>> = RwLock::new(BTreeMap::new());
+    let id = TypeId::of::<T>();
+    if let Some(known) = KNOWN.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        return known.clone();
+    }
+    let found: Parameters = Arc::new(
+        T::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query))
+            .iter()
+            .map(|p| (p.name.clone(), Kind::of(p)))
+            .collect(),
+    );
+    KNOWN.write().unwrap_or_else(PoisonError::into_inner).insert(id, found.clone());
+    found
+}
+
+fn read<T: QueryParams>(pairs: &[(String, String)]) -> Result<T, ApiError> {
+    let known = parameters::<T>();
+    if !T::OTHERS_IGNORED
+        && let Some((key, _)) = pairs.iter().find(|(k, _)| !known.iter().any(|(name, _)| name == k))
+    {
+        let names: Vec<&str> = known.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(ApiError::bad_params(format!(
+            "unknown query parameter '{key}' (this endpoint takes: {})",
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )));
+    }
+    let mut object = Map::new();
+    for (name, kind) in known.iter() {
+        let values: Vec<&str> = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
+        let Some(&last) = values.last() else { continue };
+        let value =
+            match kind {
+                Kind::List => Value::Array(values.iter().map(|v| Value::String(v.to_string())).collect()),
+                Kind::Integer => Value::from(last.parse::<u64>().map_err(|_| {
+                    ApiError::bad_params(format!("{name} must be a non-negative integer, not '{last}'"))
+                })?),
+                Kind::Flag => Value::Bool(flag(name, last)?),
+                Kind::Text => Value::String(last.to_string()),
+            };
+        object.insert(name.clone(), value);
+    }
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::bad_params(format!("malformed query string: {e}")))
+}
+
+fn flag(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::bad_params(format!("{key} must be true or false, not '{value}'"))),
+    }
+}
+
+/// An endpoint that takes no query parameter at all.
+#[derive(serde::Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
+pub struct NoQuery {}
+
+impl QueryParams for NoQuery {}
+
+/// A list endpoint's query: Sahara's paging (`limit`, `marker`, `sort_by`)
+/// and the endpoint's own filters.
+macro_rules! list_query {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(serde::Deserialize, utoipa::IntoParams, Debug, Default)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// At most this many items; the answer then has `markers`.
+            pub limit: Option<u64>,
+            /// The id of the item before the page wanted (`markers.next` of
+            /// the previous page).
+            pub marker: Option<String>,
+            /// The field to sort by; `-field` sorts descending.
+            pub sort_by: Option<String>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $crate::extract::QueryParams for $name {}
+
+        impl $name {
+            pub fn list_query(&self) -> edp_core::paging::ListQuery {
+                edp_core::paging::ListQuery {
+                    limit: self.limit,
+                    marker: self.marker.clone(),
+                    sort_by: self.sort_by.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use list_query;

@@ -15,8 +15,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init();
     let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(&settings.log);
     let app = Application::build(settings).await?;
     // Tests and scripts read this line to learn the port when it was 0.
     println!("edpd listening on http://{}", app.addr());

@@ -23,6 +23,9 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub limits: Limits,
     pub events: Events,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub metrics_admin_only: bool,
 }
 
 /// Largest request bodies, in bytes.
@@ -47,6 +50,8 @@ pub struct Application {
 impl Application {
     /// Everything but serving. Port 0 binds a free port (see [`Self::addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First: engines loaded below already time their calls.
+        let metrics = crate::telemetry::metrics();
         raise_open_file_limit();
         if let Some(problem) = settings.auth_problem() {
             anyhow::bail!(problem);
@@ -58,8 +63,12 @@ impl Application {
         let data_dir = settings.paths.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display()))?;
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %data_dir.display(), "edpd starting");
         let sqlite_lock = edp_core::db::lock_sqlite(&settings.database_url())?;
-        let db = edp_core::db::connect(&settings.database_url()).await?;
+        let db = edp_core::db::connect(&settings.database_url())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", settings.database_shown()))?;
+        tracing::info!(url = %settings.database_shown(), "database ready");
 
         // Bound first: the callback URL engines hand out needs the port.
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
@@ -74,28 +83,29 @@ impl Application {
         let engines = Engines::start(settings.plugin_config(), hints.clone()).await?;
         let edp = Edp::new(db, engines, core_settings, hints);
 
-        for (name, declared) in &settings.clusters {
+        let mut declared = Vec::new();
+        for (name, declaration) in &settings.clusters {
             let cluster = catalog::clusters::declare(
                 &edp,
                 &settings.auth.default_project,
                 name,
-                &declared.plugin_name,
-                declared.cluster_configs.clone(),
-                declared.projects.clone().unwrap_or_else(|| vec![settings.auth.default_project.clone()]),
+                &declaration.plugin_name,
+                declaration.cluster_configs.clone(),
+                declaration.projects.clone().unwrap_or_else(|| vec![settings.auth.default_project.clone()]),
             )
             .await?;
-            if cluster.status != catalog::clusters::ACTIVE {
-                tracing::warn!(cluster = %name, reason = ?cluster.status_description, "declared cluster is not usable");
-            }
+            declared.push(cluster);
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
         let (events, event_poller) = events::spawn(edp.clone());
         let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
+        summary(&edp, &settings, &auth, &declared, listener.local_addr()?).await;
         let limits = Limits { json: settings.server.max_body_bytes, upload: settings.jobs.max_binary_bytes as usize };
+        let metrics_admin_only = settings.server.metrics_admin_only;
         Ok(Self {
             listener,
-            state: AppState { edp, auth, limits, events },
+            state: AppState { edp, auth, limits, events, metrics, metrics_admin_only },
             scheduler,
             event_poller,
             cors,
@@ -129,6 +139,43 @@ impl Application {
         self.event_poller.abort();
         served
     }
+}
+
+/// The start-up summary, at info: what an operator checks first when
+/// something is off. No credential: the database URL is shown without its
+/// user, password and query; tokens are counted, never shown.
+async fn summary(edp: &Edp, settings: &Settings, auth: &Auth, declared: &[edp_core::model::Cluster], addr: SocketAddr) {
+    let engines = edp.engines().snapshot();
+    let loaded: Vec<String> =
+        engines.loaded().map(|e| format!("{} {}", e.description.id, e.description.version)).collect();
+    tracing::info!(
+        dir = %settings.plugin_dir().display(),
+        loaded = %if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") },
+        refused = engines.refused().len(),
+        "engines"
+    );
+    for refused in engines.refused() {
+        tracing::warn!(file = %refused.file.display(), reason = %refused.reason, "plugin refused");
+    }
+    tracing::info!(mode = %auth.describe(), "auth");
+    let registered = edp_core::catalog::clusters::count_by_status(edp).await;
+    match registered {
+        Ok((active, error)) => {
+            let names: Vec<String> = declared.iter().map(|c| format!("{} ({})", c.name, c.status)).collect();
+            tracing::info!(
+                declared = %if names.is_empty() { "none".to_string() } else { names.join(", ") },
+                active,
+                error,
+                "clusters"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "clusters: cannot count them"),
+    }
+    tracing::info!(
+        address = %addr,
+        public_url = %edp.settings().public_url.as_deref().unwrap_or(""),
+        "serving the API; /healthz, /readyz, /metrics, /openapi.json"
+    );
 }
 
 /// Lets dashboards at `origins` call the API from a browser, with a token

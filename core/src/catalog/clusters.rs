@@ -24,7 +24,7 @@ use crate::{time, validate};
 pub const ACTIVE: &str = "Active";
 pub const ERROR: &str = "Error";
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     pub name: String,
@@ -41,7 +41,7 @@ pub struct NewCluster {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterPatch {
     pub name: Option<String>,
@@ -97,6 +97,7 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster
     .insert(edp.db())
     .await
     .map_err(name_conflict("cluster", &new.name))?;
+    crate::observe::cluster_checked(&row, "registered");
     Ok(view(edp, row))
 }
 
@@ -148,6 +149,7 @@ pub async fn declare(
         Some(_) => row.update(edp.db()).await?,
         None => row.insert(edp.db()).await?,
     };
+    crate::observe::cluster_checked(&row, "declared");
     Ok(view(edp, row))
 }
 
@@ -195,7 +197,8 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
     catalog::check_changes::<cluster::Entity>(edp, scope, id, patch.name.as_deref(), patch.description.as_deref(), 80)
         .await?;
     let mut active: cluster::ActiveModel = row.clone().into();
-    if patch.cluster_configs.is_some() || patch.verify {
+    let checked = patch.cluster_configs.is_some() || patch.verify;
+    if checked {
         let configs =
             patch.cluster_configs.unwrap_or_else(|| row.cluster_configs.as_object().cloned().unwrap_or_default());
         let name = patch.name.as_deref().unwrap_or(&row.name);
@@ -210,6 +213,9 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
     }
     active.set_common(patch.name.clone(), patch.description.clone(), patch.is_public, patch.is_protected);
     let row = active.update(edp.db()).await.map_err(name_conflict("cluster", patch.name.as_deref().unwrap_or("")))?;
+    if checked {
+        crate::observe::cluster_checked(&row, "checked again");
+    }
     Ok(view(edp, row))
 }
 
@@ -230,6 +236,13 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// (Active, Error) clusters of every project, for the start-up summary.
+pub async fn count_by_status(edp: &Edp) -> Result<(u64, u64)> {
+    let count =
+        |status: &'static str| cluster::Entity::find().filter(cluster::Column::Status.eq(status)).count(edp.db());
+    Ok((count(ACTIVE).await?, count(ERROR).await?))
+}
+
 /// The cluster row, if the scope may see it.
 pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<cluster::Model> {
     catalog::find::<cluster::Entity>(edp, scope, id).await
@@ -247,7 +260,9 @@ pub(crate) async fn recheck(edp: &Edp, row: cluster::Model) -> Result<cluster::M
     active.status_description = Set(reason);
     active.info = Set(info);
     active.updated_at = Set(time::now());
-    Ok(active.update(edp.db()).await?)
+    let row = active.update(edp.db()).await?;
+    crate::observe::cluster_checked(&row, "checked again at launch");
+    Ok(row)
 }
 
 pub(crate) fn spec(row: &cluster::Model) -> ClusterSpec {

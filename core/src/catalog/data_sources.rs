@@ -16,7 +16,7 @@ use crate::{time, validate};
 
 pub const TYPES: [&str; 2] = ["file", "hdfs"];
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewDataSource {
     pub name: String,
@@ -33,7 +33,7 @@ pub struct NewDataSource {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DataSourcePatch {
     pub name: Option<String>,

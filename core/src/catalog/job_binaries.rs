@@ -20,7 +20,7 @@ use crate::{time, validate};
 const INTERNAL: &str = "internal-db://";
 pub(crate) const NAME_MAX: usize = 80;
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewJobBinary {
     pub name: String,
@@ -35,7 +35,7 @@ pub struct NewJobBinary {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobBinaryPatch {
     pub name: Option<String>,
@@ -46,7 +46,7 @@ pub struct JobBinaryPatch {
     pub is_protected: Option<bool>,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct InternalPatch {
     pub name: Option<String>,

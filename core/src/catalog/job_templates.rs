@@ -22,7 +22,7 @@ use crate::{interface, time, validate};
 pub const MAIN: &str = "main";
 pub const LIB: &str = "lib";
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewJobTemplate {
     pub name: String,
@@ -45,7 +45,7 @@ pub struct NewJobTemplate {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobTemplatePatch {
     pub name: Option<String>,

@@ -20,7 +20,7 @@ use crate::{time, validate};
 use super::graph::{self, Edge, Location, Node};
 use super::state::{FlowStatus, JobState};
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlow {
     pub name: String,
@@ -37,7 +37,7 @@ pub struct NewFlow {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlowJob {
     pub key: String,
@@ -56,7 +56,7 @@ pub struct NewFlowJob {
 }
 
 /// A flow as users see it.
-#[derive(Serialize, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Debug)]
 pub struct Flow {
     pub id: String,
     pub project_id: String,
@@ -70,14 +70,17 @@ pub struct Flow {
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time")]
+    #[schema(value_type = String, example = "2026-12-06T12:00:00")]
     pub updated_at: DateTime<Utc>,
     #[serde(with = "crate::time::option")]
+    #[schema(value_type = Option<String>, example = "2026-12-06T12:00:00")]
     pub end_time: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(utoipa::ToSchema, Serialize, Debug)]
 pub struct FlowJob {
     pub key: String,
     pub job_template_id: String,

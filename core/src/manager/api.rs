@@ -19,7 +19,7 @@ use crate::time;
 
 use super::{cancel, lease, poll, request, rows};
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
     pub job_template_id: String,
@@ -38,7 +38,7 @@ pub struct NewJob {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, serde::Serialize, Debug, Clone, Default)]
+#[derive(utoipa::ToSchema, Deserialize, serde::Serialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfigs {
     #[serde(default)]
@@ -76,7 +76,7 @@ impl JobConfigs {
     }
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionPatch {
     pub is_public: Option<bool>,
@@ -84,7 +84,7 @@ pub struct ExecutionPatch {
     pub info: Option<ActionInfo>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInfo {
     /// An action, lower case: `cancel`, `suspend` or `resume`.

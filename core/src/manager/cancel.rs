@@ -61,7 +61,7 @@ pub(crate) async fn request(edp: &Edp, scope: &Scope, mut row: Model, then: Then
             changes.next_action_at = Set(Some(time::now()));
         }
         if rows::write_if(edp, &row.id, was, changes).await? {
-            tracing::debug!(execution = %row.id, delete, "cancel requested");
+            crate::observe::job_cancelled(&row, delete);
             edp.jobs().wake();
             return Ok(());
         }
@@ -85,12 +85,12 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
     let Some(engine) = edp.engines().get(&row.engine) else {
         let mut later = rows::blank();
         later.next_action_at = Set(Some(rows::later(Duration::from_secs(30))));
-        return settle(edp, &lease, later).await;
+        return settle(edp, &row, &lease, later).await;
     };
     if row.engine_job_id.is_none() {
         match unrecorded(edp, &engine, &row).await? {
             Unrecorded::Never(reason) => {
-                return settle(edp, &lease, rows::finish(&row, Status::Killed, &reason)).await;
+                return settle(edp, &row, &lease, rows::finish(&row, Status::Killed, &reason)).await;
             }
             Unrecorded::Found(launched) => {
                 // Kill what the engine has, as any launched job.
@@ -101,7 +101,7 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
                 let mut later = rows::blank();
                 later.next_action_at = Set(Some(rows::later(Duration::from_secs(5))));
                 later.info = Set(rows::info_with(&row, Status::ToBeKilled, "cancel_error", why.into()));
-                return settle(edp, &lease, later).await;
+                return settle(edp, &row, &lease, later).await;
             }
         }
     }
@@ -117,7 +117,8 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
         match answer {
             Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
                 let reason = format!("the engine no longer knows this job: {message}");
-                return settle(edp, &lease, with_engine_facts(&row, rows::finish(&row, Status::Killed, &reason))).await;
+                return settle(edp, &row, &lease, with_engine_facts(&row, rows::finish(&row, Status::Killed, &reason)))
+                    .await;
             }
             Err(e) => tracing::warn!(execution = %row.id, error = %e, "cancel call failed"),
             Ok(_) => {}
@@ -126,7 +127,7 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
         match engine.client.get_job_status(&handle, timeout).await {
             Ok(report) if report.status.is_terminal() => {
                 let (_, changes) = rows::apply_report(&row, report, hints).into_changes();
-                return settle(edp, &lease, with_engine_facts(&row, changes)).await;
+                return settle(edp, &row, &lease, with_engine_facts(&row, changes)).await;
             }
             Ok(report) => last = Some(report),
             Err(e) => tracing::warn!(execution = %row.id, error = %e, "status after cancel failed"),
@@ -134,13 +135,13 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
         if Utc::now() >= deadline {
             let back_to = last.as_ref().map_or(Status::Running, |r| Status::from(r.status));
             let reason = format!("the engine did not confirm the kill within {:?}", edp.settings().cancel_timeout);
-            tracing::warn!(execution = %row.id, "{reason}");
+            crate::observe::cancel_unconfirmed(&row, &reason);
             let mut gave_up = with_engine_facts(&row, rows::blank());
             gave_up.status = Set(back_to.as_str().into());
             gave_up.info = Set(rows::info_with(&row, back_to, "cancel_error", reason.into()));
             gave_up.cancel_deadline = Set(None);
             gave_up.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
-            return settle(edp, &lease, gave_up).await;
+            return settle(edp, &row, &lease, gave_up).await;
         }
         tokio::time::sleep(step).await;
         step = (step * 2).min(Duration::from_secs(2));
@@ -198,8 +199,11 @@ fn with_engine_facts(row: &Model, mut changes: ActiveModel) -> ActiveModel {
 
 /// The cancel's last write, under its lease. A delete waiting for the end
 /// is done by the next pass (on the node that owns the job).
-async fn settle(edp: &Edp, lease: &Lease, changes: ActiveModel) -> Result<()> {
-    if !rows::settle(edp, lease, Status::ToBeKilled, changes).await? {
+async fn settle(edp: &Edp, row: &Model, lease: &Lease, changes: ActiveModel) -> Result<()> {
+    let ending = crate::observe::ending(&changes);
+    if rows::settle(edp, lease, Status::ToBeKilled, changes).await? {
+        crate::observe::ended(row, ending);
+    } else {
         lease::release(edp, lease).await?;
     }
     edp.jobs().wake();

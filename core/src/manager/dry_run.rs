@@ -23,7 +23,7 @@ use super::request::{self, Parts, Source, Staging, expand};
 
 /// A launch's body, whose template, binaries and data sources may be given
 /// inline instead of by id.
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DryRunJob {
     /// A stored template, or
@@ -54,7 +54,7 @@ pub struct DryRunJob {
 }
 
 /// A job template as `POST /v2/job-templates` takes it, but never stored.
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct InlineTemplate {
     pub name: String,
@@ -74,8 +74,8 @@ pub struct InlineTemplate {
 /// templates list them), or `{"name", "url"?}` for one that is not stored:
 /// `url` is `internal-db://<id>`, `file:///path` (on edpd's machine) or
 /// `hdfs://...`; without `url`, a file the client has and would upload.
-#[derive(Deserialize, Debug)]
-#[serde(try_from = "Value")]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
+#[serde(try_from = "Value", untagged)]
 pub enum InlineBinary {
     Stored(String),
     Given { name: String, url: Option<String> },
@@ -103,7 +103,7 @@ impl TryFrom<Value> for InlineBinary {
 }
 
 /// A data source as `POST /v2/data-sources` takes it, but never stored.
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct InlineDataSource {
     pub name: String,

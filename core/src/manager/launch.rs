@@ -21,13 +21,16 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
     let Claimed { row, lease } = claimed;
     let Some(engine) = edp.engines().get(&row.engine) else {
         let reason = format!("engine '{}' is not loaded", row.engine);
-        rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await?;
+        if rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await? {
+            crate::observe::job_ended(&row, Status::Failed, Some(&reason));
+        }
         return Ok(());
     };
     let request = rows::request(&row)?;
 
     match engine.client.run_job(&request, edp.settings().launch_timeout).await {
         Ok(launched) => {
+            let engine_job_id = launched.engine_job_id.clone();
             let mut extra = row.extra.clone();
             extra["engine"] = launched.extra;
             let mut recorded = rows::blank();
@@ -47,29 +50,37 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
                 let hints = poll::polling(edp, &engine, &row);
                 launched_row.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
             }
-            if !rows::settle(edp, &lease, Status::Pending, launched_row).await? {
+            if rows::settle(edp, &lease, Status::Pending, launched_row).await? {
+                crate::observe::job_launched(&row, &engine_job_id, status);
+            } else {
                 // A cancel came while the engine was launching: keep
                 // TOBEKILLED, record what the kill needs, cancel now.
                 recorded.next_action_at = Set(Some(time::now()));
-                rows::settle_any(edp, &lease, recorded).await?;
+                if rows::settle_any(edp, &lease, recorded).await? {
+                    crate::observe::job_launched(&row, &engine_job_id, Status::ToBeKilled);
+                }
                 edp.jobs().wake();
             }
         }
         Err(e) if e.is_transient() && row.attempts + 1 < edp.settings().launch_attempts => {
             let attempts = row.attempts + 1;
-            tracing::warn!(execution = %row.id, attempt = attempts, error = %e, "launch failed, will retry");
             let mut retry = rows::blank();
             retry.attempts = Set(attempts);
             retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
             retry.info = Set(rows::info_with(&row, Status::Pending, "launch_error", e.to_string().into()));
-            if !rows::settle(edp, &lease, Status::Pending, retry).await? {
+            if rows::settle(edp, &lease, Status::Pending, retry).await? {
+                crate::observe::launch_retried(&row, attempts, &e);
+            } else {
                 lease::release(edp, &lease).await?;
                 edp.jobs().wake();
             }
         }
         Err(e) => {
-            tracing::info!(execution = %row.id, error = %e, "launch failed");
-            if !rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &e.to_string())).await? {
+            let failed = rows::finish(&row, Status::Failed, &e.to_string());
+            let ending = crate::observe::ending(&failed);
+            if rows::settle(edp, &lease, Status::Pending, failed).await? {
+                crate::observe::ended(&row, ending);
+            } else {
                 lease::release(edp, &lease).await?;
                 edp.jobs().wake();
             }

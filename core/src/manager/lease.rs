@@ -150,16 +150,18 @@ async fn take(edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Cla
         .collect())
 }
 
-/// The clusters with rows due for this node, and how many.
-pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, i64)>> {
+/// The clusters with rows due for this node, how many, and since when the
+/// oldest of them has been due (the scheduler's lag).
+pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, i64, Option<DateTime<Utc>>)>> {
     let now = time::now();
     Ok(job_execution::Entity::find()
         .select_only()
         .column(C::ClusterId)
         .column_as(Expr::col(C::Id).count(), "due")
+        .column_as(Expr::col(C::NextActionAt).min(), "oldest")
         .filter(due(&edp.settings().node_id, now))
         .group_by(C::ClusterId)
-        .into_tuple::<(String, i64)>()
+        .into_tuple::<(String, i64, Option<DateTime<Utc>>)>()
         .all(edp.db())
         .await?)
 }

@@ -23,7 +23,7 @@ use crate::{Edp, validate};
 use super::{api, rows};
 
 /// One page of a job's output, as text.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct OutputChunk {
     /// The output data source's location, as the job was given it.
     pub url: String,

@@ -43,7 +43,7 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
         later.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(60))));
         later.info =
             Set(rows::info_with(&row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
-        return settle(edp, &lease, was, later).await;
+        return settle(edp, &row, &lease, was, later).await;
     };
     let handle = rows::handle(&row)?;
     let hints = polling(edp, &engine, &row);
@@ -68,18 +68,22 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
             retry
         }
     };
-    settle(edp, &lease, was, changes).await
+    settle(edp, &row, &lease, was, changes).await
 }
 
 /// The task's last write; if the API changed the row meanwhile (a cancel),
 /// the lease goes back and the next pass looks again.
 async fn settle(
     edp: &Edp,
+    row: &Model,
     lease: &Lease,
     was: Status,
     changes: crate::entity::job_execution::ActiveModel,
 ) -> Result<()> {
-    if !rows::settle(edp, lease, was, changes).await? {
+    let ending = crate::observe::ending(&changes);
+    if rows::settle(edp, lease, was, changes).await? {
+        crate::observe::ended(row, ending);
+    } else {
         lease::release(edp, lease).await?;
         edp.jobs().wake();
     }
@@ -127,7 +131,7 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
         }
     };
     let (_, changes) = rows::apply_report(&row, report, polling(edp, &engine, &row)).into_changes();
-    settle(edp, &lease, rows::status(&row), changes).await
+    settle(edp, &row, &lease, rows::status(&row), changes).await
 }
 
 /// Claims the execution, waiting for a step under way to finish first (a

@@ -108,12 +108,17 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
         }
     }
 
-    for (cluster, _due) in lease::due_clusters(edp).await? {
+    for (cluster, _due, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
         let actions = lease::claim_due(edp, &cluster, Work::Actions, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
+        // The oldest due row is claimed first (after cancels): how late it
+        // is picked up is the scheduler's lag.
+        if !(actions.is_empty() && polls.is_empty()) {
+            crate::observe::picked_up(oldest);
+        }
         for claimed in actions.into_iter().chain(polls) {
             tasks.push(run(edp, claimed));
         }

@@ -12,12 +12,17 @@ use edp_core::Scope;
 use edp_core::engines::EngineSet;
 use serde_json::json;
 
+use crate::openapi::EngineListing;
 use crate::startup::AppState;
 
+#[utoipa::path(get, path = "/engines", tag = "engines",
+    responses((status = 200, description = "Engines loaded, plugins refused, engines whose file changed", body = EngineListing)))]
 pub async fn list(State(s): State<AppState>, _scope: Scope) -> Response {
     listing(&s.edp.engines().snapshot())
 }
 
+#[utoipa::path(post, path = "/engines/rescan", tag = "engines",
+    responses((status = 200, description = "The plugin directory scanned now; the listing as it left it", body = EngineListing)))]
 pub async fn rescan(State(s): State<AppState>, _scope: Scope) -> Response {
     listing(&s.edp.engines().rescan().await)
 }

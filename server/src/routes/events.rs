@@ -25,16 +25,18 @@ use futures::Stream;
 use serde_json::json;
 
 use crate::error::ApiResult;
-use crate::extract::Params;
+use crate::extract::{NoQuery, Query};
 use crate::startup::AppState;
 
+#[utoipa::path(get, path = "/events", tag = "jobs",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last event's id: replay what changed since")),
+    responses((status = 200, description = "Server-sent events: ready, job, flow, reset, error", content_type = "text/event-stream", body = crate::openapi::ServerSentEvent)))]
 pub async fn stream(
     State(s): State<AppState>,
     scope: Scope,
     headers: HeaderMap,
-    params: Params,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Response> {
-    params.allow(&[])?;
     let from = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("?").parse::<Cursor>()).transpose()?;
     let subscription = s.events.subscribe(&s.edp, scope, from);
     Ok(Sse::new(events(subscription)).keep_alive(KeepAlive::default()).into_response())

@@ -6,38 +6,54 @@ use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::flows::{self, NewFlow};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{accepted, no_content, ok, page};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, PAGING, Params};
+use crate::extract::{Json, Query, QueryParams, list_query};
+use crate::openapi::{FlowBody, FlowList, GraphBody};
 use crate::startup::AppState;
 
+#[utoipa::path(post, path = "/flows", tag = "flows", request_body = NewFlow,
+    responses((status = 202, description = "Checked, stored and started", body = FlowBody)))]
 pub async fn submit(State(s): State<AppState>, scope: Scope, Json(new): Json<NewFlow>) -> ApiResult<Response> {
     Ok(accepted("flow", flows::submit(&s.edp, &scope, new).await?))
 }
 
-pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["status"]].concat())?;
-    Ok(page("flows", flows::list(&s.edp, &scope, params.get("status"), &params.list_query()?).await?))
+list_query!(FlowQuery {
+    /// RUNNING, SUCCEEDED, FAILED or KILLED.
+    status: Option<String>,
+});
+
+#[utoipa::path(get, path = "/flows", tag = "flows", params(FlowQuery),
+    responses((status = 200, description = "The flows the caller may see", body = FlowList)))]
+pub async fn list(State(s): State<AppState>, scope: Scope, Query(q): Query<FlowQuery>) -> ApiResult<Response> {
+    let query = q.list_query();
+    Ok(page("flows", flows::list(&s.edp, &scope, q.status, &query).await?))
 }
 
+#[utoipa::path(get, path = "/flows/{id}", tag = "flows", params(("id" = String, Path)),
+    responses((status = 200, description = "The flow and each job's state", body = FlowBody)))]
 pub async fn get(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
     Ok(ok("flow", flows::get(&s.edp, &scope, &id).await?))
 }
 
-#[derive(Deserialize)]
+/// `{"info": {"status": "cancel"}}`, as for jobs.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowPatch {
     info: FlowAction,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FlowAction {
     /// `cancel`, as for jobs.
     status: String,
 }
 
+#[utoipa::path(patch, path = "/flows/{id}", tag = "flows", params(("id" = String, Path)), request_body = FlowPatch,
+    responses((status = 202, description = "Cancelled: running jobs are cancelled, waiting ones skipped", body = FlowBody)))]
 pub async fn update(
     State(s): State<AppState>,
     scope: Scope,
@@ -50,20 +66,33 @@ pub async fn update(
     Ok(accepted("flow", flows::cancel(&s.edp, &scope, &id).await?))
 }
 
+#[utoipa::path(delete, path = "/flows/{id}", tag = "flows", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted (a finished flow)")))]
 pub async fn delete(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
     flows::delete(&s.edp, &scope, &id).await?;
     Ok(no_content())
 }
 
+#[derive(Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
+pub struct GraphQuery {
+    /// `json` (the default) or `dot` (Graphviz).
+    format: Option<String>,
+}
+
+impl QueryParams for GraphQuery {}
+
 /// `?format=dot` for Graphviz; JSON otherwise.
+#[utoipa::path(get, path = "/flows/{id}/graph", tag = "flows", params(("id" = String, Path), GraphQuery),
+    responses((status = 200, description = "The flow's jobs and edges",
+        content((GraphBody = "application/json"), (String = "text/vnd.graphviz")))))]
 pub async fn graph(
     State(s): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-    params: Params,
+    Query(q): Query<GraphQuery>,
 ) -> ApiResult<Response> {
-    params.allow(&["format"])?;
-    match params.get("format").as_deref() {
+    match q.format.as_deref() {
         None | Some("json") => Ok(ok("graph", flows::graph_json(&s.edp, &scope, &id).await?)),
         Some("dot") => {
             let dot = flows::graph_dot(&s.edp, &scope, &id).await?;

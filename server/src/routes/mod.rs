@@ -9,72 +9,34 @@ mod engines;
 mod events;
 mod flows;
 mod jobs;
+mod ops;
 mod templates;
-mod v1;
+pub(crate) mod v1;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use edp_core::model::Page;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+/// The API's routes, and the OpenAPI document collected from them.
 pub fn router(state: AppState) -> Router {
-    let internals = || {
-        Router::new()
-            .route("/job-binary-internals", get(binaries::list_internals))
-            .route(
-                "/job-binary-internals/{key}",
-                get(binaries::get_internal).put(binaries::upload).delete(binaries::delete_internal),
-            )
-            .route("/job-binary-internals/{id}/data", get(binaries::internal_data))
-    };
-    let v2 = Router::new()
-        .route("/clusters", get(clusters::list).post(clusters::create))
-        .route("/clusters/{id}", get(clusters::get).patch(clusters::update).delete(clusters::delete))
-        .route("/data-sources", get(data_sources::list).post(data_sources::create))
-        .route("/data-sources/{id}", get(data_sources::get).patch(data_sources::update).delete(data_sources::delete))
-        .route("/job-binaries", get(binaries::list).post(binaries::create))
-        .route("/job-binaries/{id}", get(binaries::get).patch(binaries::update).delete(binaries::delete))
-        .route("/job-binaries/{id}/data", get(binaries::data))
-        .route("/job-templates", get(templates::list).post(templates::create))
-        .route("/job-templates/config-hints/{job_type}", get(templates::config_hints))
-        .route("/job-templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
-        .route("/jobs", get(jobs::list).post(jobs::launch))
-        .route("/jobs/dry-run", post(jobs::dry_run))
-        .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
-        .route("/jobs/{id}/logs", get(jobs::logs))
-        .route("/jobs/{id}/output", get(jobs::output))
-        .route("/jobs/{id}/callback", get(jobs::callback).post(jobs::callback).put(jobs::callback))
-        .route("/job-types", get(templates::job_types))
-        .route("/flows", get(flows::list).post(flows::submit))
-        .route("/flows/{id}", get(flows::get).patch(flows::update).delete(flows::delete))
-        .route("/flows/{id}/graph", get(flows::graph))
-        .route("/engines", get(engines::list))
-        .route("/events", get(events::stream))
-        .route("/engines/rescan", post(engines::rescan))
-        .merge(internals())
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("openstack-api-version"),
-            HeaderValue::from_static("data-processing 2.0"),
-        ));
-    Router::new()
-        .route("/", get(root))
-        // Only `/v2/` itself: auth.rs makes `/v2/{x}` (a project, or a typo
-        // of a collection) into `/v2`, which stays a 404.
-        .route("/v2/", get(|| version(V2)))
-        .route("/v1.1/", get(|| version(V1_1)))
+    let (router, openapi) = api().split_for_parts();
+    crate::openapi::publish(&crate::openapi::complete(openapi));
+    router
         .route("/v1.1", get(v11_without_project))
+        // The dashboard: HTML and assets, not in the API's document.
         .merge(crate::ui::assets())
-        .nest("/v2", v2)
-        .nest("/v1.1", v1::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The span names the path, never the query: a callback's token is
@@ -86,8 +48,58 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route of the API, each described by its handler's
+/// `#[utoipa::path]`; `routes!` groups the methods of one path.
+pub fn api() -> OpenApiRouter<AppState> {
+    let v2 = OpenApiRouter::new()
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::update, clusters::delete))
+        .routes(routes!(data_sources::list, data_sources::create))
+        .routes(routes!(data_sources::get, data_sources::update, data_sources::delete))
+        .routes(routes!(binaries::list, binaries::create))
+        .routes(routes!(binaries::get, binaries::update, binaries::delete))
+        .routes(routes!(binaries::data))
+        .routes(routes!(templates::list, templates::create))
+        .routes(routes!(templates::config_hints))
+        .routes(routes!(templates::get, templates::update, templates::delete))
+        .routes(routes!(jobs::list, jobs::launch))
+        .routes(routes!(jobs::dry_run))
+        .routes(routes!(jobs::get, jobs::update, jobs::delete))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(jobs::output))
+        .routes(routes!(jobs::callback))
+        .routes(routes!(templates::job_types))
+        .routes(routes!(flows::list, flows::submit))
+        .routes(routes!(flows::get, flows::update, flows::delete))
+        .routes(routes!(flows::graph))
+        .routes(routes!(engines::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(engines::rescan))
+        .routes(routes!(binaries::list_internals))
+        .routes(routes!(binaries::get_internal, binaries::upload, binaries::delete_internal))
+        .routes(routes!(binaries::internal_data))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("openstack-api-version"),
+            HeaderValue::from_static("data-processing 2.0"),
+        ));
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        // Only `/v2/` itself: auth.rs makes `/v2/{x}` (a project, or a typo
+        // of a collection) into `/v2`, which stays a 404.
+        .routes(routes!(version_v2))
+        .routes(routes!(version_v1_1))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(crate::openapi::document))
+        .nest("/v2", v2)
+        .nest("/v1.1", v1::router())
+}
+
 /// A browser gets the dashboard; an API client Sahara's answer, 300 and
 /// the versions.
+#[utoipa::path(get, path = "/", tag = "versions",
+    responses((status = 300, description = "The API versions (a browser gets the dashboard's page instead)", body = crate::openapi::Versions)))]
 async fn root(headers: HeaderMap) -> Response {
     if crate::ui::wants_html(&headers) {
         return crate::ui::shell();
@@ -117,9 +129,18 @@ impl ApiVersion {
     }
 }
 
-/// `GET /v2/`, `GET /v1.1/`: one version, as the root's links promise.
-async fn version(v: ApiVersion) -> Response {
-    ok("version", v.document())
+/// `GET /v2/`: one version, as the root's links promise.
+#[utoipa::path(get, path = "/v2/", tag = "versions",
+    responses((status = 200, description = "API v2", body = crate::openapi::VersionBody)))]
+async fn version_v2() -> Response {
+    ok("version", V2.document())
+}
+
+/// `GET /v1.1/`.
+#[utoipa::path(get, path = "/v1.1/", tag = "versions",
+    responses((status = 200, description = "API v1.1", body = crate::openapi::VersionBody)))]
+async fn version_v1_1() -> Response {
+    ok("version", V1_1.document())
 }
 
 /// Every first segment after `/v1.1/` is a project, so `/v1.1/clusters` (an

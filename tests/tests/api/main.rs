@@ -14,6 +14,8 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod local_jobs;
+mod observability;
+mod openapi;
 mod openstack_cli;
 mod output;
 mod paging;

@@ -26,6 +26,18 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Closes the database to new connections and ends the open ones
+    /// (`true`), or opens it again.
+    pub fn refuse_connections(&self, refuse: bool) {
+        psql(&self.admin_url, &format!("ALTER DATABASE {} ALLOW_CONNECTIONS {}", self.name, !refuse));
+        if refuse {
+            let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'", self.name);
+            psql(&self.admin_url, &sql);
+        }
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         let _ = Command::new("psql")

@@ -67,6 +67,30 @@ impl Who {
     }
 }
 
+/// The API a request goes through: v2, or v1.1 with the caller's project
+/// in the URL (an admin's naming team-a, in which it then acts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    V2,
+    V11,
+}
+
+impl Api {
+    const ALL: [Api; 2] = [Api::V2, Api::V11];
+
+    /// Whether v1.1 has this request (its reads, deletes and cancels are
+    /// checked through it too; its writes share v2's core calls).
+    fn has(self, kind: Kind, verb: Verb) -> bool {
+        match self {
+            Api::V2 => true,
+            Api::V11 => {
+                kind.v11_collection().is_some()
+                    && matches!(verb, Verb::List | Verb::Get | Verb::Delete | Verb::Data | Verb::Cancel)
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
     Private,
@@ -118,6 +142,19 @@ impl Kind {
         format!("{}/{id}", self.collection().0)
     }
 
+    /// v1.1's collection (after `/v1.1/{project}`) and its list's key.
+    fn v11_collection(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Kind::DataSource => Some(("data-sources", "data_sources")),
+            Kind::Internal => Some(("job-binary-internals", "binaries")),
+            Kind::Binary => Some(("job-binaries", "binaries")),
+            Kind::Template => Some(("jobs", "jobs")),
+            Kind::Cluster => Some(("clusters", "clusters")),
+            Kind::Job => Some(("job-executions", "job_executions")),
+            Kind::Flow => None,
+        }
+    }
+
     /// Uploaded bytes cannot be made public or protected.
     fn flavors(self) -> &'static [Flavor] {
         match self {
@@ -134,7 +171,7 @@ impl Kind {
             Kind::Binary => &[List, Get, Update, Delete, Data],
             Kind::Template => &[List, Get, Update, Delete, Use],
             Kind::Cluster => &[List, Get, Update, Delete, Use],
-            Kind::Job => &[List, Get, Update, Delete, Cancel, Suspend, Resume, Logs],
+            Kind::Job => &[List, Get, Update, Delete, Cancel, Suspend, Resume, Logs, Output],
             Kind::Flow => &[List, Get, Delete, Cancel, Graph],
         }
     }
@@ -150,6 +187,8 @@ enum Verb {
     Suspend,
     Resume,
     Logs,
+    /// `GET /v2/jobs/{id}/output` (of a running job: refused, once visible).
+    Output,
     Data,
     Graph,
     /// Launch a job with it (a template, an input data source, a cluster).
@@ -179,7 +218,7 @@ const fn refused(status: u16, error: &'static str) -> Expect {
 }
 
 /// The model: the security rules, written once, independently of edpd.
-fn expect(who: Who, kind: Kind, flavor: Flavor, verb: Verb) -> Expect {
+fn expect(who: Who, kind: Kind, flavor: Flavor, verb: Verb, api: Api) -> Expect {
     if who == Who::WrongToken {
         return refused(401, "UNAUTHORIZED");
     }
@@ -188,7 +227,8 @@ fn expect(who: Who, kind: Kind, flavor: Flavor, verb: Verb) -> Expect {
     let not_found = refused(404, "NOT_FOUND");
     match verb {
         Verb::List => ok(200),
-        Verb::Get | Verb::Logs | Verb::Data | Verb::Graph => {
+        Verb::Output if visible => refused(400, "VALIDATION_ERROR"),
+        Verb::Get | Verb::Logs | Verb::Output | Verb::Data | Verb::Graph => {
             if visible {
                 ok(200)
             } else {
@@ -220,6 +260,9 @@ fn expect(who: Who, kind: Kind, flavor: Flavor, verb: Verb) -> Expect {
                 not_found
             } else if !who.owns() || protected {
                 refused(400, "CANCELING_FAILED")
+            } else if api == Api::V11 {
+                // v1.1's GET .../cancel answers the execution.
+                ok(200)
             } else {
                 ok(202)
             }
@@ -355,8 +398,25 @@ async fn binary(app: &TestApp, name: &str, flavor: Flavor, script: &str) -> Stri
 }
 
 /// The request for `verb` on the object `id` of this kind.
-async fn act(app: &TestApp, shared: &Shared, who: Who, kind: Kind, verb: Verb, id: &str) -> edp_tests::Reply {
+async fn act(app: &TestApp, shared: &Shared, who: Who, kind: Kind, verb: Verb, api: Api, id: &str) -> edp_tests::Reply {
     let caller = who.caller(app);
+    if api == Api::V11 {
+        let project = match who {
+            Who::B => "team-b",
+            Who::Anonymous => "default",
+            Who::A | Who::WrongToken | Who::Admin => "team-a",
+        };
+        let (collection, _) = kind.v11_collection().expect("a v1.1 collection");
+        let path = format!("/v1.1/{project}/{collection}/{id}");
+        return match verb {
+            Verb::List => caller.get(&format!("/v1.1/{project}/{collection}")).await,
+            Verb::Get => caller.get(&path).await,
+            Verb::Delete => caller.delete(&path).await,
+            Verb::Data => caller.get(&format!("{path}/data")).await,
+            Verb::Cancel => caller.get(&format!("{path}/cancel")).await,
+            other => unreachable!("{other:?} is not checked through v1.1"),
+        };
+    }
     let path = kind.path(id);
     match verb {
         Verb::List => caller.get(kind.collection().0).await,
@@ -373,6 +433,7 @@ async fn act(app: &TestApp, shared: &Shared, who: Who, kind: Kind, verb: Verb, i
         Verb::Suspend => caller.patch(&path, json!({"info": {"status": "suspend"}})).await,
         Verb::Resume => caller.patch(&path, json!({"info": {"status": "resume"}})).await,
         Verb::Logs => caller.get(&format!("{path}/logs")).await,
+        Verb::Output => caller.get(&format!("{path}/output")).await,
         Verb::Data => caller.get(&format!("{path}/data")).await,
         Verb::Graph => caller.get(&format!("{path}/graph")).await,
         Verb::Use => {
@@ -442,7 +503,10 @@ pub async fn matrix(app: &TestApp) -> usize {
         for &flavor in kind.flavors() {
             // Objects only read are shared by every caller.
             let read = create(app, &shared, kind, flavor, Verb::Get).await;
-            for &verb in kind.verbs() {
+            for (&verb, api) in kind.verbs().iter().flat_map(|v| Api::ALL.map(|api| (v, api))) {
+                if !api.has(kind, verb) {
+                    continue;
+                }
                 for who in Who::ALL {
                     let id = if verb.changes() && verb != Verb::Use {
                         create(app, &shared, kind, flavor, verb).await
@@ -451,10 +515,10 @@ pub async fn matrix(app: &TestApp) -> usize {
                     };
                     let before = state(app, kind, &id).await;
                     let jobs_before = job_count(app).await;
-                    let reply = act(app, &shared, who, kind, verb, &id).await;
-                    let wanted = expect(who, kind, flavor, verb);
+                    let reply = act(app, &shared, who, kind, verb, api, &id).await;
+                    let wanted = expect(who, kind, flavor, verb, api);
                     checked += 1;
-                    let case = format!("{who:?} {verb:?} {flavor:?} {kind:?}");
+                    let case = format!("{who:?} {verb:?} {flavor:?} {kind:?} via {api:?}");
                     let got = Expect {
                         status: reply.status,
                         error: wanted.error.and_then(|_| {
@@ -466,6 +530,7 @@ pub async fn matrix(app: &TestApp) -> usize {
                                 "CANCELING_FAILED",
                                 "INVALID_DATA",
                                 "INVALID_REFERENCE",
+                                "VALIDATION_ERROR",
                                 "FORBIDDEN",
                             ]
                             .into_iter()
@@ -480,9 +545,12 @@ pub async fn matrix(app: &TestApp) -> usize {
                         assert_eq!(reply.body["error_code"], json!(wanted.status), "{case}: {}", reply.body);
                     }
                     if verb == Verb::List && who != Who::WrongToken {
-                        let listed = reply.body[kind.collection().1]
-                            .as_array()
-                            .is_some_and(|items| items.iter().any(|o| o["id"] == json!(id)));
+                        let key = match api {
+                            Api::V2 => kind.collection().1,
+                            Api::V11 => kind.v11_collection().expect("v1.1").1,
+                        };
+                        let listed =
+                            reply.body[key].as_array().is_some_and(|items| items.iter().any(|o| o["id"] == json!(id)));
                         let visible = who.owns() || flavor != Flavor::Private;
                         if listed != visible {
                             failures.push(format!("{case}: listed {listed}, visible {visible}"));
@@ -690,4 +758,55 @@ async fn a_refused_patch_writes_nothing() {
     a.patch(&format!("/v2/jobs/{job}"), json!({"is_public": false, "info": {"status": "cancel"}})).await.expect(202);
     let job = a.get(&format!("/v2/jobs/{job}")).await.expect(200)["job"].clone();
     assert_eq!(job["is_public"], false, "{job}");
+}
+
+/// The operators' endpoints are project-free: `/healthz`, `/readyz` and
+/// `/openapi.json` answer anyone, a wrong token included (probes carry
+/// none); `/metrics` answers any caller here (`[server] metrics_admin_only`
+/// is off) and names no project, object name or token, only engines,
+/// statuses and opaque ids; a rescan of the plugin directory needs a
+/// known token (or anonymous access), like every API call.
+#[tokio::test]
+async fn the_operators_endpoints_show_no_projects_data() {
+    let app = start(TestApp::builder()).await;
+    let local = local_cluster(&app).await;
+    let a = Who::A.caller(&app);
+    let main = binary(&app, "team-a-secret-binary", Flavor::Private, "true\n").await;
+    let body = json!({"name": "team-a-secret-template", "type": "Shell", "mains": [main]});
+    let template = id_of(&a.post("/v2/job-templates", body).await.expect(202), "job_template");
+    let job =
+        id_of(&a.post("/v2/jobs", json!({"job_template_id": template, "cluster_id": local})).await.expect(202), "job");
+    wait_as(&a, &job, TERMINAL, Duration::from_secs(60)).await;
+
+    for who in Who::ALL {
+        let caller = who.caller(&app);
+        for path in ["/healthz", "/readyz", "/openapi.json"] {
+            let reply = caller.get(path).await;
+            assert_eq!(reply.status, 200, "{who:?} {path}: {}", reply.body);
+            assert!(!reply.body.to_string().contains("team-a"), "{who:?} {path}: {}", reply.body);
+        }
+        let rescan = caller.post("/v2/engines/rescan", json!({})).await;
+        let wanted = if who == Who::WrongToken { 401 } else { 200 };
+        assert_eq!(rescan.status, wanted, "{who:?} rescan: {}", rescan.body);
+
+        let token = match who {
+            Who::A => Some("tok-a"),
+            Who::B => Some("tok-b"),
+            Who::WrongToken => Some("tok-zzz"),
+            Who::Admin => Some("tok-admin"),
+            Who::Anonymous => None,
+        };
+        let mut request = app.http.get(format!("{}/metrics", app.base));
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        let scrape = request.send().await.expect("GET /metrics");
+        assert_eq!(scrape.status(), 200, "{who:?} /metrics");
+        let text = scrape.text().await.expect("text");
+        // The job is counted (by its cluster's id), its names and project are not.
+        assert!(text.contains(&format!("cluster_id=\"{local}\"")), "{who:?}: {text}");
+        for private in ["team-a", "team-b", "secret", "tok-", &template, &job, &main] {
+            assert!(!text.contains(private), "{who:?}: '{private}' in /metrics:\n{text}");
+        }
+    }
 }

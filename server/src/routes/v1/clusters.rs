@@ -9,12 +9,15 @@ use serde::Deserialize;
 
 use super::shape;
 use crate::error::ApiResult;
-use crate::extract::{Json, PAGING, Params};
+use crate::extract::{Json, Query, list_query};
+use crate::openapi::{V1ClusterBody, V1ClusterList};
+use crate::routes::clusters::ShowQuery;
 use crate::routes::{accepted, no_content, ok, page};
 use crate::startup::AppState;
 
 /// v1.1's registration body: core's, with v1.1's name for the version.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[schema(as = V1NewCluster)]
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     name: String,
@@ -23,6 +26,7 @@ pub struct NewCluster {
     plugin_name: String,
     #[serde(default)]
     hadoop_version: Option<String>,
+    /// The engine's connection settings (`GET /v2/engines` has their schema).
     #[serde(default)]
     cluster_configs: Object,
     #[serde(default)]
@@ -45,34 +49,42 @@ impl From<NewCluster> for clusters::NewCluster {
     }
 }
 
+#[utoipa::path(post, path = "/clusters", tag = "v1.1", request_body = NewCluster,
+    responses((status = 202, description = "Registered", body = V1ClusterBody)))]
 pub async fn create(State(s): State<AppState>, scope: Scope, Json(new): Json<NewCluster>) -> ApiResult<Response> {
     Ok(accepted("cluster", shape::cluster(clusters::create(&s.edp, &scope, new.into()).await?)))
 }
 
-pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["name", "plugin_name", "hadoop_version"]].concat())?;
-    let filter = ClusterFilter {
-        name: params.get("name"),
-        plugin_name: params.get("plugin_name"),
-        plugin_version: params.get("hadoop_version"),
-    };
-    let query = shape::list_query(&params, shape::CLUSTER_SORTS)?;
+list_query!(ClusterQuery {
+    /// Clusters whose name contains this.
+    name: Option<String>,
+    plugin_name: Option<String>,
+    hadoop_version: Option<String>,
+});
+
+#[utoipa::path(get, path = "/clusters", tag = "v1.1", params(ClusterQuery),
+    responses((status = 200, description = "The clusters the caller may see", body = V1ClusterList)))]
+pub async fn list(State(s): State<AppState>, scope: Scope, Query(q): Query<ClusterQuery>) -> ApiResult<Response> {
+    let query = shape::list_query(q.list_query(), shape::CLUSTER_SORTS);
+    let filter = ClusterFilter { name: q.name, plugin_name: q.plugin_name, plugin_version: q.hadoop_version };
     Ok(page("clusters", clusters::list(&s.edp, &scope, filter, &query).await?.map(shape::cluster)))
 }
 
 /// `show_progress` (python-saharaclient always sends it) has nothing to
 /// show: a registered cluster is never provisioned.
+#[utoipa::path(get, path = "/clusters/{id}", tag = "v1.1", params(("id" = String, Path), ShowQuery),
+    responses((status = 200, description = "The cluster", body = V1ClusterBody)))]
 pub async fn get(
     State(s): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-    params: Params,
+    Query(_): Query<ShowQuery>,
 ) -> ApiResult<Response> {
-    params.allow(&["show_progress"])?;
-    params.flag("show_progress")?;
     Ok(ok("cluster", shape::cluster(clusters::get(&s.edp, &scope, &id).await?)))
 }
 
+#[utoipa::path(patch, path = "/clusters/{id}", tag = "v1.1", params(("id" = String, Path)), request_body = ClusterPatch,
+    responses((status = 202, description = "Changed", body = V1ClusterBody)))]
 pub async fn update(
     State(s): State<AppState>,
     scope: Scope,
@@ -82,6 +94,8 @@ pub async fn update(
     Ok(accepted("cluster", shape::cluster(clusters::update(&s.edp, &scope, &id, patch).await?)))
 }
 
+#[utoipa::path(delete, path = "/clusters/{id}", tag = "v1.1", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
     clusters::delete(&s.edp, &scope, &id).await?;
     Ok(no_content())

@@ -10,25 +10,34 @@ use serde::Deserialize;
 
 use super::shape;
 use crate::error::ApiResult;
-use crate::extract::{Json, PAGING, Params};
+use crate::extract::{Json, Query};
+use crate::openapi::{V1ExecutionBody, V1JobBody, V1JobList};
+use crate::routes::templates::TemplateQuery;
 use crate::routes::{accepted, no_content, ok, page};
 use crate::startup::AppState;
 
+#[utoipa::path(post, path = "/jobs", tag = "v1.1", request_body = NewJobTemplate,
+    responses((status = 202, description = "A job template, created", body = V1JobBody)))]
 pub async fn create(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJobTemplate>) -> ApiResult<Response> {
     Ok(accepted("job", shape::job(job_templates::create(&s.edp, &scope, new).await?)))
 }
 
-pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {
-    params.allow(&[&PAGING[..], &["type", "name"]].concat())?;
-    let found =
-        job_templates::list(&s.edp, &scope, params.get("type"), params.get("name"), &params.list_query()?).await?;
+#[utoipa::path(get, path = "/jobs", tag = "v1.1", params(TemplateQuery),
+    responses((status = 200, description = "The job templates the caller may see", body = V1JobList)))]
+pub async fn list(State(s): State<AppState>, scope: Scope, Query(q): Query<TemplateQuery>) -> ApiResult<Response> {
+    let query = q.list_query();
+    let found = job_templates::list(&s.edp, &scope, q.kind, q.name, &query).await?;
     Ok(page("jobs", found.map(shape::job)))
 }
 
+#[utoipa::path(get, path = "/jobs/{id}", tag = "v1.1", params(("id" = String, Path)),
+    responses((status = 200, description = "The job template", body = V1JobBody)))]
 pub async fn get(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
     Ok(ok("job", shape::job(job_templates::get(&s.edp, &scope, &id).await?)))
 }
 
+#[utoipa::path(patch, path = "/jobs/{id}", tag = "v1.1", params(("id" = String, Path)), request_body = JobTemplatePatch,
+    responses((status = 202, description = "Changed", body = V1JobBody)))]
 pub async fn update(
     State(s): State<AppState>,
     scope: Scope,
@@ -38,11 +47,16 @@ pub async fn update(
     Ok(accepted("job", shape::job(job_templates::update(&s.edp, &scope, &id, patch).await?)))
 }
 
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "v1.1", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
     job_templates::delete(&s.edp, &scope, &id).await?;
     Ok(no_content())
 }
 
+#[utoipa::path(get, path = "/jobs/config-hints/{job_type}", tag = "v1.1",
+    params(("job_type" = String, Path, description = "`Shell`, `Spark`, `MapReduce`, ...")),
+    responses((status = 200, description = "Sahara's config hints for the type", body = Object)))]
 pub async fn config_hints(
     State(s): State<AppState>,
     _scope: Scope,
@@ -52,7 +66,7 @@ pub async fn config_hints(
 }
 
 /// v1.1's launch body: v2's, less the template, which is in the path.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Execute {
     cluster_id: String,
@@ -85,6 +99,8 @@ impl Execute {
     }
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/execute", tag = "v1.1", params(("id" = String, Path, description = "The job template")),
+    request_body = Execute, responses((status = 202, description = "Launched", body = V1ExecutionBody)))]
 pub async fn execute(
     State(s): State<AppState>,
     scope: Scope,

@@ -19,39 +19,34 @@ mod data_sources;
 mod executions;
 mod job_types;
 mod jobs;
-mod shape;
+pub(crate) mod shape;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::startup::AppState;
 
-/// The v1.1 routes, to be nested under `/v1.1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/clusters", get(clusters::list).post(clusters::create))
-        .route("/clusters/{id}", get(clusters::get).patch(clusters::update).delete(clusters::delete))
-        .route("/data-sources", get(data_sources::list).post(data_sources::create))
-        .route("/data-sources/{id}", get(data_sources::get).put(data_sources::update).delete(data_sources::delete))
-        .route("/job-binaries", get(binaries::list).post(binaries::create))
-        .route("/job-binaries/{id}", get(binaries::get).put(binaries::update).delete(binaries::delete))
-        .route("/job-binaries/{id}/data", get(binaries::data))
-        .route("/job-binary-internals", get(binaries::list_internals))
-        .route(
-            "/job-binary-internals/{key}",
-            get(binaries::get_internal)
-                .put(binaries::upload)
-                .patch(binaries::update_internal)
-                .delete(binaries::delete_internal),
-        )
-        .route("/job-binary-internals/{id}/data", get(binaries::internal_data))
-        .route("/jobs", get(jobs::list).post(jobs::create))
-        .route("/jobs/config-hints/{job_type}", get(jobs::config_hints))
-        .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
-        .route("/jobs/{id}/execute", post(jobs::execute))
-        .route("/job-executions", get(executions::list))
-        .route("/job-executions/{id}", get(executions::get).patch(executions::update).delete(executions::delete))
-        .route("/job-executions/{id}/refresh-status", get(executions::refresh))
-        .route("/job-executions/{id}/cancel", get(executions::cancel))
-        .route("/job-types", get(job_types::list))
+/// The v1.1 routes, to be nested under `/v1.1`, each described by its
+/// handler's `#[utoipa::path]`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::update, clusters::delete))
+        .routes(routes!(data_sources::list, data_sources::create))
+        .routes(routes!(data_sources::get, data_sources::update, data_sources::delete))
+        .routes(routes!(binaries::list, binaries::create))
+        .routes(routes!(binaries::get, binaries::update, binaries::delete))
+        .routes(routes!(binaries::data))
+        .routes(routes!(binaries::list_internals))
+        .routes(routes!(binaries::get_internal, binaries::upload, binaries::update_internal, binaries::delete_internal))
+        .routes(routes!(binaries::internal_data))
+        .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::config_hints))
+        .routes(routes!(jobs::get, jobs::update, jobs::delete))
+        .routes(routes!(jobs::execute))
+        .routes(routes!(executions::list))
+        .routes(routes!(executions::get, executions::update, executions::delete))
+        .routes(routes!(executions::refresh))
+        .routes(routes!(executions::cancel))
+        .routes(routes!(job_types::list))
 }

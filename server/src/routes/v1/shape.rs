@@ -9,34 +9,37 @@ use edp_core::paging::ListQuery;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
-use crate::extract::Params;
-
 /// (core's name, v1.1's name).
-type Rename = (&'static str, &'static str);
+pub type Rename = (&'static str, &'static str);
 
 const TENANT: Rename = ("project_id", "tenant_id");
 const HADOOP_VERSION: Rename = ("plugin_version", "hadoop_version");
 
+/// The renames of each object (the OpenAPI document's v1.1 schemas are
+/// made from the v2 ones by the same tables).
+pub const CLUSTER: &[Rename] = &[TENANT, HADOOP_VERSION];
+pub const TENANT_ONLY: &[Rename] = &[TENANT];
+pub const EXECUTION: &[Rename] = &[TENANT, ("job_template_id", "job_id")];
+
 pub fn cluster(cluster: Cluster) -> Value {
-    renamed(cluster, &[TENANT, HADOOP_VERSION])
+    renamed(cluster, CLUSTER)
 }
 
 pub fn data_source(source: DataSource) -> Value {
-    renamed(source, &[TENANT])
+    renamed(source, TENANT_ONLY)
 }
 
 pub fn job_binary(binary: JobBinary) -> Value {
-    renamed(binary, &[TENANT])
+    renamed(binary, TENANT_ONLY)
 }
 
 pub fn internal(internal: JobBinaryInternal) -> Value {
-    renamed(internal, &[TENANT])
+    renamed(internal, TENANT_ONLY)
 }
 
 /// A job template, as v1.1's "job"; its mains and libs in v1.1's names too.
 pub fn job(template: JobTemplate) -> Value {
-    let mut value = renamed(template, &[TENANT]);
+    let mut value = renamed(template, TENANT_ONLY);
     for list in ["mains", "libs"] {
         if let Some(Value::Array(binaries)) = value.get_mut(list) {
             for binary in binaries {
@@ -48,7 +51,7 @@ pub fn job(template: JobTemplate) -> Value {
 }
 
 pub fn execution(execution: Execution) -> Value {
-    let mut value = renamed(execution, &[TENANT, ("job_template_id", "job_id")]);
+    let mut value = renamed(execution, EXECUTION);
     if let Value::Object(map) = &mut value {
         let engine_job_id = map.get("engine_job_id").cloned().unwrap_or(Value::Null);
         map.insert("oozie_job_id".into(), engine_job_id);
@@ -56,9 +59,8 @@ pub fn execution(execution: Execution) -> Value {
     value
 }
 
-/// `limit`, `marker` and `sort_by`, a v1.1 sort field named as core knows it.
-pub fn list_query(params: &Params, sort_renames: &[Rename]) -> Result<ListQuery, ApiError> {
-    let mut query = params.list_query()?;
+/// Paging with a v1.1 sort field named as core knows it.
+pub fn list_query(mut query: ListQuery, sort_renames: &[Rename]) -> ListQuery {
     if let Some(spec) = &query.sort_by {
         let (desc, field) = match spec.strip_prefix('-') {
             Some(field) => ("-", field),
@@ -68,7 +70,7 @@ pub fn list_query(params: &Params, sort_renames: &[Rename]) -> Result<ListQuery,
             query.sort_by = Some(format!("{desc}{core}"));
         }
     }
-    Ok(query)
+    query
 }
 
 fn renamed(object: impl Serialize, renames: &[Rename]) -> Value {
