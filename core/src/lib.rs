@@ -16,6 +16,7 @@ pub mod manager;
 pub mod model;
 pub mod paging;
 pub mod redact;
+pub mod retention;
 pub mod scope;
 pub mod settings;
 pub mod status;

@@ -245,6 +245,7 @@ impl From<job_execution::Model> for Execution {
         // An engine's payload may echo what it was given.
         let mut info = row.info;
         redact::Secrets::of_execution(&row.extra).scrub(&mut info);
+        crate::manager::policy::show(&row.extra, &mut info);
         Self {
             id: row.id,
             project_id: row.project_id,

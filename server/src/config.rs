@@ -17,6 +17,7 @@ pub struct Settings {
     pub paths: Paths,
     pub database: Database,
     pub jobs: Jobs,
+    pub retention: Retention,
     pub auth: Auth,
     pub plugins: Plugins,
     #[serde(default)]
@@ -84,6 +85,24 @@ pub struct Jobs {
     /// anyway, at most.
     pub fallback_poll_secs: u64,
     pub max_binary_bytes: u64,
+    /// Attempts of a job that does not set `edp.job.max_attempts`.
+    pub max_attempts: u32,
+    /// The first delay between attempts (`edp.job.retry_delay_secs`).
+    pub retry_delay_secs: u64,
+    /// A job's time limit per attempt (`edp.job.timeout_secs`); 0: none.
+    pub timeout_secs: u64,
+}
+
+/// How long finished jobs and flows are kept.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Retention {
+    /// Days after its end a finished job (its logs and work directory) or
+    /// flow is purged; fractions allowed; 0 keeps everything.
+    pub finished_jobs_days: f64,
+    /// How often the purge looks.
+    pub interval_secs: u64,
+    /// Rows purged per statement batch.
+    pub batch: u64,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -259,6 +278,17 @@ impl Settings {
             node_timeout: Duration::from_secs(self.server.node_timeout_secs),
             cluster_concurrency: self.jobs.cluster_concurrency.max(1),
             fallback_poll: Duration::from_secs(self.jobs.fallback_poll_secs.max(1)),
+            job_defaults: edp_core::manager::JobDefaults {
+                max_attempts: self.jobs.max_attempts.clamp(1, edp_core::manager::MAX_ATTEMPTS),
+                retry_delay_secs: self.jobs.retry_delay_secs.min(edp_core::manager::MAX_RETRY_DELAY_SECS),
+                timeout_secs: self.jobs.timeout_secs,
+            },
+            retention: edp_core::retention::Retention {
+                keep: (self.retention.finished_jobs_days > 0.0)
+                    .then(|| Duration::from_secs_f64(self.retention.finished_jobs_days * 86_400.0)),
+                interval: Duration::from_secs(self.retention.interval_secs.max(1)),
+                batch: self.retention.batch.clamp(1, 10_000),
+            },
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     scheduler: JoinHandle<()>,
+    /// The retention purge, unless everything is kept.
+    retention: Option<JoinHandle<()>>,
     event_poller: JoinHandle<()>,
     cors: Option<CorsLayer>,
     /// Held while edpd runs: a second edpd on the same SQLite file refuses.
@@ -89,6 +91,7 @@ impl Application {
             }
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
+        let retention = edp_core::retention::spawn(edp.clone());
         let (events, event_poller) = events::spawn(edp.clone());
         let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
@@ -97,6 +100,7 @@ impl Application {
             listener,
             state: AppState { edp, auth, limits, events },
             scheduler,
+            retention,
             event_poller,
             cors,
             _sqlite_lock: sqlite_lock,
@@ -126,6 +130,9 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await;
         self.scheduler.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         self.event_poller.abort();
         served
     }

@@ -17,9 +17,9 @@ use crate::scope::Scope;
 use crate::status::Status;
 use crate::time;
 
-use super::{cancel, lease, poll, request, rows};
+use super::{cancel, lease, policy, poll, request, rows};
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, serde::Serialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
     pub job_template_id: String,
@@ -53,7 +53,10 @@ pub struct JobConfigs {
 
 impl JobConfigs {
     /// Sahara's `simple_config`: strings and numbers (booleans pass too).
+    /// `edp.job.*` keys are the job's policy (`policy`): known names and
+    /// ranges only.
     pub(crate) fn check(&self) -> Result<()> {
+        policy::Policy::from_configs(&self.configs, policy::Defaults::default())?;
         for (section, map) in [("configs", &self.configs), ("params", &self.params)] {
             for (key, value) in map {
                 if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
@@ -119,15 +122,17 @@ pub(crate) struct Prepared {
     id: String,
     new: NewJob,
     resolved: request::Resolved,
+    policy: policy::Policy,
 }
 
 pub(crate) async fn prepare(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Prepared> {
     new.job_configs.check()?;
+    let policy = policy::Policy::from_configs(&new.job_configs.configs, edp.settings().job_defaults)?;
     let id = uuid::Uuid::new_v4().to_string();
     let resolved = request::resolve(edp, scope, &id, &new).await?;
     let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
     client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    Ok(Prepared { id, new, resolved })
+    Ok(Prepared { id, new, resolved, policy })
 }
 
 impl Prepared {
@@ -137,7 +142,9 @@ impl Prepared {
 
     /// The PENDING row, due for launch now.
     pub(crate) fn row(self, scope: &Scope, flow_id: Option<&str>) -> job_execution::ActiveModel {
-        let Prepared { id, new, resolved } = self;
+        let Prepared { id, new, resolved, policy } = self;
+        // What a re-run submits again, as it was given (never shown).
+        let submitted = serde_json::to_value(&new).unwrap_or(Value::Null);
         let now = time::now();
         // What the row shows is redacted once, here; the engine gets the
         // request as given, from `extra` (never shown).
@@ -160,7 +167,7 @@ impl Prepared {
             data_source_urls: Set(resolved.data_source_urls),
             // `masked`: what logs, `info` and dry runs of this job must not show.
             extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token,
-                "masked": resolved.secrets})),
+                "masked": resolved.secrets, "policy": policy, "submitted": submitted})),
             is_public: Set(new.is_public),
             is_protected: Set(new.is_protected),
             start_time: Set(None),

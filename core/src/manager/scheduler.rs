@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::status::Status;
 
 use super::lease::{self, Claimed, Lease, Work};
-use super::{cancel, launch, nodes, poll, rows};
+use super::{cancel, launch, nodes, policy, poll, rows};
 
 /// The longest the loop sleeps without a reason to wake.
 const IDLE: Duration = Duration::from_secs(1);
@@ -148,6 +148,7 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
             Step::Poll => poll::poll_once(&edp, claimed, &edp.jobs().scheduler.unchanged).await,
             Step::Delete => delete(&edp, claimed).await,
             Step::Nothing => lease::release(&edp, &claimed.lease).await,
+            Step::TimeOut => policy::time_out(&edp, claimed).await,
         };
         drop(permits);
         if let Err(e) = outcome {
@@ -168,6 +169,8 @@ enum Step {
     Cancel,
     /// A finished job whose delete waited for its end (or for its node).
     Delete,
+    /// A launched job past its deadline (`policy`): its cancel begins.
+    TimeOut,
     Nothing,
 }
 
@@ -176,6 +179,7 @@ impl Step {
         match rows::status(row) {
             Status::Pending if row.engine_job_id.is_none() => Self::Launch,
             Status::ToBeKilled => Self::Cancel,
+            _ if policy::timed_out(row) => Self::TimeOut,
             status if status.is_terminal() && row.delete_requested => Self::Delete,
             status if status.is_terminal() => Self::Nothing,
             _ => Self::Poll,
@@ -232,7 +236,7 @@ impl SchedulerState {
     /// for a poll, the polls' share) and its engine's. Deletes and no-ops
     /// call little and hold none.
     async fn permits(&self, edp: &Edp, row: &crate::entity::job_execution::Model, step: Step) -> Permits {
-        if matches!(step, Step::Delete | Step::Nothing) {
+        if matches!(step, Step::Delete | Step::Nothing | Step::TimeOut) {
             return Permits { _cluster: None, _polls: None, _engine: None };
         }
         let cluster = self.cluster(&row.cluster_id, edp.settings().cluster_concurrency);
