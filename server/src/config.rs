@@ -154,6 +154,9 @@ pub struct DeclaredCluster {
     /// Unset: the default project.
     #[serde(default)]
     pub projects: Option<Vec<String>>,
+    /// Jobs running at once on it; more wait PENDING. Unset: unlimited.
+    #[serde(default)]
+    pub max_concurrent_jobs: Option<u32>,
 }
 
 impl Settings {

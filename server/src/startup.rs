@@ -84,6 +84,7 @@ impl Application {
                 &declared.plugin_name,
                 declared.cluster_configs.clone(),
                 declared.projects.clone().unwrap_or_else(|| vec![settings.auth.default_project.clone()]),
+                declared.max_concurrent_jobs,
             )
             .await?;
             if cluster.status != catalog::clusters::ACTIVE {

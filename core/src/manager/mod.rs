@@ -28,6 +28,7 @@ mod poll;
 mod request;
 mod rows;
 mod scheduler;
+mod slots;
 
 use tokio::sync::Notify;
 

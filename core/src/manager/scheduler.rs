@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::status::Status;
 
 use super::lease::{self, Claimed, Lease, Work};
-use super::{cancel, launch, nodes, policy, poll, rows};
+use super::{cancel, launch, nodes, policy, poll, rows, slots};
 
 /// The longest the loop sleeps without a reason to wake.
 const IDLE: Duration = Duration::from_secs(1);
@@ -111,7 +111,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     for (cluster, _due) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
-        let actions = lease::claim_due(edp, &cluster, Work::Actions, free as u64).await?;
+        let actions = slots::claim_actions(edp, &cluster, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
         for claimed in actions.into_iter().chain(polls) {

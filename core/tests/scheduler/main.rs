@@ -54,7 +54,7 @@ fn scope() -> Scope {
 
 /// A cluster on the scripted engine and a Shell template; their ids.
 async fn objects(edp: &Edp) -> (String, String) {
-    let cluster = catalog::clusters::declare(edp, "default", "scripted", "scripted", Default::default(), vec![])
+    let cluster = catalog::clusters::declare(edp, "default", "scripted", "scripted", Default::default(), vec![], None)
         .await
         .expect("cluster");
     let internal = catalog::job_binaries::upload(edp, &scope(), "run.sh", b"true\n".to_vec()).await.expect("upload");
