@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod flows;
 pub mod host;
+pub mod idempotency;
 mod interface;
 mod job_types;
 pub mod manager;

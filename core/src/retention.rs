@@ -64,6 +64,7 @@ pub fn spawn(edp: Edp) -> Option<JoinHandle<()>> {
 
 /// Purges, batch by batch, what ended before the retention's cut-off.
 pub async fn purge(edp: &Edp) -> Result<Purged> {
+    crate::idempotency::purge_expired(edp).await?;
     let Some(keep) = edp.settings().retention.keep else { return Ok(Purged::default()) };
     let cutoff = crate::time::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(36_500));
     let mut purged = Purged::default();

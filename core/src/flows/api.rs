@@ -20,7 +20,7 @@ use crate::{time, validate};
 use super::graph::{self, Edge, Location, Node};
 use super::state::{FlowStatus, JobState};
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlow {
     pub name: String,
@@ -37,7 +37,7 @@ pub struct NewFlow {
     pub is_protected: bool,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlowJob {
     pub key: String,

@@ -117,6 +117,22 @@ pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Executi
     Ok(row.into())
 }
 
+/// `POST /v2/jobs/{id}/rerun`: a new job from the request that made this
+/// one, as it was given (secrets included, which is why only the job's own
+/// project may re-run it), checked and launched as a new submit.
+pub async fn rerun(edp: &Edp, scope: &Scope, id: &str) -> Result<Execution> {
+    let row = find(edp, scope, id).await?;
+    if !scope.owns(&row.project_id) {
+        return Err(Error::Forbidden("only the job's own project can re-run it".into()));
+    }
+    let submitted = row.extra.get("submitted").cloned().filter(|v| !v.is_null()).ok_or_else(|| {
+        Error::InvalidData(format!("job {id} was launched before re-runs were recorded: launch it again instead"))
+    })?;
+    let new: NewJob = serde_json::from_value(submitted)
+        .map_err(|e| Error::Internal(format!("execution {id} has a malformed stored submit: {e}")))?;
+    launch_job(edp, scope, new).await
+}
+
 /// A launch resolved and accepted by its engine's `validate`, not stored.
 pub(crate) struct Prepared {
     id: String,
@@ -395,6 +411,47 @@ pub async fn logs(
     let mut chunk = client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)?;
     // Backends log what they were given: Oozie logs the notification URL,
     // callback token and all; a job may print its own password.
+    chunk.data = crate::redact::Secrets::of_execution(&row.extra).scrub_str(&chunk.data);
+    Ok(chunk)
+}
+
+/// The log of one attempt of a job (`?attempt=N`): earlier attempts' logs
+/// stay readable after a retry.
+pub async fn attempt_logs(
+    edp: &Edp,
+    scope: &Scope,
+    id: &str,
+    attempt: u32,
+    stream: Option<String>,
+    offset: u64,
+    limit: u64,
+) -> Result<LogChunk> {
+    let row = find(edp, scope, id).await?;
+    let current = policy::Policy::of(&row).attempt;
+    if attempt == current {
+        return logs(edp, scope, id, stream, offset, limit).await;
+    }
+    let past = policy::past_attempts(&row).into_iter().find(|p| p.attempt == attempt).ok_or_else(|| {
+        Error::Validation(format!("job {id} has no attempt {attempt}: its attempts are 1 to {current}"))
+    })?;
+    rows::here_or_redirect(edp, &row).await?;
+    if past.engine_job_id.is_none() {
+        // That attempt never reached its engine.
+        return Ok(LogChunk {
+            stream: stream.unwrap_or_default(),
+            streams: Vec::new(),
+            offset,
+            next_offset: offset,
+            data: String::new(),
+            complete: true,
+        });
+    }
+    let client = edp
+        .engines()
+        .client(&row.engine)
+        .ok_or_else(|| Error::EngineUnavailable(format!("engine '{}' is not loaded", row.engine)))?;
+    let request = LogRequest { handle: rows::past_handle(&row, &past)?, stream, offset, limit };
+    let mut chunk = client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)?;
     chunk.data = crate::redact::Secrets::of_execution(&row.extra).scrub_str(&chunk.data);
     Ok(chunk)
 }

@@ -34,8 +34,8 @@ use tokio::sync::Notify;
 
 pub(crate) use api::prepare;
 pub use api::{
-    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, get, launch_job, list, logs, served_here,
-    update,
+    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, attempt_logs, callback, delete, get, launch_job, list, logs,
+    rerun, served_here, update,
 };
 pub(crate) use cancel::cancel_for_flow;
 pub use dry_run::{DryRunAnswer, DryRunJob, InlineBinary, InlineDataSource, InlineTemplate, dry_run};

@@ -1,10 +1,11 @@
 //! Flows: several jobs submitted as one, ordered by the data they share.
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::flows::{self, NewFlow};
+use edp_core::idempotency::{self, Kind, Outcome};
 use serde::Deserialize;
 
 use super::{accepted, no_content, ok, page};
@@ -12,8 +13,27 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, PAGING, Params};
 use crate::startup::AppState;
 
-pub async fn submit(State(s): State<AppState>, scope: Scope, Json(new): Json<NewFlow>) -> ApiResult<Response> {
-    Ok(accepted("flow", flows::submit(&s.edp, &scope, new).await?))
+/// With an `Idempotency-Key`, a repeated submit answers the first flow.
+pub async fn submit(
+    State(s): State<AppState>,
+    scope: Scope,
+    headers: HeaderMap,
+    Json(new): Json<NewFlow>,
+) -> ApiResult<Response> {
+    let Some(key) = super::jobs::idempotency_key(&headers)? else {
+        return Ok(accepted("flow", flows::submit(&s.edp, &scope, new).await?));
+    };
+    let body = serde_json::to_value(&new).map_err(|e| ApiError::validation(e.to_string()))?;
+    let submitted = idempotency::once(&s.edp, &scope.project_id, Kind::Flow, &key, &body, || async {
+        let flow = flows::submit(&s.edp, &scope, new).await?;
+        let id = flow.id.clone();
+        Ok((flow, id))
+    })
+    .await?;
+    Ok(match submitted {
+        Outcome::Made(flow) => accepted("flow", flow),
+        Outcome::Earlier(id) => accepted("flow", flows::get(&s.edp, &scope, &id).await?),
+    })
 }
 
 pub async fn list(State(s): State<AppState>, scope: Scope, params: Params) -> ApiResult<Response> {

@@ -1,8 +1,10 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
 use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
+use edp_core::idempotency::{self, Kind, Outcome};
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
 
 use super::{accepted, no_content, ok, page};
@@ -15,8 +17,44 @@ mod follow;
 const LOG_CHUNK_DEFAULT: u64 = 64 * 1024;
 const LOG_CHUNK_MAX: u64 = 4 * 1024 * 1024;
 
-pub async fn launch(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJob>) -> ApiResult<Response> {
-    Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?))
+/// With an `Idempotency-Key`, a repeated submit answers the first job.
+pub async fn launch(
+    State(s): State<AppState>,
+    scope: Scope,
+    headers: HeaderMap,
+    Json(new): Json<NewJob>,
+) -> ApiResult<Response> {
+    let Some(key) = idempotency_key(&headers)? else {
+        return Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?));
+    };
+    let body = serde_json::to_value(&new).map_err(|e| ApiError::validation(e.to_string()))?;
+    let launched = idempotency::once(&s.edp, &scope.project_id, Kind::Job, &key, &body, || async {
+        let job = manager::launch_job(&s.edp, &scope, new).await?;
+        let id = job.id.clone();
+        Ok((job, id))
+    })
+    .await?;
+    Ok(match launched {
+        Outcome::Made(job) => accepted("job", job),
+        Outcome::Earlier(id) => accepted("job", manager::get(&s.edp, &scope, &id, false).await?),
+    })
+}
+
+/// The `Idempotency-Key` header, if the request has one.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::validation("Idempotency-Key must be visible ASCII characters"))
+        })
+        .transpose()
+}
+
+/// A new job from the request that made this one (202, the new job).
+pub async fn rerun(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(accepted("job", manager::rerun(&s.edp, &scope, &id).await?))
 }
 
 /// What the engine would be asked to run; nothing is stored or submitted.
@@ -78,13 +116,21 @@ pub async fn logs(
     params: Params,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    params.allow(&["offset", "limit", "stream", "follow"])?;
+    params.allow(&["offset", "limit", "stream", "follow", "attempt"])?;
     let offset = params.number("offset")?.unwrap_or(0);
     let limit = params.number("limit")?.unwrap_or(LOG_CHUNK_DEFAULT);
     if limit == 0 || limit > LOG_CHUNK_MAX {
         return Err(ApiError::bad_params(format!("limit must be between 1 and {LOG_CHUNK_MAX}")));
     }
     let stream = params.get("stream");
+    // An earlier attempt's log (never followed: it has ended).
+    if let Some(attempt) = params.number("attempt")? {
+        let attempt = u32::try_from(attempt).map_err(|_| ApiError::bad_params("attempt is too large"))?;
+        let chunk = manager::attempt_logs(&s.edp, &scope, &id, attempt, stream, offset, limit)
+            .await
+            .map_err(|e| ApiError::to_node(e, &uri))?;
+        return Ok(ok("log", chunk));
+    }
     if params.flag("follow")? {
         // The job must exist, be visible and be this node's before the
         // stream starts.

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/dry-run", post(jobs::dry_run))
         .route("/jobs/{id}", get(jobs::get).patch(jobs::update).delete(jobs::delete))
         .route("/jobs/{id}/logs", get(jobs::logs))
+        .route("/jobs/{id}/rerun", post(jobs::rerun))
         .route("/jobs/{id}/output", get(jobs::output))
         .route("/jobs/{id}/callback", get(jobs::callback).post(jobs::callback).put(jobs::callback))
         .route("/job-types", get(templates::job_types))
