@@ -43,6 +43,9 @@ pub struct Settings {
     pub job_defaults: crate::manager::JobDefaults,
     /// How long finished jobs and flows are kept (`[retention]`).
     pub retention: crate::retention::Retention,
+    /// Jobs one project may run at once over all clusters (`[auth]
+    /// max_concurrent_jobs_per_project`); `None`: no limit.
+    pub project_job_limit: Option<u32>,
 }
 
 impl Settings {
@@ -74,6 +77,7 @@ impl Default for Settings {
             fallback_poll: Duration::from_secs(300),
             job_defaults: Default::default(),
             retention: Default::default(),
+            project_job_limit: None,
         }
     }
 }

@@ -112,6 +112,9 @@ pub struct Auth {
     pub tokens: BTreeMap<String, TokenEntry>,
     #[serde(default)]
     pub allow_anonymous: Option<bool>,
+    /// Jobs one project may run at once, over all clusters; 0: no limit.
+    #[serde(default)]
+    pub max_concurrent_jobs_per_project: u32,
 }
 
 /// `"tok" = "team-a"`, or `"tok" = { project = "ops", admin = true }`.
@@ -286,6 +289,7 @@ impl Settings {
                 retry_delay_secs: self.jobs.retry_delay_secs.min(edp_core::manager::MAX_RETRY_DELAY_SECS),
                 timeout_secs: self.jobs.timeout_secs,
             },
+            project_job_limit: Some(self.auth.max_concurrent_jobs_per_project).filter(|&n| n > 0),
             retention: edp_core::retention::Retention {
                 keep: (self.retention.finished_jobs_days > 0.0)
                     .then(|| Duration::from_secs_f64(self.retention.finished_jobs_days * 86_400.0)),

@@ -131,6 +131,18 @@ pub(crate) async fn claim_due_on(
     take(db, edp, Condition::all().add(C::Id.in_subquery(candidates)), now).await
 }
 
+/// Claims these launches, if they are still due and free (`slots` chose
+/// them within the limits).
+pub(crate) async fn claim_ids_on(db: &impl ConnectionTrait, edp: &Edp, ids: Vec<String>) -> Result<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = time::now();
+    let which =
+        Condition::all().add(C::Id.is_in(ids)).add(due(&edp.settings().node_id, now)).add(Work::Launches.condition());
+    take(db, edp, which, now).await
+}
+
 /// Claims one row now, due or not (an engine's hint, a refresh, a suspend),
 /// if its lease is free and this node may work on it. Never a launch: those
 /// are claimed through [`claim_due`] only, where a cluster's job limit

@@ -362,3 +362,27 @@ async fn retries_and_limits_survive_a_sigkill_of_edpd_on_postgres() {
     let db = database();
     retries_and_limits_survive_a_sigkill(TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await).await;
 }
+
+#[tokio::test]
+async fn a_projects_limit_holds_over_its_jobs_on_an_unlimited_cluster() {
+    let app = TestApp::builder().env("EDP__AUTH__MAX_CONCURRENT_JOBS_PER_PROJECT", "1").start().await;
+    let cluster = local_cluster(&app).await;
+    let template = shell_template(&app, "stamped", STAMPED).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(launch(&app, &template, &cluster, json!({"args": ["1"]})).await);
+    }
+    let reason = eventually("a job waiting for its project's slot", Duration::from_secs(20), || async {
+        let job = app.get(&format!("/v2/jobs/{}", ids[2])).await.expect(200)["job"].clone();
+        let reason = job["info"]["reason"].as_str().unwrap_or_default().to_string();
+        (job["status"] == "PENDING" && !reason.is_empty()).then_some(reason)
+    })
+    .await;
+    assert_eq!(reason, "waiting for a slot of project default (1 running, at most 1)");
+    for id in &ids {
+        let job = wait_for(&app, id, TERMINAL, Duration::from_secs(60)).await;
+        assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
+    }
+    let spans = spans(&app, &ids).await;
+    assert_eq!(most_at_once(&spans), 1, "the jobs' own stamps: {spans:?}");
+}
