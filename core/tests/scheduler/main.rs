@@ -5,6 +5,7 @@
 //! script is each test's own.)
 
 mod engine;
+mod policies;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,7 +32,12 @@ impl HostHooks for Hints {
 /// One node: an `Edp` on the database in `dir`, as `node`.
 async fn node(dir: &TempDir, node: &str) -> Edp {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
-    let db = edp_core::db::connect(&url).await.expect("database");
+    node_on(&url, dir, node).await
+}
+
+/// One node on the database at `url`, its data in `dir`.
+async fn node_on(url: &str, dir: &TempDir, node: &str) -> Edp {
+    let db = edp_core::db::connect(url).await.expect("database");
     let (hints, _unused) = unbounded_channel();
     let module = edp_engine_api::plugin::root_module::<Scripted>();
     let hooks: Arc<dyn HostHooks> = Arc::new(Hints(hints.clone()));
