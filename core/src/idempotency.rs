@@ -118,7 +118,7 @@ where
     match make().await {
         Ok((made, id)) => {
             idempotency_key::Entity::update_many()
-                .col_expr(C::ObjectId, sea_orm::sea_query::Expr::val(id).into())
+                .col_expr(C::ObjectId, sea_orm::sea_query::Expr::val(id))
                 .filter(C::ProjectId.eq(project))
                 .filter(C::Kind.eq(kind.as_str()))
                 .filter(C::Key.eq(key))
