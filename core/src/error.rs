@@ -42,6 +42,10 @@ pub enum Error {
     /// and files are where it runs. `url` is that node's, when it is alive.
     #[error("job {job} runs on node {node}{}", url.as_ref().map_or_else(|| ", which is not reachable now".to_string(), |u| format!(", at {u}")))]
     OnNode { job: String, node: String, url: Option<String> },
+    /// The request conflicts with an earlier one (an `Idempotency-Key`
+    /// reused with another body).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("{0}")]
@@ -69,6 +73,7 @@ impl Error {
             Self::DataTooBig(_) => "DATA_TOO_BIG",
             Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
             Self::OnNode { .. } => "ON_ANOTHER_NODE",
+            Self::Conflict(_) => "CONFLICT",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -33,6 +33,9 @@ pub struct Cluster {
     pub anti_affinity: Vec<String>,
     /// Declared in the configuration file rather than registered by a user.
     pub declared: bool,
+    /// Jobs running at once on it (an extension); absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_jobs: Option<i32>,
     pub is_public: bool,
     pub is_protected: bool,
     #[serde(with = "crate::time")]
@@ -65,6 +68,7 @@ impl Cluster {
             node_groups: Vec::new(),
             anti_affinity: Vec::new(),
             declared: row.declared,
+            max_concurrent_jobs: row.max_concurrent_jobs,
             is_public: row.is_public,
             is_protected: row.is_protected,
             created_at: row.created_at,
@@ -259,6 +263,7 @@ impl From<job_execution::Model> for Execution {
         // An engine's payload may echo what it was given.
         let mut info = row.info;
         redact::Secrets::of_execution(&row.extra).scrub(&mut info);
+        crate::manager::policy::show(&row.extra, &mut info);
         Self {
             id: row.id,
             project_id: row.project_id,

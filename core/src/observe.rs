@@ -29,6 +29,8 @@ pub mod names {
     pub const FAILURES: &str = "edp_job_failures_total";
     pub const CANCELS: &str = "edp_job_cancels_total";
     pub const RETRIES: &str = "edp_job_launch_retries_total";
+    /// Failed attempts followed by another (`edp.job.max_attempts`).
+    pub const JOB_RETRIES: &str = "edp_job_retries_total";
     pub const ENDED: &str = "edp_jobs_ended_total";
     pub const CLUSTER_CHECKS: &str = "edp_cluster_checks_total";
     pub const JOBS: &str = "edp_jobs";
@@ -89,6 +91,12 @@ pub(crate) fn job_ended(row: &job_execution::Model, status: Status, reason: Opti
     }
 }
 
+/// An attempt failed and another follows (`reason` says when).
+pub(crate) fn job_retried(row: &job_execution::Model, reason: &str) {
+    tracing::info!(execution = %row.id, engine = %row.engine, cluster = %row.cluster_id, reason, "job retried");
+    metrics::counter!(names::JOB_RETRIES, "engine" => row.engine.clone()).increment(1);
+}
+
 /// A cancel was asked for (the job is TOBEKILLED; [`job_ended`] follows
 /// when the engine confirms). `delete`: a DELETE of a running job.
 pub(crate) fn job_cancelled(row: &job_execution::Model, delete: bool) {
@@ -112,7 +120,11 @@ pub(crate) struct Ending {
 
 pub(crate) fn ending(changes: &job_execution::ActiveModel) -> Option<Ending> {
     let ActiveValue::Set(status) = &changes.status else { return None };
-    let status = Status::parse(status).filter(|s| s.is_terminal())?;
+    // A failed attempt followed by another is written back to PENDING, and
+    // only that write takes a job from a launch back to PENDING (with
+    // `submitted` cleared): reported as a retry.
+    let retried = matches!(changes.submitted, ActiveValue::Set(false));
+    let status = Status::parse(status).filter(|s| s.is_terminal() || (*s == Status::Pending && retried))?;
     let reason = match &changes.info {
         ActiveValue::Set(info) => info.get("reason").and_then(Value::as_str).map(str::to_string),
         _ => None,
@@ -122,8 +134,10 @@ pub(crate) fn ending(changes: &job_execution::ActiveModel) -> Option<Ending> {
 
 /// Reports an [`Ending`] read with [`ending`], once its write succeeded.
 pub(crate) fn ended(row: &job_execution::Model, ending: Option<Ending>) {
-    if let Some(Ending { status, reason }) = ending {
-        job_ended(row, status, reason.as_deref());
+    match ending {
+        Some(Ending { status: Status::Pending, reason }) => job_retried(row, reason.as_deref().unwrap_or_default()),
+        Some(Ending { status, reason }) => job_ended(row, status, reason.as_deref()),
+        None => {}
     }
 }
 

@@ -39,6 +39,13 @@ pub struct Settings {
     /// How often a job an engine watches (it sends a hint when the job
     /// ends) is polled anyway, at most.
     pub fallback_poll: Duration,
+    /// Retries and timeouts of jobs that do not set their own (`[jobs]`).
+    pub job_defaults: crate::manager::JobDefaults,
+    /// How long finished jobs and flows are kept (`[retention]`).
+    pub retention: crate::retention::Retention,
+    /// Jobs one project may run at once over all clusters (`[auth]
+    /// max_concurrent_jobs_per_project`); `None`: no limit.
+    pub project_job_limit: Option<u32>,
 }
 
 impl Settings {
@@ -68,6 +75,9 @@ impl Default for Settings {
             node_timeout: Duration::from_secs(120),
             cluster_concurrency: 16,
             fallback_poll: Duration::from_secs(300),
+            job_defaults: Default::default(),
+            retention: Default::default(),
+            project_job_limit: None,
         }
     }
 }

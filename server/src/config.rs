@@ -17,6 +17,7 @@ pub struct Settings {
     pub paths: Paths,
     pub database: Database,
     pub jobs: Jobs,
+    pub retention: Retention,
     pub auth: Auth,
     pub plugins: Plugins,
     pub log: Log,
@@ -106,6 +107,24 @@ pub struct Jobs {
     /// anyway, at most.
     pub fallback_poll_secs: u64,
     pub max_binary_bytes: u64,
+    /// Attempts of a job that does not set `edp.job.max_attempts`.
+    pub max_attempts: u32,
+    /// The first delay between attempts (`edp.job.retry_delay_secs`).
+    pub retry_delay_secs: u64,
+    /// A job's time limit per attempt (`edp.job.timeout_secs`); 0: none.
+    pub timeout_secs: u64,
+}
+
+/// How long finished jobs and flows are kept.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Retention {
+    /// Days after its end a finished job (its logs and work directory) or
+    /// flow is purged; fractions allowed; 0 keeps everything.
+    pub finished_jobs_days: f64,
+    /// How often the purge looks.
+    pub interval_secs: u64,
+    /// Rows purged per statement batch.
+    pub batch: u64,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -115,6 +134,9 @@ pub struct Auth {
     pub tokens: BTreeMap<String, TokenEntry>,
     #[serde(default)]
     pub allow_anonymous: Option<bool>,
+    /// Jobs one project may run at once, over all clusters; 0: no limit.
+    #[serde(default)]
+    pub max_concurrent_jobs_per_project: u32,
 }
 
 /// `"tok" = "team-a"`, or `"tok" = { project = "ops", admin = true }`.
@@ -157,6 +179,9 @@ pub struct DeclaredCluster {
     /// Unset: the default project.
     #[serde(default)]
     pub projects: Option<Vec<String>>,
+    /// Jobs running at once on it; more wait PENDING. Unset: unlimited.
+    #[serde(default)]
+    pub max_concurrent_jobs: Option<u32>,
 }
 
 impl Settings {
@@ -298,6 +323,18 @@ impl Settings {
             node_timeout: Duration::from_secs(self.server.node_timeout_secs),
             cluster_concurrency: self.jobs.cluster_concurrency.max(1),
             fallback_poll: Duration::from_secs(self.jobs.fallback_poll_secs.max(1)),
+            job_defaults: edp_core::manager::JobDefaults {
+                max_attempts: self.jobs.max_attempts.clamp(1, edp_core::manager::MAX_ATTEMPTS),
+                retry_delay_secs: self.jobs.retry_delay_secs.min(edp_core::manager::MAX_RETRY_DELAY_SECS),
+                timeout_secs: self.jobs.timeout_secs,
+            },
+            project_job_limit: Some(self.auth.max_concurrent_jobs_per_project).filter(|&n| n > 0),
+            retention: edp_core::retention::Retention {
+                keep: (self.retention.finished_jobs_days > 0.0)
+                    .then(|| Duration::from_secs_f64(self.retention.finished_jobs_days * 86_400.0)),
+                interval: Duration::from_secs(self.retention.interval_secs.max(1)),
+                batch: self.retention.batch.clamp(1, 10_000),
+            },
         }
     }
 

@@ -58,7 +58,7 @@ impl From<edp_core::Error> for ApiError {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
-            E::NameAlreadyExists { .. } => StatusCode::CONFLICT,
+            E::NameAlreadyExists { .. } | E::Conflict(_) => StatusCode::CONFLICT,
             E::DataTooBig(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::EngineUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // Handlers that serve a job's node-local data turn a reachable

@@ -41,6 +41,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     scheduler: JoinHandle<()>,
+    /// The retention purge, unless everything is kept.
+    retention: Option<JoinHandle<()>>,
     event_poller: JoinHandle<()>,
     cors: Option<CorsLayer>,
     /// Held while edpd runs: a second edpd on the same SQLite file refuses.
@@ -92,11 +94,13 @@ impl Application {
                 &declaration.plugin_name,
                 declaration.cluster_configs.clone(),
                 declaration.projects.clone().unwrap_or_else(|| vec![settings.auth.default_project.clone()]),
+                declaration.max_concurrent_jobs,
             )
             .await?;
             declared.push(cluster);
         }
         let scheduler = manager::spawn(edp.clone(), hints_rx);
+        let retention = edp_core::retention::spawn(edp.clone());
         let (events, event_poller) = events::spawn(edp.clone());
         let cors = cors(&settings.server.cors_origins)?;
         let auth = Arc::new(settings.auth());
@@ -107,6 +111,7 @@ impl Application {
             listener,
             state: AppState { edp, auth, limits, events, metrics, metrics_admin_only },
             scheduler,
+            retention,
             event_poller,
             cors,
             _sqlite_lock: sqlite_lock,
@@ -136,6 +141,9 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await;
         self.scheduler.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         self.event_poller.abort();
         served
     }

@@ -74,6 +74,7 @@ fn describe() {
     describe_counter!(FAILURES, "Jobs that ended FAILED, by engine.");
     describe_counter!(CANCELS, "Cancels asked for (the job became TOBEKILLED), by engine.");
     describe_counter!(RETRIES, "Launches that failed transiently and will be tried again, by engine.");
+    describe_counter!(JOB_RETRIES, "Failed attempts followed by another (edp.job.max_attempts), by engine.");
     describe_counter!(ENDED, "Jobs that reached a final status, by engine and status.");
     describe_counter!(CLUSTER_CHECKS, "Cluster registrations and checks, by engine and outcome (Active, Error).");
     describe_gauge!(JOBS, "Job executions in the database, by engine, cluster id and status (read at scrape).");

@@ -35,6 +35,9 @@ pub struct NewCluster {
     pub plugin_version: Option<String>,
     #[serde(default)]
     pub cluster_configs: Object,
+    /// Jobs running at once on it; more wait PENDING (absent: unlimited).
+    #[serde(default)]
+    pub max_concurrent_jobs: Option<u32>,
     #[serde(default)]
     pub is_public: bool,
     #[serde(default)]
@@ -47,6 +50,9 @@ pub struct ClusterPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub cluster_configs: Option<Object>,
+    /// A number sets the limit; `null` removes it; absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    pub max_concurrent_jobs: Option<Option<u32>>,
     pub is_public: Option<bool>,
     pub is_protected: Option<bool>,
     /// Run the engine's check again without changing anything.
@@ -61,8 +67,27 @@ pub struct ClusterFilter {
     pub plugin_version: Option<String>,
 }
 
+/// A field given, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+/// The most jobs a cluster may be allowed at once.
+pub const MAX_CONCURRENT_JOBS: u32 = 100_000;
+
+pub(crate) fn check_limit(limit: Option<u32>) -> Result<Option<i32>> {
+    match limit {
+        None => Ok(None),
+        Some(n) if (1..=MAX_CONCURRENT_JOBS).contains(&n) => Ok(Some(n as i32)),
+        Some(n) => Err(Error::Validation(format!(
+            "max_concurrent_jobs must be from 1 to {MAX_CONCURRENT_JOBS} (leave it out for no limit), not {n}"
+        ))),
+    }
+}
+
 pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster> {
     validate::name("cluster", &new.name, 80)?;
+    let limit = check_limit(new.max_concurrent_jobs)?;
     validate::description(&new.description)?;
     let engine = edp.engines().get(&new.plugin_name).ok_or_else(|| unknown_engine(edp, &new.plugin_name))?;
     let version = new.plugin_version.unwrap_or_else(|| engine.description.version.clone());
@@ -89,6 +114,7 @@ pub async fn create(edp: &Edp, scope: &Scope, new: NewCluster) -> Result<Cluster
         declared: Set(false),
         placement: Set(placement.as_str().into()),
         projects: Set(None),
+        max_concurrent_jobs: Set(limit),
         is_public: Set(new.is_public),
         is_protected: Set(new.is_protected),
         created_at: Set(now),
@@ -112,8 +138,10 @@ pub async fn declare(
     plugin_name: &str,
     configs: Object,
     projects: Vec<String>,
+    max_concurrent_jobs: Option<u32>,
 ) -> Result<Cluster> {
     validate::name("cluster", name, 80)?;
+    let limit = check_limit(max_concurrent_jobs)?;
     let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("edp:cluster:{name}").as_bytes()).to_string();
     // An unknown placement counts as the host's: the stricter rule.
     let placement = placement(edp, plugin_name, &id, name, &configs).await.unwrap_or(Placement::Host);
@@ -140,6 +168,7 @@ pub async fn declare(
         declared: Set(true),
         placement: Set(placement.as_str().into()),
         projects: Set(Some(serde_json::json!(projects))),
+        max_concurrent_jobs: Set(limit),
         is_public: Set(true),
         is_protected: Set(true),
         created_at: Set(existing.as_ref().map_or(now, |e| e.created_at)),
@@ -187,11 +216,15 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ClusterFilter, query: &ListQ
 
 pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> Result<Cluster> {
     let row = find(edp, scope, id).await?;
-    let only_flags =
-        patch.name.is_none() && patch.description.is_none() && patch.cluster_configs.is_none() && !patch.verify;
+    let limit = patch.max_concurrent_jobs.map(check_limit).transpose()?;
+    let only_flags = patch.name.is_none()
+        && patch.description.is_none()
+        && patch.cluster_configs.is_none()
+        && patch.max_concurrent_jobs.is_none()
+        && !patch.verify;
     let unprotects = patch.is_protected == Some(false);
     check_update(scope, "cluster", &row.project_id, row.is_protected, only_flags || unprotects)?;
-    if row.declared && (patch.name.is_some() || patch.cluster_configs.is_some()) {
+    if row.declared && (patch.name.is_some() || patch.cluster_configs.is_some() || limit.is_some()) {
         return Err(Error::UpdateFailed("a cluster declared in the configuration file is changed there".into()));
     }
     catalog::check_changes::<cluster::Entity>(edp, scope, id, patch.name.as_deref(), patch.description.as_deref(), 80)
@@ -210,6 +243,9 @@ pub async fn update(edp: &Edp, scope: &Scope, id: &str, patch: ClusterPatch) -> 
         active.status = Set(status);
         active.status_description = Set(reason);
         active.info = Set(info);
+    }
+    if let Some(limit) = limit {
+        active.max_concurrent_jobs = Set(limit);
     }
     active.set_common(patch.name.clone(), patch.description.clone(), patch.is_public, patch.is_protected);
     let row = active.update(edp.db()).await.map_err(name_conflict("cluster", patch.name.as_deref().unwrap_or("")))?;

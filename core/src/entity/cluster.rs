@@ -23,6 +23,8 @@ pub struct Model {
     /// Projects allowed to use a host cluster (a JSON list); null: the owner's.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub projects: Option<Json>,
+    /// Jobs running at once on it; more wait PENDING. None: unlimited.
+    pub max_concurrent_jobs: Option<i32>,
     pub is_public: bool,
     pub is_protected: bool,
     pub created_at: DateTimeUtc,

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod data_source;
 pub mod flow;
 pub mod flow_job;
+pub mod idempotency_key;
 pub mod job_binary;
 pub mod job_binary_internal;
 pub mod job_execution;

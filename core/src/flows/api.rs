@@ -20,7 +20,7 @@ use crate::{time, validate};
 use super::graph::{self, Edge, Location, Node};
 use super::state::{FlowStatus, JobState};
 
-#[derive(utoipa::ToSchema, Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, serde::Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlow {
     pub name: String,
@@ -37,7 +37,7 @@ pub struct NewFlow {
     pub is_protected: bool,
 }
 
-#[derive(utoipa::ToSchema, Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, serde::Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewFlowJob {
     pub key: String,

@@ -17,9 +17,9 @@ use crate::scope::Scope;
 use crate::status::Status;
 use crate::time;
 
-use super::{cancel, lease, poll, request, rows};
+use super::{cancel, lease, policy, poll, request, rows};
 
-#[derive(utoipa::ToSchema, Deserialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Deserialize, serde::Serialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
     pub job_template_id: String,
@@ -53,7 +53,10 @@ pub struct JobConfigs {
 
 impl JobConfigs {
     /// Sahara's `simple_config`: strings and numbers (booleans pass too).
+    /// `edp.job.*` keys are the job's policy (`policy`): known names and
+    /// ranges only.
     pub(crate) fn check(&self) -> Result<()> {
+        policy::Policy::from_configs(&self.configs, policy::Defaults::default())?;
         for (section, map) in [("configs", &self.configs), ("params", &self.params)] {
             for (key, value) in map {
                 if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
@@ -114,20 +117,38 @@ pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Executi
     Ok(row.into())
 }
 
+/// `POST /v2/jobs/{id}/rerun`: a new job from the request that made this
+/// one, as it was given (secrets included, which is why only the job's own
+/// project may re-run it), checked and launched as a new submit.
+pub async fn rerun(edp: &Edp, scope: &Scope, id: &str) -> Result<Execution> {
+    let row = find(edp, scope, id).await?;
+    if !scope.owns(&row.project_id) {
+        return Err(Error::Forbidden("only the job's own project can re-run it".into()));
+    }
+    let submitted = row.extra.get("submitted").cloned().filter(|v| !v.is_null()).ok_or_else(|| {
+        Error::InvalidData(format!("job {id} was launched before re-runs were recorded: launch it again instead"))
+    })?;
+    let new: NewJob = serde_json::from_value(submitted)
+        .map_err(|e| Error::Internal(format!("execution {id} has a malformed stored submit: {e}")))?;
+    launch_job(edp, scope, new).await
+}
+
 /// A launch resolved and accepted by its engine's `validate`, not stored.
 pub(crate) struct Prepared {
     id: String,
     new: NewJob,
     resolved: request::Resolved,
+    policy: policy::Policy,
 }
 
 pub(crate) async fn prepare(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Prepared> {
     new.job_configs.check()?;
+    let policy = policy::Policy::from_configs(&new.job_configs.configs, edp.settings().job_defaults)?;
     let id = uuid::Uuid::new_v4().to_string();
     let resolved = request::resolve(edp, scope, &id, &new).await?;
     let client = edp.engines().client(&resolved.engine).ok_or_else(|| Error::Internal("engine vanished".into()))?;
     client.validate(&resolved.request, edp.settings().call_timeout).await.map_err(refused)?;
-    Ok(Prepared { id, new, resolved })
+    Ok(Prepared { id, new, resolved, policy })
 }
 
 impl Prepared {
@@ -137,7 +158,9 @@ impl Prepared {
 
     /// The PENDING row, due for launch now.
     pub(crate) fn row(self, scope: &Scope, flow_id: Option<&str>) -> job_execution::ActiveModel {
-        let Prepared { id, new, resolved } = self;
+        let Prepared { id, new, resolved, policy } = self;
+        // What a re-run submits again, as it was given (never shown).
+        let submitted = serde_json::to_value(&new).unwrap_or(Value::Null);
         let now = time::now();
         // What the row shows is redacted once, here; the engine gets the
         // request as given, from `extra` (never shown).
@@ -160,7 +183,7 @@ impl Prepared {
             data_source_urls: Set(resolved.data_source_urls),
             // `masked`: what logs, `info` and dry runs of this job must not show.
             extra: Set(json!({"request": resolved.request, "callback_token": resolved.callback_token,
-                "masked": resolved.secrets})),
+                "masked": resolved.secrets, "policy": policy, "submitted": submitted})),
             is_public: Set(new.is_public),
             is_protected: Set(new.is_protected),
             start_time: Set(None),
@@ -388,6 +411,47 @@ pub async fn logs(
     let mut chunk = client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)?;
     // Backends log what they were given: Oozie logs the notification URL,
     // callback token and all; a job may print its own password.
+    chunk.data = crate::redact::Secrets::of_execution(&row.extra).scrub_str(&chunk.data);
+    Ok(chunk)
+}
+
+/// The log of one attempt of a job (`?attempt=N`): earlier attempts' logs
+/// stay readable after a retry.
+pub async fn attempt_logs(
+    edp: &Edp,
+    scope: &Scope,
+    id: &str,
+    attempt: u32,
+    stream: Option<String>,
+    offset: u64,
+    limit: u64,
+) -> Result<LogChunk> {
+    let row = find(edp, scope, id).await?;
+    let current = policy::Policy::of(&row).attempt;
+    if attempt == current {
+        return logs(edp, scope, id, stream, offset, limit).await;
+    }
+    let past = policy::past_attempts(&row).into_iter().find(|p| p.attempt == attempt).ok_or_else(|| {
+        Error::Validation(format!("job {id} has no attempt {attempt}: its attempts are 1 to {current}"))
+    })?;
+    rows::here_or_redirect(edp, &row).await?;
+    if past.engine_job_id.is_none() {
+        // That attempt never reached its engine.
+        return Ok(LogChunk {
+            stream: stream.unwrap_or_default(),
+            streams: Vec::new(),
+            offset,
+            next_offset: offset,
+            data: String::new(),
+            complete: true,
+        });
+    }
+    let client = edp
+        .engines()
+        .client(&row.engine)
+        .ok_or_else(|| Error::EngineUnavailable(format!("engine '{}' is not loaded", row.engine)))?;
+    let request = LogRequest { handle: rows::past_handle(&row, &past)?, stream, offset, limit };
+    let mut chunk = client.fetch_logs(&request, edp.settings().call_timeout).await.map_err(refused)?;
     chunk.data = crate::redact::Secrets::of_execution(&row.extra).scrub_str(&chunk.data);
     Ok(chunk)
 }

@@ -105,7 +105,7 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
             }
         }
     }
-    let hints = poll::polling(edp, &engine, &row);
+    let hints = poll::polling(edp, &engine, &row, poll::Shows::of_info(&row.info));
     let handle = rows::handle(&row)?;
     let timeout = edp.settings().call_timeout;
     let mut step = Duration::from_millis(100);
@@ -126,7 +126,7 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
         // The engine's word is confirmed by reading the status back.
         match engine.client.get_job_status(&handle, timeout).await {
             Ok(report) if report.status.is_terminal() => {
-                let (_, changes) = rows::apply_report(&row, report, hints).into_changes();
+                let (_, changes) = rows::apply_report(&row, hints, report).into_changes();
                 return settle(edp, &row, &lease, with_engine_facts(&row, changes)).await;
             }
             Ok(report) => last = Some(report),

@@ -15,7 +15,7 @@ use crate::status::Status;
 use crate::time;
 
 use super::lease::{self, Claimed};
-use super::{poll, rows};
+use super::{policy, poll, rows};
 
 pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
     let Claimed { row, lease } = claimed;
@@ -46,9 +46,9 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
             if status.is_terminal() {
                 launched_row.end_time = Set(Some(time::now()));
                 launched_row.next_action_at = Set(None);
+                launched_row = policy::on_end(&row, status, launched_row).1;
             } else {
-                let hints = poll::polling(edp, &engine, &row);
-                launched_row.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
+                launched_row.next_action_at = Set(Some(policy::cap(&row, rows::later(poll::first_poll(&engine)))));
             }
             if rows::settle(edp, &lease, Status::Pending, launched_row).await? {
                 crate::observe::job_launched(&row, &engine_job_id, status);

@@ -21,7 +21,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
-use sea_orm::{ColumnTrait, Condition, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
 
 use crate::Edp;
 use crate::entity::job_execution::{self, Column as C, Model};
@@ -48,6 +51,11 @@ pub(crate) struct Claimed {
 pub(crate) enum Work {
     /// TOBEKILLED and PENDING rows: cancels first, then launches.
     Actions,
+    /// TOBEKILLED rows only (a cluster with a job limit claims its
+    /// launches apart: `slots`).
+    Cancels,
+    /// PENDING rows only, in submission order.
+    Launches,
     /// Launched, unfinished rows, and finished ones waiting to be deleted.
     Polls,
 }
@@ -57,6 +65,8 @@ impl Work {
         let actions = [Status::ToBeKilled.as_str(), Status::Pending.as_str()];
         match self {
             Self::Actions => Condition::all().add(C::Status.is_in(actions)),
+            Self::Cancels => Condition::all().add(C::Status.eq(Status::ToBeKilled.as_str())),
+            Self::Launches => Condition::all().add(C::Status.eq(Status::Pending.as_str())),
             Self::Polls => Condition::all().add(C::Status.is_not_in(actions)),
         }
     }
@@ -84,6 +94,17 @@ pub(crate) fn due(node: &str, now: DateTime<Utc>) -> Condition {
 /// Claims up to `limit` due rows of one cluster: cancels, then launches,
 /// then polls, each oldest first.
 pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u64) -> Result<Vec<Claimed>> {
+    claim_due_on(edp.db(), edp, cluster_id, work, limit).await
+}
+
+/// [`claim_due`] within a transaction of the caller's (`slots`).
+pub(crate) async fn claim_due_on(
+    db: &impl ConnectionTrait,
+    edp: &Edp,
+    cluster_id: &str,
+    work: Work,
+    limit: u64,
+) -> Result<Vec<Claimed>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -99,21 +120,38 @@ pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u6
         .filter(due(node, now))
         .filter(work.condition())
         .order_by(Into::<Expr>::into(priority), sea_orm::Order::Asc)
-        .order_by_asc(C::NextActionAt)
+        // Launches in submission order (a queue), the rest oldest due first.
+        .order_by_asc(if work == Work::Launches { C::CreatedAt } else { C::NextActionAt })
+        .order_by_asc(C::Id)
         .limit(limit)
         .into_query();
-    if edp.db().get_database_backend() == DatabaseBackend::Postgres {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
         candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    take(edp, Condition::all().add(C::Id.in_subquery(candidates)), now).await
+    take(db, edp, Condition::all().add(C::Id.in_subquery(candidates)), now).await
+}
+
+/// Claims these launches, if they are still due and free (`slots` chose
+/// them within the limits).
+pub(crate) async fn claim_ids_on(db: &impl ConnectionTrait, edp: &Edp, ids: Vec<String>) -> Result<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = time::now();
+    let which =
+        Condition::all().add(C::Id.is_in(ids)).add(due(&edp.settings().node_id, now)).add(Work::Launches.condition());
+    take(db, edp, which, now).await
 }
 
 /// Claims one row now, due or not (an engine's hint, a refresh, a suspend),
-/// if its lease is free and this node may work on it.
+/// if its lease is free and this node may work on it. Never a launch: those
+/// are claimed through [`claim_due`] only, where a cluster's job limit
+/// holds.
 pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
     let now = time::now();
     let node = edp.settings().node_id.as_str();
-    let claimed = take(edp, Condition::all().add(C::Id.eq(id)).add(mine(node)), now).await?;
+    let launched = Condition::any().add(C::Status.ne(Status::Pending.as_str())).add(C::EngineJobId.is_not_null());
+    let claimed = take(edp.db(), edp, Condition::all().add(C::Id.eq(id)).add(mine(node)).add(launched), now).await?;
     Ok(claimed.into_iter().next())
 }
 
@@ -121,7 +159,7 @@ pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
 /// mark that a launch may reach the engine, and `next_action_at` at the
 /// lease's expiry (so a claim its node never finishes comes due again
 /// exactly when another node may take it).
-async fn take(edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
+async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
     let node = edp.settings().node_id.clone();
     let token = uuid::Uuid::new_v4().simple().to_string();
     let expires = now + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
@@ -139,7 +177,7 @@ async fn take(edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Cla
         .filter(which)
         // Re-checked against a row another node changed meanwhile.
         .filter(free(now))
-        .exec_with_returning(edp.db())
+        .exec_with_returning(db)
         .await?;
     Ok(rows
         .into_iter()

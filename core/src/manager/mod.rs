@@ -23,21 +23,24 @@ mod launch;
 mod lease;
 mod nodes;
 mod output;
+pub(crate) mod policy;
 mod poll;
 mod request;
 mod rows;
 mod scheduler;
+mod slots;
 
 use tokio::sync::Notify;
 
 pub(crate) use api::prepare;
 pub use api::{
-    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, callback, delete, get, launch_job, list, logs, served_here,
-    update,
+    ExecutionFilter, ExecutionPatch, JobConfigs, NewJob, attempt_logs, callback, delete, get, launch_job, list, logs,
+    rerun, served_here, update,
 };
 pub(crate) use cancel::cancel_for_flow;
 pub use dry_run::{DryRunAnswer, DryRunJob, InlineBinary, InlineDataSource, InlineTemplate, dry_run};
 pub use output::{OutputChunk, output};
+pub use policy::{Defaults as JobDefaults, MAX_ATTEMPTS, MAX_RETRY_DELAY_SECS};
 pub use scheduler::{Pass, spawn, tick};
 
 /// In-memory coordination of this node's background work (what is shared
@@ -54,4 +57,17 @@ impl State {
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Purges a finished execution (retention) as a DELETE would, under its
+/// lease, so that no step (and no other node) works on it meanwhile.
+/// Returns whether it did.
+pub(crate) async fn purge(edp: &crate::Edp, id: &str) -> crate::Result<bool> {
+    let Some(claimed) = lease::claim_one(edp, id).await? else { return Ok(false) };
+    if !rows::status(&claimed.row).is_terminal() {
+        lease::release(edp, &claimed.lease).await?;
+        return Ok(false);
+    }
+    rows::destroy(edp, claimed.row).await?;
+    Ok(true)
 }

@@ -17,17 +17,49 @@ use super::lease::{self, Claimed, Lease};
 use super::rows::{self, Report};
 use super::scheduler::Unchanged;
 
-/// How often this row's engine wants it polled. A job the engine watches
-/// on this host (it sends a hint when the job ends) is polled only as a
-/// fallback, up to `fallback_poll` apart.
-pub(crate) fn polling(edp: &Edp, engine: &LoadedEngine, row: &Model) -> PollingHints {
-    let hints = engine.description.polling;
-    if row.host_bound && engine.description.capabilities.status_hints {
-        let fallback = edp.settings().fallback_poll.as_millis() as u64;
-        PollingHints { initial_ms: hints.initial_ms, max_ms: hints.max_ms.max(fallback) }
-    } else {
-        hints
+/// What a job's last report showed, as far as its polling is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shows {
+    /// Progress (a MapReduce job's map and reduce percentages): worth
+    /// watching at the engine's rhythm.
+    Progress,
+    /// A state, which changes only when the engine says so.
+    StateOnly,
+}
+
+impl Shows {
+    pub(crate) fn of_info(info: &serde_json::Value) -> Self {
+        if info.get("progress").is_some() { Shows::Progress } else { Shows::StateOnly }
     }
+
+    pub(crate) fn of_report(report: &edp_engine_api::wire::StatusReport) -> Self {
+        if report.progress.is_some() { Shows::Progress } else { Shows::StateOnly }
+    }
+}
+
+/// How often this row's engine wants it polled. A job the engine watches
+/// on this host (it sends a hint when the job changes: local, spark-submit)
+/// is polled only as a safety net, every `fallback_poll`, unless it shows
+/// progress, which is polled at the engine's rhythm slowing down to that.
+/// (Tracking 10,000 such jobs then costs a few polls a second: see
+/// BENCHMARKS.md, "Tracking many running jobs".) The first poll after a
+/// launch is at the engine's rhythm ([`first_poll`]): it is how a job's
+/// progress is first seen.
+pub(crate) fn polling(edp: &Edp, engine: &LoadedEngine, row: &Model, shows: Shows) -> PollingHints {
+    let hints = engine.description.polling;
+    if !(row.host_bound && engine.description.capabilities.status_hints) {
+        return hints;
+    }
+    let fallback = edp.settings().fallback_poll.as_millis() as u64;
+    match shows {
+        Shows::Progress => PollingHints { initial_ms: hints.initial_ms, max_ms: hints.max_ms.max(fallback) },
+        Shows::StateOnly => PollingHints { initial_ms: fallback, max_ms: fallback },
+    }
+}
+
+/// When a just-launched job is first polled: at the engine's rhythm.
+pub(crate) fn first_poll(engine: &LoadedEngine) -> std::time::Duration {
+    rows::backoff(engine.description.polling, 0)
 }
 
 /// Asks the engine once and records the answer. Only `NOT_FOUND` ends a job
@@ -46,9 +78,9 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
         return settle(edp, &row, &lease, was, later).await;
     };
     let handle = rows::handle(&row)?;
-    let hints = polling(edp, &engine, &row);
+    let hints = polling(edp, &engine, &row, Shows::of_info(&row.info));
     let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
-        Ok(report) => match rows::apply_report(&row, report, hints) {
+        Ok(report) => match rows::apply_report(&row, polling(edp, &engine, &row, Shows::of_report(&report)), report) {
             Report::Unchanged { status, next } => {
                 unchanged.push(lease, status, next);
                 return Ok(());
@@ -130,7 +162,8 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
             return Err(refused(e));
         }
     };
-    let (_, changes) = rows::apply_report(&row, report, polling(edp, &engine, &row)).into_changes();
+    let hints = polling(edp, &engine, &row, Shows::of_report(&report));
+    let (_, changes) = rows::apply_report(&row, hints, report).into_changes();
     settle(edp, &row, &lease, rows::status(&row), changes).await
 }
 

@@ -14,6 +14,7 @@ use crate::status::Status;
 use crate::time;
 
 use super::lease::Lease;
+use super::policy;
 
 pub(crate) async fn load(edp: &Edp, id: &str) -> Result<Option<Model>> {
     crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await
@@ -26,20 +27,35 @@ pub(crate) fn status(row: &Model) -> Status {
 }
 
 /// What `run_job` was (or will be) given, kept in `extra.request`.
+/// Its `execution_id` is the attempt's submission tag (`policy::tag`).
 pub(crate) fn request(row: &Model) -> Result<JobRequest> {
-    serde_json::from_value(row.extra.get("request").cloned().unwrap_or(Value::Null))
-        .map_err(|e| Error::Internal(format!("execution {} has a malformed stored request: {e}", row.id)))
+    let mut request: JobRequest = serde_json::from_value(row.extra.get("request").cloned().unwrap_or(Value::Null))
+        .map_err(|e| Error::Internal(format!("execution {} has a malformed stored request: {e}", row.id)))?;
+    request.execution_id = policy::tag(&row.id, policy::Policy::of(row).attempt);
+    Ok(request)
 }
 
 pub(crate) fn handle(row: &Model) -> Result<JobHandle> {
     let request = request(row)?;
     Ok(JobHandle {
-        execution_id: row.id.clone(),
+        execution_id: request.execution_id,
         engine_job_id: row.engine_job_id.clone().unwrap_or_default(),
         job_type: request.job_type,
         cluster: request.cluster,
         extra: row.extra.get("engine").cloned().unwrap_or(Value::Null),
         cancel_requested: status(row) == Status::ToBeKilled,
+    })
+}
+
+/// The handle of an earlier attempt (its logs, its files).
+pub(crate) fn past_handle(row: &Model, past: &policy::PastAttempt) -> Result<JobHandle> {
+    let current = handle(row)?;
+    Ok(JobHandle {
+        execution_id: policy::tag(&row.id, past.attempt),
+        engine_job_id: past.engine_job_id.clone().unwrap_or_default(),
+        extra: past.engine_extra.clone(),
+        cancel_requested: false,
+        ..current
     })
 }
 
@@ -206,7 +222,7 @@ pub(crate) enum Report {
 }
 
 /// The changes an engine's status report makes to a row.
-pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHints) -> Report {
+pub(crate) fn apply_report(row: &Model, hints: PollingHints, report: StatusReport) -> Report {
     let was = status(row);
     let reported = Status::from(report.status);
     // While a cancel is under way only a final answer replaces TOBEKILLED.
@@ -221,7 +237,7 @@ pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHint
         && report.return_code.is_none_or(|code| row.return_code == Some(code))
         && report.extra.is_none();
     if same && !status.is_terminal() {
-        return Report::Unchanged { status, next: later(quiet_interval(hints, row.updated_at)) };
+        return Report::Unchanged { status, next: policy::cap(row, later(quiet_interval(hints, row.updated_at))) };
     }
     let mut changes = blank();
     changes.status = Set(status.as_str().to_string());
@@ -240,9 +256,13 @@ pub(crate) fn apply_report(row: &Model, report: StatusReport, hints: PollingHint
         }
         changes.next_action_at = Set(if row.delete_requested { Some(time::now()) } else { None });
     } else {
-        changes.next_action_at = Set(Some(later(backoff(hints, 0))));
+        changes.next_action_at = Set(Some(policy::cap(row, later(backoff(hints, 0)))));
     }
     changes.attempts = Set(0);
+    if status.is_terminal() {
+        let (status, changes) = policy::on_end(row, status, changes);
+        return Report::Changed { status, changes };
+    }
     Report::Changed { status, changes }
 }
 
@@ -273,16 +293,25 @@ pub(crate) fn finish(row: &Model, status: Status, reason: &str) -> ActiveModel {
     // A delete waiting for the end is the next (and last) step.
     changes.next_action_at = Set(if row.delete_requested { Some(time::now()) } else { None });
     changes.attempts = Set(0);
-    changes
+    policy::on_end(row, status, changes).1
 }
 
 /// Deletes the row and lets the engine free what the job held.
+/// Earlier attempts' files go too.
 pub(crate) async fn destroy(edp: &Edp, row: Model) -> Result<()> {
     if row.engine_job_id.is_some()
         && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), handle(&row))
         && let Err(e) = client.delete_job(&handle, edp.settings().call_timeout).await
     {
         tracing::warn!(execution = %row.id, error = %e, "the engine could not clean up after a deleted job");
+    }
+    for past in policy::past_attempts(&row) {
+        if past.engine_job_id.is_some()
+            && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), past_handle(&row, &past))
+            && let Err(e) = client.delete_job(&handle, edp.settings().call_timeout).await
+        {
+            tracing::warn!(execution = %row.id, attempt = past.attempt, error = %e, "the engine could not clean up after an earlier attempt");
+        }
     }
     job_execution::Entity::delete_by_id(row.id.clone()).exec(edp.db()).await?;
     Ok(())

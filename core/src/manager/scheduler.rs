@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::status::Status;
 
 use super::lease::{self, Claimed, Lease, Work};
-use super::{cancel, launch, nodes, poll, rows};
+use super::{cancel, launch, nodes, policy, poll, rows, slots};
 
 /// The longest the loop sleeps without a reason to wake.
 const IDLE: Duration = Duration::from_secs(1);
@@ -111,7 +111,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     for (cluster, _due, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
-        let actions = lease::claim_due(edp, &cluster, Work::Actions, free as u64).await?;
+        let actions = slots::claim_actions(edp, &cluster, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
         // The oldest due row is claimed first (after cancels): how late it
@@ -153,6 +153,7 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
             Step::Poll => poll::poll_once(&edp, claimed, &edp.jobs().scheduler.unchanged).await,
             Step::Delete => delete(&edp, claimed).await,
             Step::Nothing => lease::release(&edp, &claimed.lease).await,
+            Step::TimeOut => policy::time_out(&edp, claimed).await,
         };
         drop(permits);
         if let Err(e) = outcome {
@@ -173,6 +174,8 @@ enum Step {
     Cancel,
     /// A finished job whose delete waited for its end (or for its node).
     Delete,
+    /// A launched job past its deadline (`policy`): its cancel begins.
+    TimeOut,
     Nothing,
 }
 
@@ -181,6 +184,7 @@ impl Step {
         match rows::status(row) {
             Status::Pending if row.engine_job_id.is_none() => Self::Launch,
             Status::ToBeKilled => Self::Cancel,
+            _ if policy::timed_out(row) => Self::TimeOut,
             status if status.is_terminal() && row.delete_requested => Self::Delete,
             status if status.is_terminal() => Self::Nothing,
             _ => Self::Poll,
@@ -237,7 +241,7 @@ impl SchedulerState {
     /// for a poll, the polls' share) and its engine's. Deletes and no-ops
     /// call little and hold none.
     async fn permits(&self, edp: &Edp, row: &crate::entity::job_execution::Model, step: Step) -> Permits {
-        if matches!(step, Step::Delete | Step::Nothing) {
+        if matches!(step, Step::Delete | Step::Nothing | Step::TimeOut) {
             return Permits { _cluster: None, _polls: None, _engine: None };
         }
         let cluster = self.cluster(&row.cluster_id, edp.settings().cluster_concurrency);

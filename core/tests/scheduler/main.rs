@@ -5,6 +5,7 @@
 //! script is each test's own.)
 
 mod engine;
+mod policies;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,12 +32,20 @@ impl HostHooks for Hints {
 /// One node: an `Edp` on the database in `dir`, as `node`.
 async fn node(dir: &TempDir, node: &str) -> Edp {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
-    let db = edp_core::db::connect(&url).await.expect("database");
+    node_on(&url, dir, node).await
+}
+
+/// One node on the database at `url`, its data in `dir`.
+async fn node_on(url: &str, dir: &TempDir, node: &str) -> Edp {
+    let db = edp_core::db::connect(url).await.expect("database");
     let (hints, _unused) = unbounded_channel();
     let module = edp_engine_api::plugin::root_module::<Scripted>();
     let hooks: Arc<dyn HostHooks> = Arc::new(Hints(hints.clone()));
     let engine = construct_module(module, std::path::Path::new("scripted"), EngineSettings::default(), &hooks)
         .expect("the scripted engine");
+    // The SDK sends panics to the host's log, which a test does not print:
+    // the default hook back, so that a failed assertion says what failed.
+    drop(std::panic::take_hook());
     let settings = Settings {
         data_dir: dir.path().join("data"),
         node_id: node.into(),
@@ -54,7 +63,7 @@ fn scope() -> Scope {
 
 /// A cluster on the scripted engine and a Shell template; their ids.
 async fn objects(edp: &Edp) -> (String, String) {
-    let cluster = catalog::clusters::declare(edp, "default", "scripted", "scripted", Default::default(), vec![])
+    let cluster = catalog::clusters::declare(edp, "default", "scripted", "scripted", Default::default(), vec![], None)
         .await
         .expect("cluster");
     let internal = catalog::job_binaries::upload(edp, &scope(), "run.sh", b"true\n".to_vec()).await.expect("upload");

@@ -1,10 +1,11 @@
 //! Flows: several jobs submitted as one, ordered by the data they share.
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::flows::{self, NewFlow};
+use edp_core::idempotency::{self, Kind, Outcome};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,10 +15,30 @@ use crate::extract::{Json, Query, QueryParams, list_query};
 use crate::openapi::{FlowBody, FlowList, GraphBody};
 use crate::startup::AppState;
 
+/// With an `Idempotency-Key`, a repeated submit answers the first flow.
 #[utoipa::path(post, path = "/flows", tag = "flows", request_body = NewFlow,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key and body from the same project within 24 h answers the first flow")),
     responses((status = 202, description = "Checked, stored and started", body = FlowBody)))]
-pub async fn submit(State(s): State<AppState>, scope: Scope, Json(new): Json<NewFlow>) -> ApiResult<Response> {
-    Ok(accepted("flow", flows::submit(&s.edp, &scope, new).await?))
+pub async fn submit(
+    State(s): State<AppState>,
+    scope: Scope,
+    headers: HeaderMap,
+    Json(new): Json<NewFlow>,
+) -> ApiResult<Response> {
+    let Some(key) = super::jobs::idempotency_key(&headers)? else {
+        return Ok(accepted("flow", flows::submit(&s.edp, &scope, new).await?));
+    };
+    let body = serde_json::to_value(&new).map_err(|e| ApiError::validation(e.to_string()))?;
+    let submitted = idempotency::once(&s.edp, &scope.project_id, Kind::Flow, &key, &body, || async {
+        let flow = flows::submit(&s.edp, &scope, new).await?;
+        let id = flow.id.clone();
+        Ok((flow, id))
+    })
+    .await?;
+    Ok(match submitted {
+        Outcome::Made(flow) => accepted("flow", flow),
+        Outcome::Earlier(id) => accepted("flow", flows::get(&s.edp, &scope, &id).await?),
+    })
 }
 
 list_query!(FlowQuery {

@@ -1,8 +1,10 @@
 //! Job executions (Sahara v2 "jobs"), their logs and dry runs.
 
 use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
+use edp_core::idempotency::{self, Kind, Outcome};
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -18,10 +20,49 @@ mod follow;
 const LOG_CHUNK_DEFAULT: u64 = 64 * 1024;
 const LOG_CHUNK_MAX: u64 = 4 * 1024 * 1024;
 
+/// With an `Idempotency-Key`, a repeated submit answers the first job.
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = NewJob,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key and body from the same project within 24 h answers the first job")),
     responses((status = 202, description = "Validated by the engine and stored PENDING; launched in the background", body = JobBody)))]
-pub async fn launch(State(s): State<AppState>, scope: Scope, Json(new): Json<NewJob>) -> ApiResult<Response> {
-    Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?))
+pub async fn launch(
+    State(s): State<AppState>,
+    scope: Scope,
+    headers: HeaderMap,
+    Json(new): Json<NewJob>,
+) -> ApiResult<Response> {
+    let Some(key) = idempotency_key(&headers)? else {
+        return Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?));
+    };
+    let body = serde_json::to_value(&new).map_err(|e| ApiError::validation(e.to_string()))?;
+    let launched = idempotency::once(&s.edp, &scope.project_id, Kind::Job, &key, &body, || async {
+        let job = manager::launch_job(&s.edp, &scope, new).await?;
+        let id = job.id.clone();
+        Ok((job, id))
+    })
+    .await?;
+    Ok(match launched {
+        Outcome::Made(job) => accepted("job", job),
+        Outcome::Earlier(id) => accepted("job", manager::get(&s.edp, &scope, &id, false).await?),
+    })
+}
+
+/// The `Idempotency-Key` header, if the request has one.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::validation("Idempotency-Key must be visible ASCII characters"))
+        })
+        .transpose()
+}
+
+/// A new job from the request that made this one (202, the new job).
+#[utoipa::path(post, path = "/jobs/{id}/rerun", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 202, description = "A new job from the same request", body = JobBody)))]
+pub async fn rerun(State(s): State<AppState>, scope: Scope, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(accepted("job", manager::rerun(&s.edp, &scope, &id).await?))
 }
 
 /// What the engine would be asked to run; nothing is stored or submitted.
@@ -115,6 +156,8 @@ pub struct LogQuery {
     /// Server-sent events as the log is written: `log` per chunk, then `end`.
     #[serde(default)]
     follow: bool,
+    /// An earlier attempt's log (1 is the first; never followed).
+    attempt: Option<u32>,
 }
 
 impl QueryParams for LogQuery {}
@@ -133,6 +176,13 @@ pub async fn logs(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let limit = chunk_limit(q.limit)?;
+    // An earlier attempt's log (never followed: it has ended).
+    if let Some(attempt) = q.attempt {
+        let chunk = manager::attempt_logs(&s.edp, &scope, &id, attempt, q.stream, q.offset, limit)
+            .await
+            .map_err(|e| ApiError::to_node(e, &uri))?;
+        return Ok(ok("log", chunk));
+    }
     if q.follow {
         // The job must exist, be visible and be this node's before the
         // stream starts.

@@ -67,6 +67,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get, jobs::update, jobs::delete))
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::output))
+        .routes(routes!(jobs::rerun))
         .routes(routes!(jobs::callback))
         .routes(routes!(templates::job_types))
         .routes(routes!(flows::list, flows::submit))

@@ -20,6 +20,7 @@ mod openstack_cli;
 mod output;
 mod paging;
 mod plugins;
+mod policies;
 mod postgres;
 mod replicas;
 mod restart;

@@ -171,7 +171,7 @@ impl Kind {
             Kind::Binary => &[List, Get, Update, Delete, Data],
             Kind::Template => &[List, Get, Update, Delete, Use],
             Kind::Cluster => &[List, Get, Update, Delete, Use],
-            Kind::Job => &[List, Get, Update, Delete, Cancel, Suspend, Resume, Logs, Output],
+            Kind::Job => &[List, Get, Update, Delete, Cancel, Suspend, Resume, Logs, Output, Rerun],
             Kind::Flow => &[List, Get, Delete, Cancel, Graph],
         }
     }
@@ -193,11 +193,16 @@ enum Verb {
     Graph,
     /// Launch a job with it (a template, an input data source, a cluster).
     Use,
+    /// `POST /v2/jobs/{id}/rerun`: a new job from the job's own request.
+    Rerun,
 }
 
 impl Verb {
     fn changes(self) -> bool {
-        matches!(self, Verb::Update | Verb::Delete | Verb::Cancel | Verb::Suspend | Verb::Resume | Verb::Use)
+        matches!(
+            self,
+            Verb::Update | Verb::Delete | Verb::Cancel | Verb::Suspend | Verb::Resume | Verb::Use | Verb::Rerun
+        )
     }
 }
 
@@ -275,6 +280,17 @@ fn expect(who: Who, kind: Kind, flavor: Flavor, verb: Verb, api: Api) -> Expect 
             } else {
                 // The local engine cannot suspend; it is asked last.
                 refused(400, "INVALID_DATA")
+            }
+        }
+        // A re-run submits the job's request as it was given, secrets and
+        // all: the job's own project only (admins included), protected or not.
+        Verb::Rerun => {
+            if !visible {
+                not_found
+            } else if !who.owns() {
+                refused(403, "FORBIDDEN")
+            } else {
+                ok(202)
             }
         }
         // The launch resolves the template, then the cluster (and whether
@@ -436,6 +452,7 @@ async fn act(app: &TestApp, shared: &Shared, who: Who, kind: Kind, verb: Verb, a
         Verb::Output => caller.get(&format!("{path}/output")).await,
         Verb::Data => caller.get(&format!("{path}/data")).await,
         Verb::Graph => caller.get(&format!("{path}/graph")).await,
+        Verb::Rerun => caller.post(&format!("{path}/rerun"), json!({})).await,
         Verb::Use => {
             let body = match kind {
                 Kind::Template => json!({"job_template_id": id, "cluster_id": shared.local}),
@@ -562,8 +579,8 @@ pub async fn matrix(app: &TestApp) -> usize {
                             failures.push(format!("{case}: refused but changed: {before} -> {after}"));
                         }
                         // (Other cases' deletes end jobs meanwhile: only a
-                        // refused launch is checked this way.)
-                        if verb == Verb::Use && job_count(app).await != jobs_before {
+                        // refused launch or re-run is checked this way.)
+                        if matches!(verb, Verb::Use | Verb::Rerun) && job_count(app).await != jobs_before {
                             failures.push(format!("{case}: refused but a job was created"));
                         }
                     }

@@ -43,6 +43,7 @@ impl From<NewCluster> for clusters::NewCluster {
             plugin_name: new.plugin_name,
             plugin_version: new.hadoop_version,
             cluster_configs: new.cluster_configs,
+            max_concurrent_jobs: None,
             is_public: new.is_public,
             is_protected: new.is_protected,
         }

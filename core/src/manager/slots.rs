@@ -1,0 +1,203 @@
+//! A cluster's `max_concurrent_jobs` and `[auth] max_concurrent_jobs_per_project`:
+//! jobs over a limit wait PENDING, in submission order, with `info.reason`
+//! saying so.
+//!
+//! The limit is enforced where launches are claimed, in the database, so it
+//! holds across restarts and across every edpd on one database: a job
+//! holds a slot from the claim of its launch (`submitted`) until it ends,
+//! and a launch is claimed only into a free slot. On Postgres the count and
+//! the claims of one cluster are one transaction that first locks the
+//! cluster's row (all claims under limits take one lock when projects are
+//! limited, since a project's jobs span clusters), so two nodes take turns
+//! and never both fill the last slot.
+//! On SQLite only one edpd runs and its passes are sequential; launches are
+//! never claimed anywhere else (`lease::claim_one` refuses them).
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement, TransactionTrait,
+};
+use serde_json::{Value, json};
+
+use crate::Edp;
+use crate::entity::{cluster, job_execution};
+use crate::error::Result;
+use crate::status::Status;
+use crate::time;
+
+use super::lease::{self, Claimed, Work};
+use super::rows;
+
+/// Claims a cluster's due cancels and launches, at most `limit` (its free
+/// engine-call slots), and no more launches than its job limit and their
+/// projects' limit have room for; marks the launches left waiting.
+pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Vec<Claimed>> {
+    let cluster = limit_of(edp, cluster_id).await?;
+    let per_project = edp.settings().project_job_limit;
+    if cluster.as_ref().is_none_or(|(_, max)| max.is_none()) && per_project.is_none() {
+        return lease::claim_due(edp, cluster_id, Work::Actions, limit).await;
+    }
+    let name = cluster.as_ref().map_or_else(|| cluster_id.to_string(), |(name, _)| name.clone());
+    let limits = Limits { cluster: cluster.and_then(|(_, max)| max), per_project, name };
+    let (claimed, waiting) = if edp.db().get_database_backend() == DatabaseBackend::Postgres {
+        let txn = edp.db().begin().await?;
+        // Claims under a limit take turns across nodes: per cluster, or all
+        // at once when projects are limited across clusters.
+        let lock = if limits.per_project.is_some() {
+            Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(4242006)")
+        } else {
+            Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT id FROM clusters WHERE id = $1 FOR UPDATE",
+                [cluster_id.into()],
+            )
+        };
+        txn.execute_raw(lock).await?;
+        let claimed = claim_within(&txn, edp, cluster_id, &limits, limit).await?;
+        txn.commit().await?;
+        claimed
+    } else {
+        // SQLite: one edpd, passes in turn; a transaction that reads and then
+        // writes could only fail against the API's concurrent inserts.
+        claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
+    };
+    mark_waiting(edp, waiting).await?;
+    Ok(claimed)
+}
+
+struct Limits {
+    /// The cluster's name, for reasons.
+    name: String,
+    cluster: Option<i32>,
+    per_project: Option<u32>,
+}
+
+/// A due launch left waiting, and why.
+struct Waiting {
+    id: String,
+    info: Value,
+    reason: String,
+}
+
+/// How many due launches are looked at per pass beyond the free slots (the
+/// head of the queue may be projects at their limit).
+const LOOKAHEAD: u64 = 500;
+
+/// Counts the slots held, then claims cancels and the launches that fit,
+/// in submission order.
+async fn claim_within(
+    db: &impl ConnectionTrait,
+    edp: &Edp,
+    cluster_id: &str,
+    limits: &Limits,
+    limit: u64,
+) -> Result<(Vec<Claimed>, Vec<Waiting>)> {
+    use job_execution::Column as C;
+    let mut claimed = lease::claim_due_on(db, edp, cluster_id, Work::Cancels, limit).await?;
+    let running = occupied(db, Condition::all().add(C::ClusterId.eq(cluster_id))).await?;
+    let mut room = limit.saturating_sub(claimed.len() as u64);
+    if let Some(max) = limits.cluster {
+        room = Ord::min(room, (max as u64).saturating_sub(running));
+    }
+    let candidates: Vec<(String, String, Value)> = job_execution::Entity::find()
+        .select_only()
+        .columns([C::Id, C::ProjectId, C::Info])
+        .filter(C::ClusterId.eq(cluster_id))
+        .filter(lease::due(&edp.settings().node_id, time::now()))
+        .filter(C::Status.eq(Status::Pending.as_str()))
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::Id)
+        .limit(room + LOOKAHEAD)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_project: HashMap<String, u64> = HashMap::new();
+    if limits.per_project.is_some() {
+        let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
+        let counts: Vec<(String, i64)> = job_execution::Entity::find()
+            .select_only()
+            .column(C::ProjectId)
+            .column_as(Expr::col(C::Id).count(), "n")
+            .filter(C::ProjectId.is_in(projects))
+            .filter(C::Submitted.eq(true))
+            .filter(C::Status.is_in(Status::ACTIVE.map(Status::as_str)))
+            .group_by(C::ProjectId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        by_project = counts.into_iter().map(|(p, n)| (p, n as u64)).collect();
+    }
+    let (mut picked, mut waiting) = (Vec::new(), Vec::new());
+    let mut full = Vec::new();
+    for (id, project, info) in candidates {
+        let held = by_project.get(&project).copied().unwrap_or(0);
+        if let Some(max) = limits.per_project.filter(|&max| held >= u64::from(max)) {
+            let reason = format!("waiting for a slot of project {project} ({held} running, at most {max})");
+            waiting.push(Waiting { id, info, reason });
+        } else if (picked.len() as u64) < room {
+            picked.push(id);
+            *by_project.entry(project).or_default() += 1;
+        } else {
+            full.push((id, info));
+        }
+    }
+    // The count as it is once the picked ones run.
+    let total = running + picked.len() as u64;
+    // Behind a cluster's limit (not merely its busy engine-call slots).
+    for (id, info) in full.into_iter().filter(|_| limits.cluster.is_some()) {
+        let reason = format!("waiting for a slot on cluster {} ({total} running)", limits.name);
+        waiting.push(Waiting { id, info, reason });
+    }
+    claimed.extend(lease::claim_ids_on(db, edp, picked).await?);
+    Ok((claimed, waiting))
+}
+
+/// The cluster's name and job limit.
+async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<i32>)>> {
+    Ok(cluster::Entity::find_by_id(cluster_id)
+        .select_only()
+        .column(cluster::Column::Name)
+        .column(cluster::Column::MaxConcurrentJobs)
+        .into_tuple()
+        .one(edp.db())
+        .await?)
+}
+
+/// Jobs holding a slot: a launch was begun and they have not ended.
+async fn occupied(db: &impl ConnectionTrait, which: Condition) -> Result<u64> {
+    use job_execution::Column as C;
+    Ok(job_execution::Entity::find()
+        .filter(which)
+        .filter(C::Submitted.eq(true))
+        .filter(C::Status.is_in(Status::ACTIVE.map(Status::as_str)))
+        .count(db)
+        .await?)
+}
+
+/// Sets `info.reason` on due launches left waiting, where it says something
+/// else; only rows still unclaimed and unlaunched are written.
+async fn mark_waiting(edp: &Edp, waiting: Vec<Waiting>) -> Result<()> {
+    use job_execution::Column as C;
+    let mut by_reason: HashMap<String, Vec<String>> = HashMap::new();
+    for w in waiting {
+        if w.info.get("reason").and_then(Value::as_str) != Some(w.reason.as_str()) {
+            by_reason.entry(w.reason).or_default().push(w.id);
+        }
+    }
+    for (reason, ids) in by_reason {
+        let mut changes = rows::blank();
+        changes.info = Set(json!({"status": Status::Pending.as_str(), "reason": reason}));
+        job_execution::Entity::update_many()
+            .set(changes)
+            .filter(C::Id.is_in(ids))
+            .filter(C::Status.eq(Status::Pending.as_str()))
+            .filter(C::Submitted.eq(false))
+            .filter(C::LeaseOwner.is_null())
+            .exec(edp.db())
+            .await?;
+    }
+    Ok(())
+}
