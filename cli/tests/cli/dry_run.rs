@@ -66,11 +66,14 @@ pub async fn dry_then_real(app: &TestApp, edp: &Edp, args: &[&str]) -> (Value, V
     (dry, job)
 }
 
-/// The local engine: the dry run's argv, env and cwd are the job.json the
-/// supervisor ran, once the dry run's made-up execution id is replaced by
-/// the real one.
+/// The local engine: the dry run's argv, env and cwd are what the job's
+/// process was started with (as it reads them from /proc), once the dry
+/// run's made-up execution id is replaced by the real one.
 async fn local_case(app: &TestApp, edp: &Edp) {
-    let script = edp.write("dry.sh", "echo \"$MODE\" \"$@\"\n");
+    let script = edp.write(
+        "dry.sh",
+        "cat /proc/$$/cmdline > ran.argv\ncat /proc/$$/environ > ran.env\npwd > ran.cwd\necho \"$MODE\" \"$@\"\n",
+    );
     let args = [
         "-t",
         "Shell",
@@ -96,13 +99,26 @@ async fn local_case(app: &TestApp, edp: &Edp) {
 
     let id = job["id"].as_str().unwrap();
     wait_status(app, id, &["SUCCEEDED"]).await;
-    let ran: Value =
-        serde_json::from_str(&std::fs::read_to_string(app.job_dir(id).join("job.json")).expect("job.json")).unwrap();
+    let dir = app.job_dir(id);
+    let nul_separated = |name: &str| -> Vec<String> {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    };
+    let env: serde_json::Map<String, Value> = nul_separated("ran.env")
+        .into_iter()
+        .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), Value::String(v.to_string()))))
+        .collect();
+    let cwd = std::fs::read_to_string(dir.join("ran.cwd")).expect("ran.cwd").trim_end().to_string();
+    let ran = serde_json::json!({"argv": nul_separated("ran.argv"), "env": env, "cwd": cwd});
 
     let dry_id = dry["request"]["env"]["EDP_EXECUTION_ID"].as_str().expect("the dry run's execution id");
     let expected: Value = serde_json::from_str(&dry["request"].to_string().replace(dry_id, id)).unwrap();
     assert_eq!(expected["argv"], ran["argv"]);
-    assert_eq!(expected["env"], ran["env"]);
+    // Every variable the dry run shows, with its value (the job also
+    // inherits edpd's own environment).
+    for (name, value) in expected["env"].as_object().expect("the dry run's env") {
+        assert_eq!(ran["env"].get(name), Some(value), "{name} in the job's environment");
+    }
     assert_eq!(expected["cwd"], ran["cwd"]);
     let staged: Vec<&String> = dry["files"].as_object().unwrap().keys().collect();
     assert_eq!(staged, ["dry.sh"], "{dry}");

@@ -78,7 +78,6 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
         return settle(edp, &row, &lease, was, later).await;
     };
     let handle = rows::handle(&row)?;
-    let hints = polling(edp, &engine, &row, Shows::of_info(&row.info));
     let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
         Ok(report) => match rows::apply_report(&row, polling(edp, &engine, &row, Shows::of_report(&report)), report) {
             Report::Unchanged { status, next } => {
@@ -95,7 +94,9 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
             let attempts = row.attempts.saturating_add(1);
             let mut retry = rows::blank();
             retry.attempts = Set(attempts);
-            retry.next_action_at = Set(Some(rows::later(rows::backoff(hints, attempts))));
+            // A failed poll is tried again at the engine's own rhythm, not
+            // at a watched job's fallback: the answer is still owed.
+            retry.next_action_at = Set(Some(rows::later(rows::backoff(engine.description.polling, attempts))));
             retry.info = Set(rows::info_with(&row, was, "poll_error", e.to_string().into()));
             retry
         }
@@ -114,6 +115,11 @@ async fn settle(
 ) -> Result<()> {
     let ending = crate::observe::ending(&changes);
     if rows::settle(edp, lease, was, changes).await? {
+        if ending.is_some() {
+            // A job that ended frees a slot (a cluster's or a project's
+            // limit): the next pass comes at once, not at the next tick.
+            edp.jobs().wake();
+        }
         crate::observe::ended(row, ending);
     } else {
         lease::release(edp, lease).await?;
