@@ -7,6 +7,7 @@ mod m20261124_000002_flows;
 mod m20261126_000003_change_cursor;
 mod m20261205_000003_host_policy;
 mod m20261206_000005_leases;
+mod m20261207_000006_list_indexes;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_change_cursor::Migration),
             Box::new(m20261205_000003_host_policy::Migration),
             Box::new(m20261206_000005_leases::Migration),
+            Box::new(m20261207_000006_list_indexes::Migration),
         ]
     }
 }
