@@ -306,7 +306,8 @@ async fn walk(conn: &mut Conn, path: &str) -> (Vec<Duration>, u64) {
         assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
         let page: Value = serde_json::from_slice(&body).expect("a JSON page");
         for job in page["jobs"].as_array().expect("jobs") {
-            let key = (job["created_at"].as_str().unwrap_or("").to_string(), job["id"].as_str().unwrap_or("").to_string());
+            let key =
+                (job["created_at"].as_str().unwrap_or("").to_string(), job["id"].as_str().unwrap_or("").to_string());
             assert!(last.as_ref().is_none_or(|l| *l < key), "out of order at {key:?} after {last:?}");
             last = Some(key);
             seen += 1;
@@ -423,5 +424,7 @@ fn percentiles(times: &mut [Duration]) -> (f64, f64) {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
