@@ -21,6 +21,7 @@ pub mod redact;
 pub mod retention;
 pub mod scope;
 pub mod settings;
+mod sqlite_reads;
 pub mod status;
 pub mod time;
 mod validate;
@@ -42,6 +43,8 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
+    /// Job execution reads without sqlx's hand-offs, on an SQLite file.
+    reads: Option<sqlite_reads::SqliteReads>,
     engines: Engines,
     settings: Settings,
     jobs: manager::State,
@@ -52,7 +55,8 @@ impl Edp {
     /// `hints` is the sending half of the channel given to
     /// [`manager::spawn`]: an execution id sent there is polled at once.
     pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings, hints: UnboundedSender<String>) -> Self {
-        Self(Arc::new(Inner { db, engines, settings, jobs: manager::State::default(), hints }))
+        let reads = sqlite_reads::SqliteReads::of(&db);
+        Self(Arc::new(Inner { db, reads, engines, settings, jobs: manager::State::default(), hints }))
     }
 
     /// Makes an execution due now: its engine said it changed.
@@ -64,6 +68,10 @@ impl Edp {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.0.db
+    }
+
+    pub(crate) fn sqlite_reads(&self) -> Option<&sqlite_reads::SqliteReads> {
+        self.0.reads.as_ref()
     }
 
     pub fn engines(&self) -> &Engines {

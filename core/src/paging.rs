@@ -43,6 +43,21 @@ pub(crate) fn sort<C: Copy>(sort_by: Option<&str>, allowed: &[(&str, C)], defaul
     Ok(Sort { col, desc })
 }
 
+/// Where a page's rows are read: the ORM ([`Orm`]), or, for job
+/// executions on SQLite, `crate::sqlite_reads`.
+pub(crate) trait Rows<E: EntityTrait> {
+    fn all(&self, select: Select<E>) -> impl Future<Output = Result<Vec<E::Model>>> + Send;
+}
+
+/// Rows through sea-orm, on any database.
+pub(crate) struct Orm<'a, C>(pub &'a C);
+
+impl<E: EntityTrait, C: ConnectionTrait + Sync> Rows<E> for Orm<'_, C> {
+    async fn all(&self, select: Select<E>) -> Result<Vec<E::Model>> {
+        Ok(select.all(self.0).await?)
+    }
+}
+
 /// One page of `select` (already filtered for visibility and the user's
 /// filters), ordered by `sort` then id.
 pub(crate) async fn page<E, C>(
@@ -54,7 +69,22 @@ pub(crate) async fn page<E, C>(
 ) -> Result<Page<E::Model>>
 where
     E: EntityTrait,
-    C: ConnectionTrait,
+    C: ConnectionTrait + Sync,
+{
+    page_from(&Orm(db), select, id_col, sort, query).await
+}
+
+/// [`page`], its rows read from `rows`.
+pub(crate) async fn page_from<E, R>(
+    rows: &R,
+    select: Select<E>,
+    id_col: E::Column,
+    sort: Sort<E::Column>,
+    query: &ListQuery,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    R: Rows<E>,
 {
     if let Some(limit) = query.limit
         && !(1..=MAX_LIMIT).contains(&limit)
@@ -65,8 +95,12 @@ where
 
     let marker = match &query.marker {
         Some(id) => {
-            let row = crate::db::by_key(select.clone().filter(id_col.eq(id.clone())), db)
+            // By key: no LIMIT (see `crate::db::by_key`).
+            let row = rows
+                .all(select.clone().filter(id_col.eq(id.clone())))
                 .await?
+                .into_iter()
+                .next()
                 .ok_or_else(|| Error::Validation(format!("marker {id} not found")))?;
             Some((row.get(sort.col), Value::from(id.clone())))
         }
@@ -81,7 +115,7 @@ where
     if let Some(limit) = query.limit {
         forward = forward.limit(limit + 1);
     }
-    let mut items = forward.all(db).await?;
+    let mut items = rows.all(forward).await?;
 
     let next = match query.limit {
         Some(limit) if items.len() as u64 > limit => {
@@ -94,15 +128,18 @@ where
     // The previous page is the `limit` rows ending at the marker; the
     // marker that fetches it is the row just before them.
     let prev = match (&marker, query.limit) {
-        (Some((value, id)), Some(limit)) => select
-            .filter(beyond(sort, id_col, value, id, sort.desc, true))
-            .order_by(sort.col, reverse.clone())
-            .order_by(id_col, reverse)
-            .offset(limit)
-            .limit(1)
-            .one(db)
+        (Some((value, id)), Some(limit)) => rows
+            .all(
+                select
+                    .filter(beyond(sort, id_col, value, id, sort.desc, true))
+                    .order_by(sort.col, reverse.clone())
+                    .order_by(id_col, reverse)
+                    .offset(limit)
+                    .limit(1),
+            )
             .await?
-            .map(|row| id_of(&row, id_col)),
+            .first()
+            .map(|row| id_of(row, id_col)),
         _ => None,
     };
 
@@ -111,6 +148,11 @@ where
 
 /// Rows after (`ascending`) or before the marker in sort order; with
 /// `inclusive`, the marker row itself too.
+///
+/// The leading `sort >= value` (or `<=`) adds nothing to the meaning: it is
+/// the range an index on `(sort, id)` can seek to. Without it, SQLite and
+/// Postgres read the `OR` from the start of the index and filter, so a page
+/// deep in a long list cost time in proportion to its depth.
 fn beyond<Col: ColumnTrait>(
     sort: Sort<Col>,
     id_col: Col,
@@ -119,12 +161,22 @@ fn beyond<Col: ColumnTrait>(
     ascending: bool,
     inclusive: bool,
 ) -> Condition {
-    let (past_value, past_id) = if ascending {
-        (sort.col.gt(value.clone()), if inclusive { id_col.gte(id.clone()) } else { id_col.gt(id.clone()) })
+    let (from, past_value, past_id) = if ascending {
+        (
+            sort.col.gte(value.clone()),
+            sort.col.gt(value.clone()),
+            if inclusive { id_col.gte(id.clone()) } else { id_col.gt(id.clone()) },
+        )
     } else {
-        (sort.col.lt(value.clone()), if inclusive { id_col.lte(id.clone()) } else { id_col.lt(id.clone()) })
+        (
+            sort.col.lte(value.clone()),
+            sort.col.lt(value.clone()),
+            if inclusive { id_col.lte(id.clone()) } else { id_col.lt(id.clone()) },
+        )
     };
-    Condition::any().add(past_value).add(Condition::all().add(sort.col.eq(value.clone())).add(past_id))
+    Condition::all()
+        .add(from)
+        .add(Condition::any().add(past_value).add(Condition::all().add(sort.col.eq(value.clone())).add(past_id)))
 }
 
 fn id_of<M: ModelTrait>(row: &M, id_col: <M::Entity as EntityTrait>::Column) -> String {

@@ -6,7 +6,15 @@ use serde::Serializer;
 const FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
 pub fn format(t: &DateTime<Utc>) -> String {
-    t.format(FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    // Written out: chrono's `format` parses FORMAT again on every call,
+    // and every job in a list has four times.
+    match t.year() {
+        year @ 0..=9999 => {
+            format!("{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.month(), t.day(), t.hour(), t.minute(), t.second())
+        }
+        _ => t.format(FORMAT).to_string(),
+    }
 }
 
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -8,6 +8,7 @@ mod m20261126_000003_change_cursor;
 mod m20261205_000003_host_policy;
 mod m20261206_000005_leases;
 mod m20261207_000006_job_policies;
+mod m20261207_000007_list_indexes;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000003_host_policy::Migration),
             Box::new(m20261206_000005_leases::Migration),
             Box::new(m20261207_000006_job_policies::Migration),
+            Box::new(m20261207_000007_list_indexes::Migration),
         ]
     }
 }

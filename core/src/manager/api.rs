@@ -288,7 +288,10 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
         ],
         job_execution::Column::CreatedAt,
     )?;
-    let page = paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?;
+    let page = match edp.sqlite_reads() {
+        Some(reads) => paging::page_from(reads, select, job_execution::Column::Id, sort, query).await?,
+        None => paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?,
+    };
     Ok(page.map(Into::into))
 }
 
@@ -482,13 +485,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_execution::Model> {
-    crate::db::by_key(
-        job_execution::Entity::find_by_id(id)
-            .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic)),
-        edp.db(),
-    )
-    .await?
-    .ok_or_else(|| Error::not_found("job", id))
+    let row = match edp.sqlite_reads() {
+        Some(reads) => reads.execution(id, scope)?,
+        None => {
+            let select = job_execution::Entity::find_by_id(id)
+                .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));
+            crate::db::by_key(select, edp.db()).await?
+        }
+    };
+    row.ok_or_else(|| Error::not_found("job", id))
 }
 
 /// An engine's refusal, as the user sees it.

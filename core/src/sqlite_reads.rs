@@ -1,0 +1,373 @@
+//! Reads of job executions on SQLite without sqlx's thread hand-offs.
+//!
+//! sqlx-sqlite runs each connection on a thread of its own: every query is
+//! sent there over a channel and its rows come back the same way, two
+//! thread wake-ups per query, which was most of what a `GET /v2/jobs/{id}`
+//! cost (BENCHMARKS.md, issue 16 part 2). These connections run the same
+//! SQL (built by sea-query from the same `Select`) on the calling thread.
+//!
+//! Invariants:
+//! - **Reads only**: each connection is `query_only`; every write stays on
+//!   sea-orm, so there is one write path and one place for transactions.
+//! - **No stale reads**: each statement runs in its own implicit read
+//!   transaction, begun when it starts (WAL: a reader sees every commit
+//!   made before, and never waits for a writer), and every statement is
+//!   run to its end or dropped, which ends that transaction.
+//! - **Same values as sea-orm**: bound values are encoded as sqlx encodes
+//!   them (booleans as 0/1, times as RFC 3339 text), so comparisons with
+//!   stored values agree; rows are decoded as sqlx decodes them.
+//! - Only SQLite files: Postgres, and in-memory SQLite, keep sea-orm.
+//!
+//! A read blocks the async worker that runs it for its duration (tens of
+//! µs for a row, about a millisecond for a page of 100): cheaper than
+//! handing it to another thread and back, and WAL readers do not wait for
+//! locks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, Row};
+use sea_orm::sea_query::Value;
+use sea_orm::{DatabaseConnection, DbBackend, IdenStatic, Iterable, QueryTrait, Select};
+
+use crate::entity::job_execution;
+use crate::error::{Error, Result};
+use crate::scope::{Role, Scope};
+
+/// Idle connections kept; more are opened under load and closed after.
+const IDLE: usize = 4;
+
+/// A few read-only connections to the SQLite file edpd uses.
+pub(crate) struct SqliteReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReads {
+    /// For a database on an SQLite file; `None` for anything else.
+    pub(crate) fn of(db: &DatabaseConnection) -> Option<Self> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return None;
+        }
+        let path = db.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
+        path.is_file().then(|| Self { path, idle: Mutex::new(Vec::new()) })
+    }
+
+    fn open(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    /// Runs `read` on an idle connection (or a new one).
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => Self::open(&self.path).map_err(db_error)?,
+        };
+        let out = read(&conn).map_err(db_error);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// The executions `select` finds, as sea-orm's `select.all(db)` would
+    /// give them.
+    pub(crate) fn executions(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
+        let statement = select.build(DbBackend::Sqlite);
+        let values: Vec<SqlValue> = match &statement.values {
+            Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            if stmt.column_count() != COLUMNS.len() {
+                return Err(rusqlite::Error::InvalidColumnIndex(stmt.column_count()));
+            }
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), execution)?;
+            rows.collect()
+        })
+    }
+
+    /// The execution `id`, if `scope` sees it: `api::find`, on every
+    /// `GET /v2/jobs/{id}`.
+    pub(crate) fn execution(&self, id: &str, scope: &Scope) -> Result<Option<job_execution::Model>> {
+        self.with(|conn| {
+            let found = match scope.role {
+                Role::Admin => conn.prepare_cached(&BY_ID[0])?.query_row([id], execution),
+                Role::Member => conn.prepare_cached(&BY_ID[1])?.query_row([id, scope.project_id.as_str()], execution),
+            };
+            match found {
+                Ok(row) => Ok(Some(row)),
+                Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+impl crate::paging::Rows<job_execution::Entity> for SqliteReads {
+    async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
+        self.executions(select)
+    }
+}
+
+/// A bound value, encoded as sqlx-sqlite encodes it.
+fn bind(value: &Value) -> Result<SqlValue> {
+    let unsupported = || Error::Internal(format!("no SQLite encoding for {value:?}"));
+    Ok(match value {
+        Value::Bool(v) => v.map_or(SqlValue::Null, |b| SqlValue::Integer(b.into())),
+        Value::Int(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::BigInt(v) => v.map_or(SqlValue::Null, SqlValue::Integer),
+        Value::Unsigned(v) => v.map_or(SqlValue::Null, |n| SqlValue::Integer(n.into())),
+        Value::BigUnsigned(v) => match v {
+            None => SqlValue::Null,
+            Some(n) => SqlValue::Integer(i64::try_from(*n).map_err(|_| unsupported())?),
+        },
+        Value::String(v) => v.clone().map_or(SqlValue::Null, SqlValue::Text),
+        Value::ChronoDateTimeUtc(v) => {
+            v.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
+        }
+        _ => return Err(unsupported()),
+    })
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("database read failed: {e}"))
+}
+
+/// Where each of the model's fields is in a result: `Entity::find()`
+/// selects the columns in `Column::iter()` order, and so does
+/// [`BY_ID`]; worked out once.
+static AT: LazyLock<[usize; COLUMNS.len()]> = LazyLock::new(|| {
+    let order: Vec<&str> = job_execution::Column::iter().map(|c| c.as_str()).collect();
+    assert_eq!(order.len(), COLUMNS.len(), "sqlite_reads::COLUMNS lists every column of job_executions");
+    COLUMNS.map(|name| order.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no column {name}")))
+});
+
+/// One execution by id: the model's columns, in `Column::iter()` order.
+/// Written out once rather than built by sea-query on every call.
+static BY_ID: LazyLock<[String; 2]> = LazyLock::new(|| {
+    let columns: Vec<String> = job_execution::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+    let sql = format!("SELECT {} FROM \"job_executions\" WHERE \"id\" = ?1", columns.join(", "));
+    // What `Scope::visible` asks for a member; sqlx stores `true` as 1.
+    let member = format!("{sql} AND (\"project_id\" = ?2 OR \"is_public\" = 1)");
+    [sql, member]
+});
+
+/// `job_execution::Model`'s fields, in the order [`execution`] reads them.
+const COLUMNS: [&str; 32] = [
+    "id",
+    "project_id",
+    "job_template_id",
+    "cluster_id",
+    "input_id",
+    "output_id",
+    "engine",
+    "status",
+    "info",
+    "engine_job_id",
+    "return_code",
+    "job_configs",
+    "interface",
+    "data_source_urls",
+    "extra",
+    "is_public",
+    "is_protected",
+    "start_time",
+    "end_time",
+    "next_action_at",
+    "attempts",
+    "cancel_deadline",
+    "delete_requested",
+    "flow_id",
+    "lease_owner",
+    "lease_token",
+    "lease_expires_at",
+    "node_id",
+    "host_bound",
+    "submitted",
+    "created_at",
+    "updated_at",
+];
+
+/// A row of `job_executions`, decoded as sea-orm decodes it.
+fn execution(row: &Row<'_>) -> rusqlite::Result<job_execution::Model> {
+    let c = &*AT;
+    Ok(job_execution::Model {
+        id: row.get(c[0])?,
+        project_id: row.get(c[1])?,
+        job_template_id: row.get(c[2])?,
+        cluster_id: row.get(c[3])?,
+        input_id: row.get(c[4])?,
+        output_id: row.get(c[5])?,
+        engine: row.get(c[6])?,
+        status: row.get(c[7])?,
+        info: json(row, c[8])?,
+        engine_job_id: row.get(c[9])?,
+        return_code: row.get(c[10])?,
+        job_configs: json(row, c[11])?,
+        interface: json(row, c[12])?,
+        data_source_urls: json(row, c[13])?,
+        extra: json(row, c[14])?,
+        is_public: row.get(c[15])?,
+        is_protected: row.get(c[16])?,
+        start_time: time_or_null(row, c[17])?,
+        end_time: time_or_null(row, c[18])?,
+        next_action_at: time_or_null(row, c[19])?,
+        attempts: row.get(c[20])?,
+        cancel_deadline: time_or_null(row, c[21])?,
+        delete_requested: row.get(c[22])?,
+        flow_id: row.get(c[23])?,
+        lease_owner: row.get(c[24])?,
+        lease_token: row.get(c[25])?,
+        lease_expires_at: time_or_null(row, c[26])?,
+        node_id: row.get(c[27])?,
+        host_bound: row.get(c[28])?,
+        submitted: row.get(c[29])?,
+        created_at: time(row, c[30])?,
+        updated_at: time(row, c[31])?,
+    })
+}
+
+fn conversion(at: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, e.into())
+}
+
+fn json(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
+    match row.get_ref(at)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => serde_json::from_slice(bytes).map_err(|e| conversion(at, e)),
+        ValueRef::Null => Ok(serde_json::Value::Null),
+        other => Err(conversion(at, format!("not JSON: {other:?}"))),
+    }
+}
+
+fn time_or_null(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get_ref(at)? {
+        ValueRef::Null => Ok(None),
+        _ => time(row, at).map(Some),
+    }
+}
+
+/// A stored time, read as sqlx-sqlite reads one: RFC 3339 (what it
+/// writes), else SQLite's own text formats.
+fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text = match row.get_ref(at)? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| conversion(at, e))?,
+        other => return Err(conversion(at, format!("not a time: {other:?}"))),
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in ["%F %T%.f%:z", "%F %T%.fZ", "%FT%T%.fZ", "%FT%T%.f%:z"] {
+        if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(text, format) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    for format in ["%F %T%.f", "%FT%T%.f", "%F %R", "%FT%R"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(conversion(at, format!("not a time: {text}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use edp_migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, Database, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+    use serde_json::json;
+
+    use super::*;
+
+    fn row(id: &str, project: &str, public: bool, created: DateTime<Utc>) -> job_execution::Model {
+        job_execution::Model {
+            id: id.into(),
+            project_id: project.into(),
+            job_template_id: "t".into(),
+            cluster_id: "c".into(),
+            input_id: None,
+            output_id: Some("o".into()),
+            engine: "local".into(),
+            status: "RUNNING".into(),
+            info: json!({"status": "RUNNING", "nested": {"a": [1, 2.5, null, "é"]}}),
+            engine_job_id: Some("42".into()),
+            return_code: Some(-9),
+            job_configs: json!({"configs": {"k": "v"}, "args": ["x"]}),
+            interface: json!([]),
+            data_source_urls: json!({}),
+            extra: json!({"callback_token": "secret", "masked": ["s3cret"]}),
+            is_public: public,
+            is_protected: true,
+            start_time: Some(created),
+            end_time: None,
+            next_action_at: Some(created + chrono::Duration::microseconds(1)),
+            attempts: 3,
+            cancel_deadline: None,
+            delete_requested: false,
+            flow_id: None,
+            lease_owner: None,
+            lease_token: Some("lt".into()),
+            lease_expires_at: None,
+            node_id: Some("n".into()),
+            host_bound: true,
+            submitted: true,
+            created_at: created,
+            updated_at: created,
+        }
+    }
+
+    /// What these connections read is what sea-orm reads, row for row,
+    /// visibility and order included (times with and without fractions).
+    #[tokio::test]
+    async fn reads_the_rows_sea_orm_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        // Without foreign keys: the rows name no real template or cluster.
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+        let mut options = sea_orm::ConnectOptions::new(url);
+        options.map_sqlx_sqlite_opts(|o| {
+            o.foreign_keys(false).journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        });
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let whole = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
+        let rows = [
+            row("a", "p1", false, whole),
+            row("b", "p2", true, whole + chrono::Duration::microseconds(123_456)),
+            row("c", "p2", false, whole + chrono::Duration::milliseconds(500)),
+        ];
+        for r in &rows {
+            r.clone().into_active_model().reset_all().insert(&db).await.unwrap();
+        }
+        let reads = SqliteReads::of(&db).expect("an SQLite file");
+        for r in &rows {
+            assert_eq!(reads.execution(&r.id, &Scope::admin("x")).unwrap().as_ref(), Some(r));
+        }
+        let member = Scope::member("p1");
+        assert!(reads.execution("a", &member).unwrap().is_some());
+        assert!(reads.execution("b", &member).unwrap().is_some(), "public");
+        assert!(reads.execution("c", &member).unwrap().is_none(), "another project's");
+        assert!(reads.execution("zz", &Scope::admin("x")).unwrap().is_none());
+
+        let select = job_execution::Entity::find()
+            .filter(member.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic))
+            .filter(job_execution::Column::CreatedAt.gt(whole))
+            .filter(job_execution::Column::Status.is_in(["RUNNING", "FAILED"]))
+            .order_by_desc(job_execution::Column::CreatedAt);
+        assert_eq!(reads.executions(select.clone()).unwrap(), select.all(&db).await.unwrap());
+        let all = job_execution::Entity::find().order_by_asc(job_execution::Column::CreatedAt);
+        assert_eq!(reads.executions(all.clone()).unwrap(), rows.to_vec());
+    }
+}
