@@ -99,12 +99,23 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
             }
             Ok(Some(claimed)) => tasks.push(run(edp, claimed)),
             // Busy, or another node's: its end is looked at when it frees.
-            Ok(None) => {
-                if rows::load(edp, &id).await?.is_some_and(|r| r.lease_owner.is_some() && r.next_action_at.is_some()) {
+            Ok(None) => match rows::load(edp, &id).await {
+                Ok(Some(row)) if row.lease_owner.is_some() && row.next_action_at.is_some() => {
                     wanted.insert(id);
                 }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(execution = %id, error = %e, "could not look at hinted job; will again");
+                    wanted.insert(id);
+                }
+            },
+            // A hint is never lost to a passing database error: a job
+            // whose engine tells of its end is otherwise polled only
+            // every `fallback_poll_secs`.
+            Err(e) => {
+                tracing::warn!(execution = %id, error = %e, "could not claim hinted job; will again");
+                wanted.insert(id);
             }
-            Err(e) => tracing::warn!(execution = %id, error = %e, "could not claim hinted job"),
         }
     }
 
