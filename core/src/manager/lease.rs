@@ -284,6 +284,22 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
     Ok(())
 }
 
+/// A lease given back after its step failed with an error, the row due
+/// again `after` from now (a no-op if the lease was already given back).
+pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time::Duration) -> Result<()> {
+    let due = time::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::seconds(5));
+    job_execution::Entity::update_many()
+        .col_expr(C::NextActionAt, Expr::val(due).into())
+        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .filter(C::Id.eq(lease.id.clone()))
+        .filter(C::LeaseToken.eq(lease.token.clone()))
+        .exec(edp.db())
+        .await?;
+    Ok(())
+}
+
 /// A lease given back with nothing else changed: the row changed under the
 /// task (a cancel, a delete), and whoever changed it set when it is due.
 pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {

@@ -31,6 +31,8 @@ use super::{cancel, launch, nodes, policy, poll, rows, slots};
 
 /// The longest the loop sleeps without a reason to wake.
 const IDLE: Duration = Duration::from_secs(1);
+/// How soon a step that failed with an error is tried again.
+const STEP_RETRY: Duration = Duration::from_secs(5);
 /// Slots of each cluster that polls leave free for cancels and launches.
 pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 
@@ -155,6 +157,7 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
     let edp = edp.clone();
     tokio::spawn(async move {
         let id = claimed.row.id.clone();
+        let lease = claimed.lease.clone();
         let in_flow = claimed.row.flow_id.is_some();
         let step = Step::of(&claimed.row);
         let permits = edp.jobs().scheduler.permits(&edp, &claimed.row, step).await;
@@ -169,6 +172,11 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
         drop(permits);
         if let Err(e) = outcome {
             tracing::error!(execution = %id, error = %e, "background step failed; will retry");
+            // Soon, rather than when its lease expires (if the step did
+            // not write or give it back already).
+            if let Err(e) = lease::release_for_retry(&edp, &lease, STEP_RETRY).await {
+                tracing::warn!(execution = %id, error = %e, "could not give the lease back; it expires");
+            }
         }
         // Its flow may be waiting on it; a freed slot may let more in.
         if in_flow || step != Step::Poll {
