@@ -92,7 +92,7 @@ impl SqliteReads {
         };
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(&statement.sql)?;
-            if stmt.column_count() != COLUMNS.len() {
+            if stmt.column_count() != *COLUMN_COUNT {
                 return Err(rusqlite::Error::InvalidColumnIndex(stmt.column_count()));
             }
             let rows = stmt.query_map(rusqlite::params_from_iter(values), execution)?;
@@ -147,14 +147,8 @@ fn db_error(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database read failed: {e}"))
 }
 
-/// Where each of the model's fields is in a result: `Entity::find()`
-/// selects the columns in `Column::iter()` order, and so does
-/// [`BY_ID`]; worked out once.
-static AT: LazyLock<[usize; COLUMNS.len()]> = LazyLock::new(|| {
-    let order: Vec<&str> = job_execution::Column::iter().map(|c| c.as_str()).collect();
-    assert_eq!(order.len(), COLUMNS.len(), "sqlite_reads::COLUMNS lists every column of job_executions");
-    COLUMNS.map(|name| order.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no column {name}")))
-});
+/// How many columns a row of `job_executions` has.
+static COLUMN_COUNT: LazyLock<usize> = LazyLock::new(|| job_execution::Column::iter().count());
 
 /// One execution by id: the model's columns, in `Column::iter()` order.
 /// Written out once rather than built by sea-query on every call.
@@ -166,78 +160,44 @@ static BY_ID: LazyLock<[String; 2]> = LazyLock::new(|| {
     [sql, member]
 });
 
-/// `job_execution::Model`'s fields, in the order [`execution`] reads them.
-const COLUMNS: [&str; 32] = [
-    "id",
-    "project_id",
-    "job_template_id",
-    "cluster_id",
-    "input_id",
-    "output_id",
-    "engine",
-    "status",
-    "info",
-    "engine_job_id",
-    "return_code",
-    "job_configs",
-    "interface",
-    "data_source_urls",
-    "extra",
-    "is_public",
-    "is_protected",
-    "start_time",
-    "end_time",
-    "next_action_at",
-    "attempts",
-    "cancel_deadline",
-    "delete_requested",
-    "flow_id",
-    "lease_owner",
-    "lease_token",
-    "lease_expires_at",
-    "node_id",
-    "host_bound",
-    "submitted",
-    "created_at",
-    "updated_at",
-];
-
-/// A row of `job_executions`, decoded as sea-orm decodes it.
+/// A row of `job_executions`, decoded as sea-orm decodes it. Its columns
+/// come in `Column::iter()` order (`Entity::find()` and [`BY_ID`] select
+/// them so), which is the order of the model's fields: read here in that
+/// order (the unit test compares every field with sea-orm's reading).
 fn execution(row: &Row<'_>) -> rusqlite::Result<job_execution::Model> {
-    let c = &*AT;
     Ok(job_execution::Model {
-        id: row.get(c[0])?,
-        project_id: row.get(c[1])?,
-        job_template_id: row.get(c[2])?,
-        cluster_id: row.get(c[3])?,
-        input_id: row.get(c[4])?,
-        output_id: row.get(c[5])?,
-        engine: row.get(c[6])?,
-        status: row.get(c[7])?,
-        info: json(row, c[8])?,
-        engine_job_id: row.get(c[9])?,
-        return_code: row.get(c[10])?,
-        job_configs: json(row, c[11])?,
-        interface: json(row, c[12])?,
-        data_source_urls: json(row, c[13])?,
-        extra: json(row, c[14])?,
-        is_public: row.get(c[15])?,
-        is_protected: row.get(c[16])?,
-        start_time: time_or_null(row, c[17])?,
-        end_time: time_or_null(row, c[18])?,
-        next_action_at: time_or_null(row, c[19])?,
-        attempts: row.get(c[20])?,
-        cancel_deadline: time_or_null(row, c[21])?,
-        delete_requested: row.get(c[22])?,
-        flow_id: row.get(c[23])?,
-        lease_owner: row.get(c[24])?,
-        lease_token: row.get(c[25])?,
-        lease_expires_at: time_or_null(row, c[26])?,
-        node_id: row.get(c[27])?,
-        host_bound: row.get(c[28])?,
-        submitted: row.get(c[29])?,
-        created_at: time(row, c[30])?,
-        updated_at: time(row, c[31])?,
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        job_template_id: row.get(2)?,
+        cluster_id: row.get(3)?,
+        input_id: row.get(4)?,
+        output_id: row.get(5)?,
+        engine: row.get(6)?,
+        status: row.get(7)?,
+        info: json(row, 8)?,
+        engine_job_id: row.get(9)?,
+        return_code: row.get(10)?,
+        job_configs: json(row, 11)?,
+        interface: json(row, 12)?,
+        data_source_urls: json(row, 13)?,
+        extra: json(row, 14)?,
+        is_public: row.get(15)?,
+        is_protected: row.get(16)?,
+        start_time: time_or_null(row, 17)?,
+        end_time: time_or_null(row, 18)?,
+        next_action_at: time_or_null(row, 19)?,
+        attempts: row.get(20)?,
+        cancel_deadline: time_or_null(row, 21)?,
+        delete_requested: row.get(22)?,
+        flow_id: row.get(23)?,
+        lease_owner: row.get(24)?,
+        lease_token: row.get(25)?,
+        lease_expires_at: time_or_null(row, 26)?,
+        node_id: row.get(27)?,
+        host_bound: row.get(28)?,
+        submitted: row.get(29)?,
+        created_at: time(row, 30)?,
+        updated_at: time(row, 31)?,
     })
 }
 

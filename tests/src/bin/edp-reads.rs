@@ -80,11 +80,22 @@ async fn run(o: Options) {
 
     let source = one_finished_job(&app).await;
     let started = Instant::now();
-    let sql = copies_sql(pg.is_some(), &source, o.jobs);
+    let sqlite_file = app.data_dir().join("edp.sqlite");
+    // The table's columns as the migrations left them, in order.
+    let columns = match &pg {
+        Some(db) => psql(
+            &db.url(),
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'job_executions' \
+             ORDER BY ordinal_position",
+        ),
+        None => sqlite(&sqlite_file, "SELECT name FROM pragma_table_info('job_executions')"),
+    };
+    let columns: Vec<&str> = columns.lines().map(str::trim).filter(|c| !c.is_empty()).collect();
+    let sql = copies_sql(pg.is_some(), &columns, &source, o.jobs);
     match &pg {
         Some(db) => psql(&db.url(), &sql),
-        None => sqlite(&app.data_dir().join("edp.sqlite"), &sql),
-    }
+        None => sqlite(&sqlite_file, &sql),
+    };
     println!("{} copies of job {source} inserted in {:.1} s", o.jobs, started.elapsed().as_secs_f64());
     let addr = app.base.strip_prefix("http://").expect("an http base").to_string();
 
@@ -170,41 +181,7 @@ fn copy_id(i: u64) -> String {
 /// One INSERT making `n` copies of `source`: 90% SUCCEEDED, 9% FAILED, 1%
 /// KILLED, created 10 ms apart in fours (ties broken by id), all before the
 /// source, nothing due for the scheduler.
-fn copies_sql(postgres: bool, source: &str, n: u64) -> String {
-    const COLUMNS: &[&str] = &[
-        "id",
-        "project_id",
-        "job_template_id",
-        "cluster_id",
-        "input_id",
-        "output_id",
-        "engine",
-        "status",
-        "info",
-        "engine_job_id",
-        "return_code",
-        "job_configs",
-        "interface",
-        "data_source_urls",
-        "extra",
-        "is_public",
-        "is_protected",
-        "start_time",
-        "end_time",
-        "next_action_at",
-        "attempts",
-        "cancel_deadline",
-        "delete_requested",
-        "flow_id",
-        "lease_owner",
-        "lease_token",
-        "lease_expires_at",
-        "node_id",
-        "host_bound",
-        "submitted",
-        "created_at",
-        "updated_at",
-    ];
+fn copies_sql(postgres: bool, columns: &[&str], source: &str, n: u64) -> String {
     let status = "CASE WHEN i % 100 = 0 THEN 'KILLED' WHEN i % 10 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END";
     let (series, id, info, time) = if postgres {
         (
@@ -224,7 +201,7 @@ fn copies_sql(postgres: bool, source: &str, n: u64) -> String {
                 .to_string(),
         )
     };
-    let values: Vec<String> = COLUMNS
+    let values: Vec<String> = columns
         .iter()
         .map(|c| match *c {
             "id" => id.clone(),
@@ -237,7 +214,7 @@ fn copies_sql(postgres: bool, source: &str, n: u64) -> String {
         .collect();
     let insert = format!(
         "INSERT INTO job_executions ({}) SELECT {} FROM {series}, job_executions s WHERE s.id = '{source}'",
-        COLUMNS.join(", "),
+        columns.join(", "),
         values.join(", ")
     );
     if postgres {
@@ -247,18 +224,23 @@ fn copies_sql(postgres: bool, source: &str, n: u64) -> String {
     }
 }
 
-fn sqlite(path: &std::path::Path, sql: &str) {
+/// Runs `sql` with the sqlite3 client; what it printed.
+fn sqlite(path: &std::path::Path, sql: &str) -> String {
     let out = Command::new("sqlite3")
         .arg(path)
         .args([".timeout 30000", sql])
         .output()
         .expect("the sqlite3 client runs (apt-get install sqlite3)");
     assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect("psql runs");
+/// Runs `sql` with psql; what it printed (unaligned, tuples only).
+fn psql(url: &str, sql: &str) -> String {
+    let out =
+        Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql]).output().expect("psql runs");
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A fresh database on EDP_TEST_PG_URL's server, dropped when it goes.
