@@ -3,6 +3,7 @@
 //! plugin directories.
 
 pub mod app;
+pub mod bench;
 pub mod build;
 pub mod spark;
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use edp_tests::TestApp;
 use futures::future::join_all;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 struct Options {
     jobs: usize,
@@ -92,45 +92,11 @@ async fn run(o: Options) {
     println!("hello-world axum: {hello_rate:.0} req/s");
 
     let app = TestApp::builder().env("RUST_LOG", "warn").start().await;
-    let cluster =
-        app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].as_str().expect("local").to_string();
-    let internal =
-        app.send_raw(reqwest::Method::PUT, "/v2/job-binary-internals/true.sh", b"true\n".to_vec()).await.expect(202);
-    let url = format!("internal-db://{}", internal["job_binary_internal"]["id"].as_str().expect("id"));
-    let binary = app.post("/v2/job-binaries", json!({"name": "true.sh", "url": url})).await.expect(202);
-    let template = app
-        .post("/v2/job-templates", json!({"name": "true", "type": "Shell", "mains": [binary["job_binary"]["id"]]}))
-        .await
-        .expect(202);
-    let launch = json!({"job_template_id": template["job_template"]["id"], "cluster_id": cluster});
+    let launch = edp_tests::bench::shell_job(&app, "true", "true\n").await;
 
     // Launch throughput: every job posted, then all seen finished.
     let started = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
-    let ids: Vec<String> = join_all((0..o.clients).map(|_| {
-        let (http, base, launch, next) = (app.http.clone(), app.base.clone(), launch.clone(), next.clone());
-        let jobs = o.jobs as u64;
-        async move {
-            let mut ids = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < jobs {
-                let reply: Value = http
-                    .post(format!("{base}/v2/jobs"))
-                    .json(&launch)
-                    .send()
-                    .await
-                    .expect("post")
-                    .json()
-                    .await
-                    .expect("json");
-                ids.push(reply["job"]["id"].as_str().expect("a job id").to_string());
-            }
-            ids
-        }
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect();
+    let ids = edp_tests::bench::launch_many(&app, &launch, o.jobs, o.clients).await;
     let posted = started.elapsed();
     loop {
         let active = app.get("/v2/jobs?status=PENDING,PREP,RUNNING,TOBEKILLED&limit=1").await.expect(200);

@@ -149,21 +149,8 @@ async fn run(o: Options) {
 /// A Shell job launched and finished through the API: the row the copies
 /// are made of.
 async fn one_finished_job(app: &TestApp) -> String {
-    let cluster =
-        app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].as_str().expect("local").to_string();
-    let internal =
-        app.send_raw(reqwest::Method::PUT, "/v2/job-binary-internals/true.sh", b"true\n".to_vec()).await.expect(202);
-    let url = format!("internal-db://{}", internal["job_binary_internal"]["id"].as_str().expect("id"));
-    let binary = app.post("/v2/job-binaries", json!({"name": "true.sh", "url": url})).await.expect(202);
-    let template = app
-        .post("/v2/job-templates", json!({"name": "true", "type": "Shell", "mains": [binary["job_binary"]["id"]]}))
-        .await
-        .expect(202);
-    let launch = json!({
-        "job_template_id": template["job_template"]["id"],
-        "cluster_id": cluster,
-        "job_configs": {"configs": {"edp.bench": "yes"}, "params": {"SIZE": "100"}, "args": ["one", "two"]},
-    });
+    let mut launch = edp_tests::bench::shell_job(app, "true", "true\n").await;
+    launch["job_configs"] = json!({"configs": {"edp.bench": "yes"}, "params": {"SIZE": "100"}, "args": ["one", "two"]});
     let id = app.post("/v2/jobs", launch).await.expect(202)["job"]["id"].as_str().expect("id").to_string();
     edp_tests::eventually("the source job finishes", Duration::from_secs(30), || async {
         let job = app.get(&format!("/v2/jobs/{id}")).await.expect(200);

@@ -130,32 +130,8 @@ async fn wait_count(app: &TestApp, statuses: &str, want: usize, within: Duration
     }
 }
 
-/// Posts `n` launches from a few clients; their ids.
 async fn launch(app: &TestApp, body: &Value, n: usize) -> Vec<String> {
-    let next = Arc::new(AtomicUsize::new(0));
-    join_all((0..CLIENTS).map(|_| {
-        let (http, base, body, next) = (app.http.clone(), app.base.clone(), body.clone(), next.clone());
-        async move {
-            let mut ids = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                let reply: Value = http
-                    .post(format!("{base}/v2/jobs"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("post")
-                    .json()
-                    .await
-                    .expect("json");
-                ids.push(reply["job"]["id"].as_str().unwrap_or_else(|| panic!("a job id: {reply}")).to_string());
-            }
-            ids
-        }
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
+    edp_tests::bench::launch_many(app, body, n, CLIENTS).await
 }
 
 async fn cancel_all(app: &TestApp, ids: &[String]) {
@@ -187,22 +163,11 @@ async fn run(o: Options) {
     println!("edp tracking benchmark: {cores} cores, steps {:?}, {} s windows", o.steps, o.window.as_secs());
 
     let app = TestApp::builder().env("RUST_LOG", "warn").start().await;
-    let cluster =
-        app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].as_str().expect("local").to_string();
-    let script = b"exec sleep 100000\n".to_vec();
-    let internal = app.send_raw(reqwest::Method::PUT, "/v2/job-binary-internals/sleep.sh", script).await.expect(202);
-    let url = format!("internal-db://{}", internal["job_binary_internal"]["id"].as_str().expect("id"));
-    let binary = app.post("/v2/job-binaries", json!({"name": "sleep.sh", "url": url})).await.expect(202);
-    let template = app
-        .post("/v2/job-templates", json!({"name": "sleep", "type": "Shell", "mains": [binary["job_binary"]["id"]]}))
-        .await
-        .expect(202);
-    let body = json!({"job_template_id": template["job_template"]["id"], "cluster_id": cluster});
+    let body = edp_tests::bench::shell_job(&app, "sleep", "exec sleep 100000\n").await;
 
     // The ceiling: the same edpd tracking nothing (one job ran and ended,
     // so the engine and its supervisor are up).
-    let warm =
-        launch(&app, &json!({"job_template_id": template["job_template"]["id"], "cluster_id": cluster}), 1).await;
+    let warm = launch(&app, &body, 1).await;
     wait_count(&app, "RUNNING", 1, Duration::from_secs(60)).await;
     cancel_all(&app, &warm).await;
     wait_count(&app, "KILLED", 1, Duration::from_secs(60)).await;

@@ -1,0 +1,57 @@
+//! What the benchmark programs (`src/bin/`) share: a Shell job set up
+//! through the API on the declared `local` cluster, and many launches of it
+//! from concurrent clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+/// Uploads `script` as `<name>.sh`, makes a Shell template of it and
+/// answers the body of a launch of it on the `local` cluster.
+pub async fn shell_job(app: &TestApp, name: &str, script: &str) -> Value {
+    let cluster =
+        app.get("/v2/clusters?name=local").await.expect(200)["clusters"][0]["id"].as_str().expect("local").to_string();
+    let file = format!("{name}.sh");
+    let path = format!("/v2/job-binary-internals/{file}");
+    let internal = app.send_raw(reqwest::Method::PUT, &path, script.as_bytes().to_vec()).await.expect(202);
+    let url = format!("internal-db://{}", internal["job_binary_internal"]["id"].as_str().expect("id"));
+    let binary = app.post("/v2/job-binaries", json!({"name": file, "url": url})).await.expect(202);
+    let template = app
+        .post("/v2/job-templates", json!({"name": name, "type": "Shell", "mains": [binary["job_binary"]["id"]]}))
+        .await
+        .expect(202);
+    json!({"job_template_id": template["job_template"]["id"], "cluster_id": cluster})
+}
+
+/// Posts `n` launches of `body` from `clients` concurrent clients; the new
+/// jobs' ids.
+pub async fn launch_many(app: &TestApp, body: &Value, n: usize, clients: usize) -> Vec<String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    join_all((0..clients).map(|_| {
+        let (http, base, body, next) = (app.http.clone(), app.base.clone(), body.clone(), next.clone());
+        async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let reply: Value = http
+                    .post(format!("{base}/v2/jobs"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("post")
+                    .json()
+                    .await
+                    .expect("json");
+                ids.push(reply["job"]["id"].as_str().unwrap_or_else(|| panic!("a job id: {reply}")).to_string());
+            }
+            ids
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
