@@ -227,13 +227,7 @@ pub(crate) async fn next_due(edp: &Edp) -> Result<Option<DateTime<Utc>>> {
 pub(crate) async fn recover(edp: &Edp) -> Result<()> {
     let node = edp.settings().node_id.clone();
     let now = time::now();
-    job_execution::Entity::update_many()
-        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
-        .filter(C::LeaseOwner.eq(node.clone()))
-        .exec(edp.db())
-        .await?;
+    unleased().filter(C::LeaseOwner.eq(node.clone())).exec(edp.db()).await?;
     // Flows it was advancing, likewise.
     crate::entity::flow::Entity::update_many()
         .col_expr(crate::entity::flow::Column::LeaseOwner, Expr::val(Option::<String>::None).into())
@@ -271,11 +265,8 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
     }
     for ((token, status, next), ids) in groups {
         let next_at = Expr::case(C::Status.eq(status), Expr::val(next)).finally(Expr::col(C::NextActionAt));
-        job_execution::Entity::update_many()
+        unleased()
             .col_expr(C::NextActionAt, next_at.into())
-            .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
-            .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
-            .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
             .filter(C::Id.is_in(ids))
             .filter(C::LeaseToken.eq(token))
             .exec(edp.db())
@@ -284,15 +275,20 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
     Ok(())
 }
 
+/// An update of executions that clears their lease.
+fn unleased() -> sea_orm::UpdateMany<job_execution::Entity> {
+    job_execution::Entity::update_many()
+        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
+        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+}
+
 /// A lease given back after its step failed with an error, the row due
 /// again `after` from now (a no-op if the lease was already given back).
 pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time::Duration) -> Result<()> {
     let due = time::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::seconds(5));
-    job_execution::Entity::update_many()
+    unleased()
         .col_expr(C::NextActionAt, Expr::val(due).into())
-        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
         .filter(C::Id.eq(lease.id.clone()))
         .filter(C::LeaseToken.eq(lease.token.clone()))
         .exec(edp.db())
@@ -303,13 +299,6 @@ pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time
 /// A lease given back with nothing else changed: the row changed under the
 /// task (a cancel, a delete), and whoever changed it set when it is due.
 pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
-    job_execution::Entity::update_many()
-        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
-        .filter(C::Id.eq(lease.id.clone()))
-        .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db())
-        .await?;
+    unleased().filter(C::Id.eq(lease.id.clone())).filter(C::LeaseToken.eq(lease.token.clone())).exec(edp.db()).await?;
     Ok(())
 }
