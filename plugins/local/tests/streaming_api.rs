@@ -312,7 +312,13 @@ async fn cancel_during_the_shuffle_leaves_no_task_process() {
     .await;
     let pgid: i32 =
         std::fs::read_to_string(api.app.job_dir(&id).join("job.pid")).expect("job.pid").trim().parse().expect("pid");
-    let members = group_members(pgid);
+    // The runner counts a reducer as running from its spawn; its process
+    // shows in the group a moment later.
+    let members = eventually("the runner and two reducers in the job's group", Duration::from_secs(10), || async {
+        let members = group_members(pgid);
+        (members.len() >= 3).then_some(members)
+    })
+    .await;
     assert!(members.len() >= 3, "the runner and two reducers: {members:?}");
 
     let asked = Instant::now();
