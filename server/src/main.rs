@@ -3,6 +3,13 @@ use std::path::PathBuf;
 use clap::Parser;
 use edp_server::{config::Settings, startup::Application, telemetry};
 
+/// edpd allocates and frees many small objects per request (rows, JSON,
+/// headers); glibc's malloc spent a quarter of a `GET /v2/jobs/{id}` in
+/// `_int_free`/`malloc_consolidate` (BENCHMARKS.md, issue 16). Plugins keep
+/// their own allocator: what crosses the ABI is freed by its owner's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// edpd: launch, poll and cancel data-processing jobs through one REST API.
 #[derive(Parser)]
 #[command(version)]
