@@ -161,24 +161,49 @@ async fn method_not_allowed() -> ApiError {
 
 fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a request handler panicked");
+    bug()
+}
+
+/// A 500 that tells nothing of edpd's insides (the log has them).
+fn bug() -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "edpd hit a bug; see its log")
         .into_response()
 }
 
 /// `202 {key: object}`: Sahara's answer to create and update.
 pub(crate) fn accepted<T: Serialize>(key: &str, object: T) -> Response {
-    (StatusCode::ACCEPTED, axum::Json(wrap(key, object))).into_response()
+    json_response(StatusCode::ACCEPTED, &wrap(key, object))
 }
 
 /// `200 {key: object}`.
 pub(crate) fn ok<T: Serialize>(key: &str, object: T) -> Response {
-    axum::Json(wrap(key, object)).into_response()
+    json_response(StatusCode::OK, &wrap(key, object))
 }
 
 /// `200 {key: [items], "markers": {"prev", "next"}}`, markers only when paged.
 pub(crate) fn page<T: Serialize>(key: &str, page: Page<T>) -> Response {
-    axum::Json(Wrapped { key, object: &page.items, markers: page.paged.then_some((&page.prev, &page.next)) })
-        .into_response()
+    json_response(
+        StatusCode::OK,
+        &Wrapped { key, object: &page.items, markers: page.paged.then_some((&page.prev, &page.next)) },
+    )
+}
+
+/// What a response of one object usually fits in: written into a buffer
+/// of this size, a job (about 1.5 KiB) is not copied as it grows, as it was
+/// from `axum::Json`'s 128 bytes (issue 16).
+const BODY_CAPACITY: usize = 4096;
+
+/// `body` as JSON; a value that cannot be written is edpd's bug, a 500.
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut buf = Vec::with_capacity(BODY_CAPACITY);
+    match serde_json::to_writer(&mut buf, body) {
+        Ok(()) => (status, [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf)
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a response could not be written as JSON");
+            bug()
+        }
+    }
 }
 
 pub(crate) fn no_content() -> Response {
