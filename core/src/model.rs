@@ -258,8 +258,37 @@ pub struct Execution {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What [`Execution::from`] reads of a row's `extra`: the values to mask
+/// and the policy. The rest (the request as given, the submit, the
+/// engine's own) is never shown, so a row read only to be shown need not
+/// build it (issue 16: parsing and dropping the whole `extra` was a third
+/// of a `GET /v2/jobs/{id}`). A key absent and a key `null` read alike.
+#[derive(serde::Deserialize)]
+pub(crate) struct ShownExtra {
+    masked: Option<Value>,
+    callback_token: Option<Value>,
+    policy: Option<Value>,
+}
+
+impl ShownExtra {
+    /// Those keys of a stored `extra`, skipping the others unread.
+    pub(crate) fn parse(stored: &[u8]) -> serde_json::Result<Value> {
+        let shown: Self = serde_json::from_slice(stored)?;
+        let mut extra = Object::new();
+        for (key, value) in
+            [("masked", shown.masked), ("callback_token", shown.callback_token), ("policy", shown.policy)]
+        {
+            if let Some(value) = value {
+                extra.insert(key.into(), value);
+            }
+        }
+        Ok(Value::Object(extra))
+    }
+}
+
 impl From<job_execution::Model> for Execution {
     fn from(row: job_execution::Model) -> Self {
+        // Reads of `row.extra` here are the keys of `ShownExtra`.
         // An engine's payload may echo what it was given.
         let mut info = row.info;
         redact::Secrets::of_execution(&row.extra).scrub(&mut info);

@@ -5,10 +5,12 @@ use serde_json::Value;
 /// Config keys holding credentials. Sahara blanks the swift and s3 keys; we
 /// blank anything that looks like a secret, wherever it is.
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
+    // Compared in place, ASCII case ignored: every config key of every job
+    // shown goes through here (no lower-cased copy each time).
+    let key = key.as_bytes();
     ["password", "secret", "token", "credential", "accesskey", "access.key", "private"]
         .iter()
-        .any(|needle| k.contains(needle))
+        .any(|needle| key.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes())))
 }
 
 /// `job_configs` with secret values blanked (Sahara shows `""`), and the
@@ -110,6 +112,17 @@ fn text(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_keys_whatever_their_case() {
+        for key in ["password", "fs.s3a.secret.key", "X-Auth-TOKEN", "fs.s3a.Access.Key", "AccessKeyId", "ssh_private"]
+        {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["", "pass", "mapred.reduce.tasks", "tok", "access_k"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn blanks_secrets_and_strips_internal_keys() {

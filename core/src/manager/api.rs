@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::{Execution, Page};
 use crate::paging::{self, ListQuery};
 use crate::scope::Scope;
+use crate::sqlite_reads::{Extra, Shown};
 use crate::status::Status;
 use crate::time;
 
@@ -209,6 +210,9 @@ impl Prepared {
 /// One execution. With `refresh`, the engine is asked first (bounded by the
 /// refresh timeout; a slow engine leaves the last known state).
 pub async fn get(edp: &Edp, scope: &Scope, id: &str, refresh: bool) -> Result<Execution> {
+    if !refresh {
+        return shown(edp, scope, id).await;
+    }
     let row = find(edp, scope, id).await?;
     if refresh
         && !rows::status(&row).is_terminal()
@@ -289,7 +293,7 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
         job_execution::Column::CreatedAt,
     )?;
     let page = match edp.sqlite_reads() {
-        Some(reads) => paging::page_from(reads, select, job_execution::Column::Id, sort, query).await?,
+        Some(reads) => paging::page_from(&Shown(reads), select, job_execution::Column::Id, sort, query).await?,
         None => paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?,
     };
     Ok(page.map(Into::into))
@@ -485,8 +489,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_execution::Model> {
+    find_read(edp, scope, id, Extra::Whole).await
+}
+
+/// The execution `id` as it is shown: on SQLite, read without building the
+/// parts of `extra` that are never shown.
+async fn shown(edp: &Edp, scope: &Scope, id: &str) -> Result<Execution> {
+    find_read(edp, scope, id, Extra::Shown).await.map(Into::into)
+}
+
+async fn find_read(edp: &Edp, scope: &Scope, id: &str, extra: Extra) -> Result<job_execution::Model> {
     let row = match edp.sqlite_reads() {
-        Some(reads) => reads.execution(id, scope)?,
+        Some(reads) => reads.execution(id, scope, extra)?,
         None => {
             let select = job_execution::Entity::find_by_id(id)
                 .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));

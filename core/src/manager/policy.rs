@@ -309,7 +309,7 @@ pub(crate) fn past_attempts(row: &Model) -> Vec<PastAttempt> {
 /// `attempt` and `max_attempts`, added to what `info` shows.
 pub(crate) fn show(extra: &Value, info: &mut Value) {
     let Some(stored) = extra.get("policy") else { return };
-    let Ok(policy) = serde_json::from_value::<Policy>(stored.clone()) else { return };
+    let Ok(policy) = Policy::deserialize(stored) else { return };
     if let Some(map) = info.as_object_mut() {
         map.insert("attempt".into(), json!(policy.attempt));
         map.insert("max_attempts".into(), json!(policy.max_attempts));
