@@ -1,6 +1,6 @@
 //! What the benchmark programs (`src/bin/`) share: a Shell job set up
 //! through the API on the declared `local` cluster, and many launches of it
-//! from concurrent clients.
+//! from concurrent clients; what a process has used.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,4 +54,26 @@ pub async fn launch_many(app: &TestApp, body: &Value, n: usize, clients: usize) 
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// CPU seconds (user + system) a process has used, from /proc (in clock
+/// ticks of 1/100 s: USER_HZ is 100 on Linux whatever the kernel's HZ).
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
+    // Fields after the command name, which may hold spaces: state is 3rd.
+    let rest = &stat[stat.rfind(')').expect("stat") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
 }

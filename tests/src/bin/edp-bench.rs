@@ -95,6 +95,8 @@ async fn run(o: Options) {
     let launch = edp_tests::bench::shell_job(&app, "true", "true\n").await;
 
     // Launch throughput: every job posted, then all seen finished.
+    let edpd = app.pid().expect("edpd runs");
+    let edpd_cpu = edp_tests::bench::cpu_secs(edpd);
     let started = Instant::now();
     let ids = edp_tests::bench::launch_many(&app, &launch, o.jobs, o.clients).await;
     let posted = started.elapsed();
@@ -106,6 +108,7 @@ async fn run(o: Options) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let finished = started.elapsed();
+    let edpd_cpu_per_launch = (edp_tests::bench::cpu_secs(edpd) - edpd_cpu) / o.jobs as f64;
     let failed = app.get("/v2/jobs?status=FAILED,KILLED&limit=1").await.expect(200);
     assert!(failed["jobs"].as_array().is_some_and(Vec::is_empty), "some benchmark jobs failed: {failed}");
     let launch_rate = ids.len() as f64 / finished.as_secs_f64();
@@ -115,6 +118,10 @@ async fn run(o: Options) {
         posted.as_secs_f64(),
         ids.len() as f64 / posted.as_secs_f64(),
         finished.as_secs_f64()
+    );
+    println!(
+        "edpd's own CPU (not the supervisor's, nor the jobs'), launches and the list polls included: {:.0} µs a launch",
+        edpd_cpu_per_launch * 1e6
     );
 
     // Latency: a few clients, each posting a job and polling it until it
@@ -179,6 +186,10 @@ async fn run(o: Options) {
     println!(
         "| (the same against spawn+wait of `/bin/true`) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
         100.0 * launch_rate / spawn_rate
+    );
+    println!(
+        "| edpd's own CPU a launch (POST → SUCCEEDED, the client's list polls included) | {:.0} µs | | |",
+        edpd_cpu_per_launch * 1e6
     );
     println!(
         "| GET /v2/jobs/{{id}} req/s | {read_rate:.0} | {hello_rate:.0} hello-world req/s | {:.0}% |",

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use edp_tests::TestApp;
+use edp_tests::bench::{cpu_secs, rss_mib};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -43,28 +44,6 @@ fn main() {
     let o = options();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(run(o));
-}
-
-/// CPU seconds (user + system) a process has used, from /proc (in clock
-/// ticks of 1/100 s: USER_HZ is 100 on Linux whatever the kernel's HZ).
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
-    // Fields after the command name, which may hold spaces: state is 3rd.
-    let rest = &stat[stat.rfind(')').expect("stat") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kib / 1024.0
 }
 
 fn supervisor_pids(data_dir: &Path) -> Vec<u32> {
