@@ -124,11 +124,43 @@ async fn run(o: Options) {
         edpd_cpu_per_launch * 1e6
     );
 
-    // Latency: a few clients, each posting a job and polling it until it
-    // is SUCCEEDED.
-    let latency_clients = 4;
-    let per_client = o.latency_jobs / latency_clients;
-    let mut latencies: Vec<Duration> = join_all((0..latency_clients).map(|_| {
+    // Latency: one client posting a job and polling it until it is
+    // SUCCEEDED, one job after another (low load); then four at once.
+    let (alone50, alone99) = latency(&app, &launch, 1, o.latency_jobs).await;
+    let (p50, p99) = latency(&app, &launch, 4, o.latency_jobs).await;
+
+    let urls: Vec<String> = ids.iter().take(1000).map(|id| format!("{}/v2/jobs/{id}", app.base)).collect();
+    let read_rate = load(urls, o.clients, o.seconds).await;
+    println!("GET /v2/jobs/{{id}}: {read_rate:.0} req/s");
+
+    println!();
+    println!("| measure | figure | ceiling | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| launches/s (Shell `true`, POST → SUCCEEDED) | {launch_rate:.0} | {recipe_rate:.0} jobs/s by the job's own recipe | {:.0}% |",
+        100.0 * launch_rate / recipe_rate
+    );
+    println!(
+        "| (the same against spawn+wait of `/bin/true`) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
+        100.0 * launch_rate / spawn_rate
+    );
+    println!(
+        "| edpd's own CPU a launch (POST → SUCCEEDED, the client's list polls included) | {:.0} µs | | |",
+        edpd_cpu_per_launch * 1e6
+    );
+    println!(
+        "| GET /v2/jobs/{{id}} req/s | {read_rate:.0} | {hello_rate:.0} hello-world req/s | {:.0}% |",
+        100.0 * read_rate / hello_rate
+    );
+    println!("| POST → SUCCEEDED visible, one client, p50 / p99 | {:.1} / {:.1} ms | | |", ms(alone50), ms(alone99));
+    println!("| POST → SUCCEEDED visible, 4 clients, p50 / p99 | {:.1} / {:.1} ms | | |", ms(p50), ms(p99));
+}
+
+/// POST → SUCCEEDED seen by `GET /v2/jobs/{id}` polled every millisecond,
+/// `clients` at once, `jobs` in all: p50 and p99.
+async fn latency(app: &TestApp, launch: &Value, clients: usize, jobs: usize) -> (Duration, Duration) {
+    let per_client = jobs / clients;
+    let mut latencies: Vec<Duration> = join_all((0..clients).map(|_| {
         let (http, base, launch) = (app.http.clone(), app.base.clone(), launch.clone());
         async move {
             let mut seen = Vec::new();
@@ -166,36 +198,12 @@ async fn run(o: Options) {
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let (p50, p99) = (pct(0.50), pct(0.99));
     println!(
-        "POST → SUCCEEDED visible ({} jobs, {latency_clients} clients): p50 {:.1} ms, p99 {:.1} ms",
+        "POST → SUCCEEDED visible ({} jobs, {clients} client(s)): p50 {:.1} ms, p99 {:.1} ms",
         latencies.len(),
         ms(p50),
         ms(p99)
     );
-
-    let urls: Vec<String> = ids.iter().take(1000).map(|id| format!("{}/v2/jobs/{id}", app.base)).collect();
-    let read_rate = load(urls, o.clients, o.seconds).await;
-    println!("GET /v2/jobs/{{id}}: {read_rate:.0} req/s");
-
-    println!();
-    println!("| measure | figure | ceiling | ratio |");
-    println!("|---|---|---|---|");
-    println!(
-        "| launches/s (Shell `true`, POST → SUCCEEDED) | {launch_rate:.0} | {recipe_rate:.0} jobs/s by the job's own recipe | {:.0}% |",
-        100.0 * launch_rate / recipe_rate
-    );
-    println!(
-        "| (the same against spawn+wait of `/bin/true`) | {launch_rate:.0} | {spawn_rate:.0} spawns/s | {:.0}% |",
-        100.0 * launch_rate / spawn_rate
-    );
-    println!(
-        "| edpd's own CPU a launch (POST → SUCCEEDED, the client's list polls included) | {:.0} µs | | |",
-        edpd_cpu_per_launch * 1e6
-    );
-    println!(
-        "| GET /v2/jobs/{{id}} req/s | {read_rate:.0} | {hello_rate:.0} hello-world req/s | {:.0}% |",
-        100.0 * read_rate / hello_rate
-    );
-    println!("| POST → SUCCEEDED visible, p50 / p99 | {:.1} / {:.1} ms | | |", ms(p50), ms(p99));
+    (p50, p99)
 }
 
 fn ms(d: Duration) -> f64 {
