@@ -18,7 +18,8 @@ use crate::sqlite_reads::{Extra, Shown};
 use crate::status::Status;
 use crate::time;
 
-use super::{cancel, lease, policy, poll, request, rows};
+use super::lease::Claimed;
+use super::{cancel, lease, policy, poll, request, rows, scheduler};
 
 #[derive(utoipa::ToSchema, Deserialize, serde::Serialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -113,9 +114,16 @@ pub struct ExecutionFilter {
 /// scheduler launches it. Nothing is written when anything is wrong.
 pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Execution> {
     let prepared = prepare(edp, scope, new).await?;
-    let row = prepared.row(scope, None).insert(edp.db()).await?;
-    edp.jobs().wake();
-    Ok(row.into())
+    let at_once = scheduler::may_launch_at_once(edp, &prepared.resolved.cluster);
+    let mut row = prepared.row(scope, None);
+    let lease = at_once.then(|| lease::claim_new(edp, &mut row));
+    let row = row.insert(edp.db()).await?;
+    let shown = Execution::from(row.clone());
+    match lease {
+        Some(lease) => scheduler::launch_at_once(edp, Claimed { row, lease }),
+        None => edp.jobs().wake(),
+    }
+    Ok(shown)
 }
 
 /// `POST /v2/jobs/{id}/rerun`: a new job from the request that made this

@@ -155,6 +155,38 @@ pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
     Ok(claimed.into_iter().next())
 }
 
+/// Whether [`claim_one`] would take `row` once its lease is free: the
+/// same conditions, read from a row in hand (the scheduler keeps a hint
+/// for such a row until it can claim it).
+pub(crate) fn claimable_by_hint(row: &Model, node: &str) -> bool {
+    let pending = row.status == Status::Pending.as_str();
+    let mine = !row.host_bound || row.node_id.as_deref() == Some(node) || (row.node_id.is_none() && pending);
+    let launched = !pending || row.engine_job_id.is_some();
+    mine && launched
+}
+
+/// The claim [`take`] would make, written into a PENDING row this node is
+/// about to insert (`scheduler::launch_at_once`): the same lease, owner and
+/// `submitted` mark, so the row is, from its first commit, a launch this
+/// node has claimed. Should the node die before it finishes, the lease
+/// expires and the launch is resumed like any other claimed one.
+pub(crate) fn claim_new(edp: &Edp, row: &mut job_execution::ActiveModel) -> Lease {
+    use sea_orm::Set;
+    let node = edp.settings().node_id.clone();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let expires =
+        time::now() + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    if row.host_bound.try_as_ref() == Some(&true) {
+        row.node_id = Set(Some(node.clone()));
+    }
+    row.lease_owner = Set(Some(node));
+    row.lease_token = Set(Some(token.clone()));
+    row.lease_expires_at = Set(Some(expires));
+    row.next_action_at = Set(Some(expires));
+    row.submitted = Set(true);
+    Lease { id: row.id.try_as_ref().cloned().unwrap_or_default(), token }
+}
+
 /// The claiming statement: the lease, the owner of a host-bound launch, the
 /// mark that a launch may reach the engine, and `next_action_at` at the
 /// lease's expiry (so a claim its node never finishes comes due again

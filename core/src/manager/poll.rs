@@ -117,8 +117,8 @@ async fn settle(
     if rows::settle(edp, lease, was, changes).await? {
         if ending.is_some() {
             // A job that ended frees a slot (a cluster's or a project's
-            // limit): the next pass comes at once, not at the next tick.
-            edp.jobs().wake();
+            // limit): the next pass comes at once if launches wait for one.
+            edp.jobs().scheduler.freed(edp);
         }
         crate::observe::ended(row, ending);
     } else {

@@ -14,6 +14,7 @@
 //! (`engine_concurrency`), above any one cluster's share.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 
 /// Starts the loop. `hints` carries execution ids engines report as changed.
 pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
+    edp.jobs().scheduler.running.store(true, Ordering::Relaxed);
     tokio::spawn(async move {
         // After a start every unfinished execution this node may work on is
         // looked at once: that is how running jobs are re-attached, and
@@ -94,39 +96,31 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     nodes::beat(edp).await?;
     let mut tasks = Vec::new();
 
+    // Set while hinted rows are being claimed, so that a step giving back
+    // one of their leases meanwhile wakes the next pass.
+    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
     for id in std::mem::take(wanted) {
-        match lease::claim_one(edp, &id).await {
-            Ok(Some(claimed)) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
+        match claim_hinted(edp, &id).await {
+            Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
                 lease::release(edp, &claimed.lease).await?;
             }
-            Ok(Some(claimed)) => tasks.push(run(edp, claimed)),
-            // Busy, or another node's: its end is looked at when it frees.
-            Ok(None) => match rows::load(edp, &id).await {
-                Ok(Some(row)) if row.lease_owner.is_some() && row.next_action_at.is_some() => {
-                    wanted.insert(id);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(execution = %id, error = %e, "could not look at hinted job; will again");
-                    wanted.insert(id);
-                }
-            },
-            // A hint is never lost to a passing database error: a job
-            // whose engine tells of its end is otherwise polled only
-            // every `fallback_poll_secs`.
-            Err(e) => {
-                tracing::warn!(execution = %id, error = %e, "could not claim hinted job; will again");
+            Hinted::Claimed(claimed) => tasks.push(run(edp, claimed)),
+            Hinted::Busy => {
                 wanted.insert(id);
             }
+            Hinted::NotOurs => {}
         }
     }
 
-    for (cluster, _due, oldest) in lease::due_clusters(edp).await? {
+    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
+    let mut backlog = false;
+    for (cluster, due, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
         let actions = slots::claim_actions(edp, &cluster, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
+        backlog |= ((actions.len() + polls.len()) as i64) < due;
         // The oldest due row is claimed first (after cancels): how late it
         // is picked up is the scheduler's lag.
         if !(actions.is_empty() && polls.is_empty()) {
@@ -136,6 +130,8 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
             tasks.push(run(edp, claimed));
         }
     }
+
+    state.backlog.store(backlog, Ordering::Relaxed);
 
     if let Err(e) = crate::flows::advance_all(edp).await {
         tracing::error!(error = %e, "flow pass failed");
@@ -148,6 +144,68 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     // Hints still wanted, or leases to give back: look again soon.
     let next = if wanted.is_empty() && state.unchanged.is_empty() { next } else { next.min(Duration::from_millis(50)) };
     Ok(Pass { tasks, next })
+}
+
+/// Whether a job just accepted may skip the queue: launched by this node at
+/// once, under a lease written with its row ([`lease::claim_new`]), rather
+/// than inserted unclaimed for a pass to find (a pass costs several
+/// statements and, at low load, most of the time from POST to a running
+/// job; issue 16). Only where the queue would have launched it at once as
+/// well: this node's scheduler runs (tests that drive passes themselves
+/// see every launch in a pass), no job limit applies to its cluster or its
+/// project (those are counted where launches are claimed, in submission
+/// order: `slots`), and its cluster has a free engine-call slot here.
+pub(crate) fn may_launch_at_once(edp: &Edp, cluster: &crate::entity::cluster::Model) -> bool {
+    let state = &edp.jobs().scheduler;
+    state.running.load(Ordering::Relaxed)
+        && cluster.max_concurrent_jobs.is_none()
+        && edp.settings().project_job_limit.is_none()
+        && state.cluster(&cluster.id, edp.settings().cluster_concurrency).all.available_permits() > 0
+}
+
+/// Launches a row inserted with this node's claim on it.
+pub(crate) fn launch_at_once(edp: &Edp, claimed: Claimed) {
+    crate::observe::picked_up(Some(claimed.row.created_at));
+    run(edp, claimed);
+}
+
+/// What became of a hinted row.
+enum Hinted {
+    Claimed(Claimed),
+    /// Its lease is held (or the database failed): kept for the next pass.
+    /// A hint is never lost to a busy row or a passing database error: a
+    /// job whose engine tells of its end is otherwise polled only every
+    /// `fallback_poll_secs`.
+    Busy,
+    /// Finished, gone, or another node's: its end is looked at there.
+    NotOurs,
+}
+
+/// Claims a hinted row. A row freed between the claim and the look at it
+/// (a launch recorded just after its job ended, which is when hints come
+/// during launches) is claimed again at once rather than a pass later.
+async fn claim_hinted(edp: &Edp, id: &str) -> Hinted {
+    for _ in 0..2 {
+        match lease::claim_one(edp, id).await {
+            Ok(Some(claimed)) => return Hinted::Claimed(claimed),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(execution = %id, error = %e, "could not claim hinted job; will again");
+                return Hinted::Busy;
+            }
+        }
+        match rows::load(edp, id).await {
+            Ok(Some(row)) if row.lease_owner.is_some() && row.next_action_at.is_some() => return Hinted::Busy,
+            Ok(Some(row))
+                if !rows::status(&row).is_terminal() && lease::claimable_by_hint(&row, &edp.settings().node_id) => {}
+            Ok(_) => return Hinted::NotOurs,
+            Err(e) => {
+                tracing::warn!(execution = %id, error = %e, "could not look at hinted job; will again");
+                return Hinted::Busy;
+            }
+        }
+    }
+    Hinted::Busy
 }
 
 /// Runs a claimed row's step in a task of its own, within its cluster's and
@@ -178,9 +236,14 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
                 tracing::warn!(execution = %id, error = %e, "could not give the lease back; it expires");
             }
         }
-        // Its flow may be waiting on it; a freed slot may let more in.
-        if in_flow || step != Step::Poll {
+        // Its flow may be waiting on it; its slot and lease may let in
+        // what the last pass left waiting. Not a pass after every step:
+        // a pass is several statements, and one per launch was most of
+        // what a launch cost edpd (issue 16).
+        if in_flow {
             edp.jobs().wake();
+        } else {
+            edp.jobs().scheduler.freed(&edp);
         }
     })
 }
@@ -218,6 +281,12 @@ async fn delete(edp: &Edp, claimed: Claimed) -> Result<()> {
 /// In-memory coordination of this node's passes.
 #[derive(Default)]
 pub(crate) struct SchedulerState {
+    /// Whether this node's loop runs ([`spawn`]); tests drive passes alone.
+    running: AtomicBool,
+    /// Whether the last pass left due rows unclaimed for want of slots.
+    backlog: AtomicBool,
+    /// Whether the last pass kept hinted rows it could not claim (busy).
+    hints_waiting: AtomicBool,
     clusters: Mutex<HashMap<String, Arc<ClusterSlots>>>,
     engines: Mutex<HashMap<String, Arc<Semaphore>>>,
     pub(crate) unchanged: Unchanged,
@@ -237,6 +306,15 @@ struct Permits {
 }
 
 impl SchedulerState {
+    /// A step gave back what others may wait for: a slot (an engine
+    /// call's, or a job limit's when a job ended) or a row's lease. A pass
+    /// at once if the last one left due rows or hinted ones unclaimed.
+    pub(crate) fn freed(&self, edp: &Edp) {
+        if self.backlog.load(Ordering::Relaxed) || self.hints_waiting.load(Ordering::Relaxed) {
+            edp.jobs().wake();
+        }
+    }
+
     fn cluster(&self, id: &str, concurrency: usize) -> Arc<ClusterSlots> {
         let mut clusters = self.clusters.lock().expect("cluster slots");
         clusters
