@@ -270,3 +270,37 @@ async fn a_cancel_before_any_launch_asks_nothing() {
     assert_eq!(*script.run_calls.lock().unwrap(), 0);
     assert!(script.jobs.lock().unwrap().is_empty());
 }
+
+/// With its scheduler running, a node launches a job nothing holds back
+/// without waiting for a pass: the row is stored already claimed by it, and
+/// its launch is under way before `launch_job` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_nothing_holds_back_is_stored_claimed_and_launched_at_once() {
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let (_hints, hinted) = unbounded_channel();
+    let scheduler = manager::spawn(edp.clone(), hinted);
+
+    let id = launch(&edp, &cluster, &template).await;
+    // Stored claimed: a pass claims with the same lease, so this also holds
+    // when the row is claimed by a pass, but no pass can be this quick.
+    assert_eq!(column(&edp, &id, "lease_owner").await.as_deref(), Some("n1"));
+    assert_eq!(column(&edp, &id, "submitted").await.as_deref(), Some("1"), "a launch that may reach the engine");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while *script.run_calls.lock().unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(status(&edp, &id).await, "PENDING", "the engine has not answered yet");
+
+    script.gate.as_ref().unwrap().send_replace(true);
+    while status(&edp, &id).await != "RUNNING" {
+        assert!(std::time::Instant::now() < deadline, "the launch was never recorded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*script.run_calls.lock().unwrap(), 1, "launched once");
+    scheduler.abort();
+}
