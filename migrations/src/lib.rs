@@ -9,6 +9,7 @@ mod m20261205_000003_host_policy;
 mod m20261206_000005_leases;
 mod m20261207_000006_job_policies;
 mod m20261207_000007_list_indexes;
+mod m20261208_000008_due_index;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_leases::Migration),
             Box::new(m20261207_000006_job_policies::Migration),
             Box::new(m20261207_000007_list_indexes::Migration),
+            Box::new(m20261208_000008_due_index::Migration),
         ]
     }
 }

@@ -99,6 +99,16 @@ async fn run(o: Options) {
     println!("{} copies of job {source} inserted in {:.1} s", o.jobs, started.elapsed().as_secs_f64());
     let addr = app.base.strip_prefix("http://").expect("an http base").to_string();
 
+    // What the finished jobs cost edpd when nothing happens: its scheduler
+    // passes (at least one a second) must not read them.
+    let edpd = app.pid().expect("edpd runs");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let quiet = Duration::from_secs(10);
+    let cpu0 = edp_tests::bench::cpu_secs(edpd);
+    tokio::time::sleep(quiet).await;
+    let idle_cpu = 100.0 * (edp_tests::bench::cpu_secs(edpd) - cpu0) / quiet.as_secs_f64();
+    println!("edpd idle beside {} finished jobs: {idle_cpu:.2}% of a core", o.jobs);
+
     // Correctness first: the walk must see every row once, in order.
     let mut conn = Conn::open(&addr).await;
     let (whole, seen) = walk(&mut conn, "/v2/jobs?limit=100").await;
@@ -133,6 +143,7 @@ async fn run(o: Options) {
         o.clients,
         100.0 * job_rate / root_rate
     );
+    println!("| edpd idle, {} finished jobs, over 10 s | {idle_cpu:.2}% of a core | | |", o.jobs);
     for (what, mut times) in [
         ("first page, `limit=100`".to_string(), first),
         ("first page, newest first (`sort_by=-created_at`)".to_string(), newest),
