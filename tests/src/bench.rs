@@ -2,8 +2,10 @@
 //! through the API on the declared `local` cluster, and many launches of it
 //! from concurrent clients; what a process has used.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -36,16 +38,7 @@ pub async fn launch_many(app: &TestApp, body: &Value, n: usize, clients: usize) 
         async move {
             let mut ids = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
-                let reply: Value = http
-                    .post(format!("{base}/v2/jobs"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("post")
-                    .json()
-                    .await
-                    .expect("json");
-                ids.push(reply["job"]["id"].as_str().unwrap_or_else(|| panic!("a job id: {reply}")).to_string());
+                ids.push(post_job(&http, &base, &body).await);
             }
             ids
         }
@@ -54,6 +47,35 @@ pub async fn launch_many(app: &TestApp, body: &Value, n: usize, clients: usize) 
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Posts one launch of `body` to the edpd at `base`; the new job's id.
+pub async fn post_job(http: &reqwest::Client, base: &str, body: &Value) -> String {
+    let reply: Value =
+        http.post(format!("{base}/v2/jobs")).json(body).send().await.expect("post").json().await.expect("json");
+    reply["job"]["id"].as_str().unwrap_or_else(|| panic!("a job id: {reply}")).to_string()
+}
+
+/// Runs `clients` workers (each given its number, a flag telling it to stop
+/// and a counter of what it has done) and answers what they did per second
+/// over `seconds`, counted after `warm_up`; then stops them.
+pub async fn rate<W, F>(clients: usize, warm_up: Duration, seconds: u64, worker: W) -> f64
+where
+    W: Fn(usize, Arc<AtomicBool>, Arc<AtomicU64>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..clients).map(|c| tokio::spawn(worker(c, stop.clone(), done.clone()))).collect();
+    tokio::time::sleep(warm_up).await;
+    let before = done.load(Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let count = done.load(Ordering::Relaxed) - before;
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    join_all(workers).await;
+    count as f64 / elapsed.as_secs_f64()
 }
 
 /// CPU seconds (user + system) a process has used, from /proc (in clock

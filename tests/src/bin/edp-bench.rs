@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use edp_tests::TestApp;
@@ -166,16 +166,7 @@ async fn latency(app: &TestApp, launch: &Value, clients: usize, jobs: usize) -> 
             let mut seen = Vec::new();
             for _ in 0..per_client {
                 let t0 = Instant::now();
-                let reply: Value = http
-                    .post(format!("{base}/v2/jobs"))
-                    .json(&launch)
-                    .send()
-                    .await
-                    .expect("post")
-                    .json()
-                    .await
-                    .expect("json");
-                let id = reply["job"]["id"].as_str().expect("id").to_string();
+                let id = edp_tests::bench::post_job(&http, &base, &launch).await;
                 loop {
                     let job: Value =
                         http.get(format!("{base}/v2/jobs/{id}")).send().await.expect("get").json().await.expect("json");
@@ -301,32 +292,19 @@ fn serve_hello() {
 /// `clients` keep-alive clients GETting `urls` in turn for `seconds`.
 async fn load(urls: Vec<String>, clients: usize, seconds: u64) -> f64 {
     let urls = Arc::new(urls);
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let (urls, stop, done, http) = (urls.clone(), stop.clone(), done.clone(), http.clone());
-            tokio::spawn(async move {
-                let mut i = c;
-                while !stop.load(Ordering::Relaxed) {
-                    let reply = http.get(&urls[i % urls.len()]).send().await.expect("get");
-                    assert!(reply.status().is_success(), "{}", reply.status());
-                    reply.bytes().await.expect("body");
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += clients;
-                }
-            })
-        })
-        .collect();
-    // Warm up the connections, then count.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = done.load(Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let count = done.load(Ordering::Relaxed) - before;
-    let elapsed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    join_all(workers).await;
-    count as f64 / elapsed.as_secs_f64()
+    edp_tests::bench::rate(clients, Duration::from_millis(500), seconds, |c, stop, done| {
+        let (urls, http) = (urls.clone(), http.clone());
+        async move {
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let reply = http.get(&urls[i % urls.len()]).send().await.expect("get");
+                assert!(reply.status().is_success(), "{}", reply.status());
+                reply.bytes().await.expect("body");
+                done.fetch_add(1, Ordering::Relaxed);
+                i += clients;
+            }
+        }
+    })
+    .await
 }

@@ -22,11 +22,10 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use edp_tests::TestApp;
-use futures::future::join_all;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -314,33 +313,20 @@ async fn repeat(conn: &mut Conn, path: &str, n: usize) -> Vec<Duration> {
 /// answer checked for `expected`: answers per second.
 async fn load(addr: &str, paths: Vec<String>, clients: usize, seconds: u64, expected: u16) -> f64 {
     let paths = Arc::new(paths);
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let (paths, stop, done, addr) = (paths.clone(), stop.clone(), done.clone(), addr.to_string());
-            tokio::spawn(async move {
-                let mut conn = Conn::open(&addr).await;
-                let mut i = c;
-                while !stop.load(Ordering::Relaxed) {
-                    let (status, _) = conn.get(&paths[i % paths.len()]).await;
-                    assert_eq!(status, expected, "{}", paths[i % paths.len()]);
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += clients;
-                }
-            })
-        })
-        .collect();
-    // Warm up the connections, then count.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = done.load(Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let count = done.load(Ordering::Relaxed) - before;
-    let elapsed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    join_all(workers).await;
-    count as f64 / elapsed.as_secs_f64()
+    edp_tests::bench::rate(clients, Duration::from_millis(300), seconds, |c, stop, done| {
+        let (paths, addr) = (paths.clone(), addr.to_string());
+        async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = conn.get(&paths[i % paths.len()]).await;
+                assert_eq!(status, expected, "{}", paths[i % paths.len()]);
+                done.fetch_add(1, Ordering::Relaxed);
+                i += clients;
+            }
+        }
+    })
+    .await
 }
 
 /// One keep-alive HTTP/1.1 connection, one request at a time.
