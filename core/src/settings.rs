@@ -56,6 +56,11 @@ impl Settings {
         let longest = self.launch_timeout.max(self.cancel_timeout).max(self.call_timeout);
         longest + longest / 2 + Duration::from_secs(10)
     }
+
+    /// When a claim taken at `now` expires.
+    pub fn lease_expires(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now + chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::minutes(5))
+    }
 }
 
 impl Default for Settings {

@@ -236,16 +236,21 @@ fn conversion(at: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>)
 }
 
 fn json(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
-    match row.get_ref(at)? {
-        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => serde_json::from_slice(bytes).map_err(|e| conversion(at, e)),
-        ValueRef::Null => Ok(serde_json::Value::Null),
-        other => Err(conversion(at, format!("not JSON: {other:?}"))),
-    }
+    json_with(row, at, |text| serde_json::from_slice(text))
 }
 
 fn shown_extra(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
+    json_with(row, at, ShownExtra::parse)
+}
+
+/// A stored JSON column, read by `parse` (NULL as `null`).
+fn json_with(
+    row: &Row<'_>,
+    at: usize,
+    parse: impl FnOnce(&[u8]) -> serde_json::Result<serde_json::Value>,
+) -> rusqlite::Result<serde_json::Value> {
     match row.get_ref(at)? {
-        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => ShownExtra::parse(bytes).map_err(|e| conversion(at, e)),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => parse(bytes).map_err(|e| conversion(at, e)),
         ValueRef::Null => Ok(serde_json::Value::Null),
         other => Err(conversion(at, format!("not JSON: {other:?}"))),
     }

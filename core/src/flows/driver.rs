@@ -51,7 +51,7 @@ pub(crate) async fn advance_all(edp: &Edp) -> Result<()> {
 /// launch its next job twice).
 async fn claim(edp: &Edp, id: &str) -> Result<bool> {
     let now = time::now();
-    let expires = now + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    let expires = edp.settings().lease_expires(now);
     let taken = flow::Entity::update_many()
         .col_expr(flow::Column::LeaseOwner, Expr::val(edp.settings().node_id.clone()).into())
         .col_expr(flow::Column::LeaseExpiresAt, Expr::val(expires).into())

@@ -118,12 +118,17 @@ pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Executi
     let mut row = prepared.row(scope, None);
     let lease = at_once.then(|| lease::claim_new(edp, &mut row));
     let row = row.insert(edp.db()).await?;
-    let shown = Execution::from(row.clone());
-    match lease {
-        Some(lease) => scheduler::launch_at_once(edp, Claimed { row, lease }),
-        None => edp.jobs().wake(),
-    }
-    Ok(shown)
+    Ok(match lease {
+        Some(lease) => {
+            let shown = Execution::from(row.clone());
+            scheduler::launch_at_once(edp, Claimed { row, lease });
+            shown
+        }
+        None => {
+            edp.jobs().wake();
+            row.into()
+        }
+    })
 }
 
 /// `POST /v2/jobs/{id}/rerun`: a new job from the request that made this

@@ -174,8 +174,7 @@ pub(crate) fn claim_new(edp: &Edp, row: &mut job_execution::ActiveModel) -> Leas
     use sea_orm::Set;
     let node = edp.settings().node_id.clone();
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let expires =
-        time::now() + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    let expires = edp.settings().lease_expires(time::now());
     if row.host_bound.try_as_ref() == Some(&true) {
         row.node_id = Set(Some(node.clone()));
     }
@@ -194,7 +193,7 @@ pub(crate) fn claim_new(edp: &Edp, row: &mut job_execution::ActiveModel) -> Leas
 async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
     let node = edp.settings().node_id.clone();
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let expires = now + chrono::Duration::from_std(edp.settings().lease()).unwrap_or(chrono::Duration::minutes(5));
+    let expires = edp.settings().lease_expires(now);
     let owner = Expr::case(Condition::all().add(C::HostBound.eq(true)).add(C::NodeId.is_null()), node.clone())
         .finally(Expr::col(C::NodeId));
     let submitted =
