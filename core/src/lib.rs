@@ -21,6 +21,7 @@ pub mod redact;
 pub mod retention;
 pub mod scope;
 pub mod settings;
+mod sqlite_checkpoints;
 mod sqlite_reads;
 pub mod status;
 pub mod time;
@@ -45,6 +46,8 @@ struct Inner {
     db: DatabaseConnection,
     /// Job execution reads without sqlx's hand-offs, on an SQLite file.
     reads: Option<sqlite_reads::SqliteReads>,
+    /// The write-ahead log's checkpoints, on an SQLite file.
+    _checkpoints: Option<sqlite_checkpoints::Checkpointer>,
     engines: Engines,
     settings: Settings,
     jobs: manager::State,
@@ -56,7 +59,12 @@ impl Edp {
     /// [`manager::spawn`]: an execution id sent there is polled at once.
     pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings, hints: UnboundedSender<String>) -> Self {
         let reads = sqlite_reads::SqliteReads::of(&db);
-        Self(Arc::new(Inner { db, reads, engines, settings, jobs: manager::State::default(), hints }))
+        let _checkpoints = reads.as_ref().and_then(|reads| {
+            sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf())
+                .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
+                .ok()
+        });
+        Self(Arc::new(Inner { db, reads, _checkpoints, engines, settings, jobs: manager::State::default(), hints }))
     }
 
     /// Makes an execution due now: its engine said it changed.

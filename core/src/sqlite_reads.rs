@@ -70,6 +70,11 @@ impl SqliteReads {
         path.is_file().then(|| Self { path, idle: Mutex::new(Vec::new()) })
     }
 
+    /// The SQLite file read.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn open(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
