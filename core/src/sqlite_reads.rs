@@ -31,7 +31,10 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::sea_query::Value;
-use sea_orm::{DatabaseConnection, DbBackend, IdenStatic, Iterable, QueryTrait, Select};
+use std::str::FromStr;
+
+use sea_orm::{ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select};
+use serde::de::DeserializeOwned;
 
 use crate::entity::job_execution;
 use crate::error::{Error, Result};
@@ -128,6 +131,49 @@ impl SqliteReads {
         })
     }
 
+    /// The rows `select` finds, of an entity whose model deserializes
+    /// from its columns by name (`serde::Deserialize`, `type` renamed where
+    /// the column is), as sea-orm's `select.all(db)` would give them: each
+    /// value is read by its column's declared type. For the lookups a
+    /// request makes before it writes (a launch's template, cluster and
+    /// binaries: four statements, a millisecond through sqlx). Not for
+    /// blobs: they would go through JSON arrays.
+    pub(crate) fn models<E>(&self, select: Select<E>) -> Result<Vec<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: DeserializeOwned,
+    {
+        let statement = select.build(DbBackend::Sqlite);
+        let values: Vec<SqlValue> = match &statement.values {
+            Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        let rows = self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            let columns: Vec<(String, Option<ColumnType>)> = stmt
+                .column_names()
+                .into_iter()
+                .map(|name| {
+                    let declared = E::Column::from_str(name).ok().map(|c| c.def().get_column_type().clone());
+                    (name.to_string(), declared)
+                })
+                .collect();
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
+                let mut fields = serde_json::Map::with_capacity(columns.len());
+                for (at, (name, declared)) in columns.iter().enumerate() {
+                    fields.insert(name.clone(), typed(row, at, declared.as_ref())?);
+                }
+                Ok(serde_json::Value::Object(fields))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                serde_json::from_value(row).map_err(|e| Error::Internal(format!("database read failed: {e}")))
+            })
+            .collect()
+    }
+
     /// The execution `id`, if `scope` sees it: `api::find`, on every
     /// `GET /v2/jobs/{id}`.
     pub(crate) fn execution(&self, id: &str, scope: &Scope, extra: Extra) -> Result<Option<job_execution::Model>> {
@@ -144,6 +190,29 @@ impl SqliteReads {
             }
         })
     }
+}
+
+/// `select.all(db)` on `edp`'s database: on an SQLite file through
+/// [`SqliteReads::models`], on the calling thread.
+pub(crate) async fn all<E>(edp: &crate::Edp, select: Select<E>) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    match edp.sqlite_reads() {
+        Some(reads) => reads.models(select),
+        None => Ok(select.all(edp.db()).await?),
+    }
+}
+
+/// The row a query selects by its primary key, if any: [`all`]'s first
+/// (as [`crate::db::by_key`], without a bound `LIMIT`).
+pub(crate) async fn by_key<E>(edp: &crate::Edp, select: Select<E>) -> Result<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    Ok(all(edp, select).await?.into_iter().next())
 }
 
 /// Pages of executions to be shown (`Extra::Shown`).
@@ -168,10 +237,28 @@ fn bind(value: &Value) -> Result<SqlValue> {
             Some(n) => SqlValue::Integer(i64::try_from(*n).map_err(|_| unsupported())?),
         },
         Value::String(v) => v.clone().map_or(SqlValue::Null, SqlValue::Text),
+        Value::Bytes(v) => v.clone().map_or(SqlValue::Null, SqlValue::Blob),
         Value::ChronoDateTimeUtc(v) => {
             v.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
         }
         _ => return Err(unsupported()),
+    })
+}
+
+/// A stored value as its model field deserializes it: SQLite's integers
+/// as booleans where the column is one, its text as JSON or as a time.
+fn typed(row: &Row<'_>, at: usize, declared: Option<&ColumnType>) -> rusqlite::Result<serde_json::Value> {
+    use serde_json::Value as J;
+    use ColumnType as T;
+    Ok(match (declared, row.get_ref(at)?) {
+        (_, ValueRef::Null) => J::Null,
+        (Some(T::Boolean), ValueRef::Integer(n)) => J::Bool(n != 0),
+        (Some(T::Json | T::JsonBinary), _) => json(row, at)?,
+        (Some(T::TimestampWithTimeZone), _) => J::String(time(row, at)?.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        (_, ValueRef::Integer(n)) => J::from(n),
+        (_, ValueRef::Real(x)) => J::from(x),
+        (_, ValueRef::Text(text)) => J::String(std::str::from_utf8(text).map_err(|e| conversion(at, e))?.into()),
+        (_, ValueRef::Blob(bytes)) => J::from(bytes.to_vec()),
     })
 }
 
@@ -295,7 +382,9 @@ fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
 mod tests {
     use chrono::TimeZone;
     use edp_migrations::{Migrator, MigratorTrait};
-    use sea_orm::{ActiveModelTrait, ColumnTrait, Database, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+    use sea_orm::{
+        ActiveModelTrait, ColumnTrait, Database, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    };
     use serde_json::json;
 
     use super::*;
@@ -386,5 +475,132 @@ mod tests {
         assert_eq!(reads.executions(select.clone(), Extra::Whole).unwrap(), select.all(&db).await.unwrap());
         let all = job_execution::Entity::find().order_by_asc(job_execution::Column::CreatedAt);
         assert_eq!(reads.executions(all.clone(), Extra::Whole).unwrap(), rows.to_vec());
+    }
+
+    /// `models` reads what sea-orm reads, for every entity a launch looks
+    /// up: renamed columns, booleans, JSON (and NULL JSON), optional
+    /// numbers, times with and without fractions.
+    #[tokio::test]
+    async fn models_are_what_sea_orm_reads() {
+        use crate::entity::{cluster, data_source, job_binary, job_template, job_template_binary};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+        let mut options = sea_orm::ConnectOptions::new(url);
+        options.map_sqlx_sqlite_opts(|o| {
+            o.foreign_keys(false).journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        });
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
+        let later = at + chrono::Duration::microseconds(123_456);
+        for (i, (limit, projects)) in [(None, None), (Some(2), Some(json!(["p1", "p2"])))].into_iter().enumerate() {
+            let row = cluster::Model {
+                id: format!("c{i}"),
+                project_id: "p".into(),
+                name: format!("n{i}"),
+                description: "d".into(),
+                plugin_name: "local".into(),
+                plugin_version: "1".into(),
+                cluster_configs: json!({"k": "v", "n": [1, 2.5]}),
+                status: "Active".into(),
+                status_description: (i == 1).then(|| "why".into()),
+                info: json!({}),
+                declared: i == 0,
+                placement: "host".into(),
+                projects,
+                max_concurrent_jobs: limit,
+                is_public: i == 1,
+                is_protected: false,
+                created_at: at,
+                updated_at: later,
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
+            let row = data_source::Model {
+                id: format!("d{i}"),
+                project_id: "p".into(),
+                name: format!("n{i}"),
+                description: String::new(),
+                kind: "file".into(),
+                url: "file:///x".into(),
+                credentials: (i == 1).then(|| json!({"user": "u"})),
+                is_public: false,
+                is_protected: i == 0,
+                created_at: later,
+                updated_at: at,
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
+            let row = job_binary::Model {
+                id: format!("b{i}"),
+                project_id: "p".into(),
+                name: format!("n{i}.sh"),
+                description: String::new(),
+                url: "internal-db://x".into(),
+                extra: (i == 0).then(|| json!({"user": "u"})),
+                is_public: true,
+                is_protected: false,
+                created_at: at,
+                updated_at: at,
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
+            let row = job_template::Model {
+                id: format!("t{i}"),
+                project_id: "p".into(),
+                name: format!("n{i}"),
+                description: String::new(),
+                kind: "Shell".into(),
+                interface: json!([{"name": "x"}]),
+                is_public: false,
+                is_protected: false,
+                created_at: at,
+                updated_at: later,
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
+            let row = job_template_binary::Model {
+                job_template_id: "t0".into(),
+                role: "main".into(),
+                position: i as i32,
+                job_binary_id: format!("b{i}"),
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
+        }
+        let reads = SqliteReads::of(&db).expect("an SQLite file");
+        let visible = Scope::member("other");
+        let clusters = cluster::Entity::find()
+            .filter(visible.visible(cluster::Column::ProjectId, cluster::Column::IsPublic))
+            .filter(cluster::Column::Id.is_in(["c0", "c1"]));
+        assert_eq!(reads.models(clusters.clone()).unwrap(), clusters.all(&db).await.unwrap());
+        assert_eq!(reads.models(cluster::Entity::find()).unwrap(), cluster::Entity::find().all(&db).await.unwrap());
+        assert_eq!(reads.models(cluster::Entity::find()).unwrap().len(), 2);
+        assert_eq!(
+            reads.models(data_source::Entity::find()).unwrap(),
+            data_source::Entity::find().all(&db).await.unwrap()
+        );
+        assert_eq!(reads.models(job_binary::Entity::find()).unwrap(), job_binary::Entity::find().all(&db).await.unwrap());
+        let templates = job_template::Entity::find().filter(job_template::Column::Kind.eq("Shell"));
+        assert_eq!(reads.models(templates.clone()).unwrap(), templates.all(&db).await.unwrap());
+        let links = job_template_binary::Entity::find().order_by_desc(job_template_binary::Column::Position);
+        assert_eq!(reads.models(links.clone()).unwrap(), links.clone().all(&db).await.unwrap());
+        assert_eq!(reads.models(links).unwrap().len(), 2);
+
+        // An internal binary's metadata, its bytes replaced by none (as
+        // `job_binaries::find_internal_meta` selects it).
+        use crate::entity::job_binary_internal::{self as internal, Column as C};
+        let row = internal::Model {
+            id: "i".into(),
+            project_id: "p".into(),
+            name: "x.sh".into(),
+            datasize: 3,
+            data: b"abc".to_vec(),
+            is_public: false,
+            is_protected: true,
+            created_at: at,
+            updated_at: later,
+        };
+        row.into_active_model().reset_all().insert(&db).await.unwrap();
+        let meta = internal::Entity::find()
+            .select_only()
+            .columns([C::Id, C::ProjectId, C::Name, C::Datasize, C::IsPublic, C::IsProtected, C::CreatedAt, C::UpdatedAt])
+            .expr_as(sea_orm::sea_query::Expr::val(Vec::<u8>::new()), "data");
+        assert_eq!(reads.models(meta.clone()).unwrap(), meta.all(&db).await.unwrap());
     }
 }

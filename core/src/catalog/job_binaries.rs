@@ -169,7 +169,7 @@ pub async fn data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String, Vec<u8>
         // may read them (the owner shared it).
         Location::Internal(internal) => {
             let owner = Scope::member(row.project_id.clone());
-            let blob = catalog::find::<job_binary_internal::Entity>(edp, &owner, &internal).await?;
+            let blob = find_blob(edp, &owner, &internal).await?;
             Ok((row.name, blob.data))
         }
         _ => {
@@ -202,7 +202,7 @@ pub(crate) fn location(url: &str) -> Result<Location> {
 async fn check_location(edp: &Edp, scope: &Scope, url: &str) -> Result<()> {
     match location(url)? {
         Location::Internal(id) => {
-            catalog::find::<job_binary_internal::Entity>(edp, scope, &id)
+            find_internal_meta(edp, scope, &id)
                 .await
                 .map_err(not_found_as(|| Error::InvalidReference(format!("job binary internal {id} not found"))))?;
         }
@@ -300,8 +300,19 @@ pub async fn update_internal(edp: &Edp, scope: &Scope, id: &str, patch: Internal
 }
 
 pub async fn internal_data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String, Vec<u8>)> {
-    let row = catalog::find::<job_binary_internal::Entity>(edp, scope, id).await?;
+    let row = find_blob(edp, scope, id).await?;
     Ok((row.name, row.data))
+}
+
+/// An internal binary with its bytes, if the scope may see it; 404
+/// otherwise. (Not `catalog::find`: its calling-thread reads go through
+/// JSON, no way for bytes.)
+pub(crate) async fn find_blob(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
+    use catalog::Owned;
+    let select = job_binary_internal::Entity::find()
+        .filter(job_binary_internal::Column::Id.eq(id))
+        .filter(scope.visible(job_binary_internal::Entity::project(), job_binary_internal::Entity::public()));
+    crate::db::by_key(select, edp.db()).await?.ok_or_else(|| Error::not_found("job binary internal", id))
 }
 
 /// Deletes uploaded bytes. As in Sahara, a job binary may still point at
@@ -340,11 +351,11 @@ fn internal_meta() -> sea_orm::Select<job_binary_internal::Entity> {
 }
 
 pub(crate) async fn find_internal_meta(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
-    crate::db::by_key(
+    crate::sqlite_reads::by_key(
+        edp,
         internal_meta()
             .filter(job_binary_internal::Column::Id.eq(id))
             .filter(scope.visible(job_binary_internal::Column::ProjectId, job_binary_internal::Column::IsPublic)),
-        edp.db(),
     )
     .await?
     .ok_or_else(|| Error::not_found("job binary internal", id))

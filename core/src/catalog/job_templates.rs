@@ -200,16 +200,17 @@ pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_templ
 
 /// A template's mains and libs, in order, as rows.
 pub(crate) async fn binaries(edp: &Edp, template_id: &str) -> Result<(Vec<job_binary::Model>, Vec<job_binary::Model>)> {
-    let links = job_template_binary::Entity::find()
-        .filter(job_template_binary::Column::JobTemplateId.eq(template_id))
-        .order_by_asc(job_template_binary::Column::Position)
-        .all(edp.db())
-        .await?;
+    let links = crate::sqlite_reads::all(
+        edp,
+        job_template_binary::Entity::find()
+            .filter(job_template_binary::Column::JobTemplateId.eq(template_id))
+            .order_by_asc(job_template_binary::Column::Position),
+    )
+    .await?;
     let ids: Vec<String> = links.iter().map(|l| l.job_binary_id.clone()).collect();
-    let by_id: HashMap<String, job_binary::Model> = job_binary::Entity::find()
-        .filter(job_binary::Column::Id.is_in(ids))
-        .all(edp.db())
-        .await?
+    let by_id: HashMap<String, job_binary::Model> =
+        crate::sqlite_reads::all(edp, job_binary::Entity::find().filter(job_binary::Column::Id.is_in(ids)))
+            .await?
         .into_iter()
         .map(|b| (b.id.clone(), b))
         .collect();

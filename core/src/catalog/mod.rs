@@ -91,12 +91,17 @@ owned! {
     job_template => "job template",
 }
 
-/// The row with this id, if the scope may see it; 404 otherwise.
-pub(crate) async fn find<E: Owned>(edp: &crate::Edp, scope: &Scope, id: &str) -> Result<E::Model> {
+/// The row with this id, if the scope may see it; 404 otherwise. Read on
+/// the calling thread on SQLite (`sqlite_reads`), hence `Deserialize`:
+/// an internal binary, whose row holds its bytes, has its own
+/// `job_binaries::find_blob`.
+pub(crate) async fn find<E: Owned>(edp: &crate::Edp, scope: &Scope, id: &str) -> Result<E::Model>
+where
+    E::Model: serde::de::DeserializeOwned,
+{
     use sea_orm::{ColumnTrait, QueryFilter};
-    crate::db::by_key(E::find().filter(E::id().eq(id)).filter(scope.visible(E::project(), E::public())), edp.db())
-        .await?
-        .ok_or_else(|| Error::not_found(E::WHAT, id))
+    let select = E::find().filter(E::id().eq(id)).filter(scope.visible(E::project(), E::public()));
+    crate::sqlite_reads::by_key(edp, select).await?.ok_or_else(|| Error::not_found(E::WHAT, id))
 }
 
 /// Names are unique per project, as in Sahara.

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "job_templates")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -10,6 +10,7 @@ pub struct Model {
     pub name: String,
     pub description: String,
     #[sea_orm(column_name = "type")]
+    #[serde(rename = "type")]
     pub kind: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub interface: Json,

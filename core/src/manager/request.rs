@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::Edp;
 use crate::catalog::job_binaries::{self, Location};
-use crate::catalog::{self, clusters, data_sources, job_templates};
+use crate::catalog::{clusters, data_sources, job_templates};
 use crate::entity::{cluster, data_source, job_binary, job_binary_internal, job_template};
 use crate::error::{Error, Result, not_found_as};
 use crate::redact::Secrets;
@@ -409,12 +409,13 @@ async fn stage_internal(edp: &Edp, scope: &Scope, internal_id: &str, name: &str)
     let dir = edp.settings().data_dir.join("binaries").join(internal_id);
     let path = dir.join(name);
     let missing = || Error::InvalidReference(format!("job binary internal {internal_id} not found"));
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+    // A `stat`: cheaper on this thread than a hop to the blocking pool.
+    if path.try_exists().unwrap_or(false) {
         job_binaries::find_internal_meta(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
         return Ok(path);
     }
     let blob: job_binary_internal::Model =
-        catalog::find::<job_binary_internal::Entity>(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
+        job_binaries::find_blob(edp, scope, internal_id).await.map_err(not_found_as(missing))?;
     let io = |e: std::io::Error| Error::Internal(format!("cannot stage binary {name} in {}: {e}", dir.display()));
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let tmp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4()));
