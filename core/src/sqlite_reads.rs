@@ -33,7 +33,9 @@ use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::sea_query::Value;
 use std::str::FromStr;
 
-use sea_orm::{ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select};
+use sea_orm::{
+    ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
+};
 use serde::de::DeserializeOwned;
 
 use crate::entity::job_execution;
@@ -116,13 +118,9 @@ impl SqliteReads {
         select: Select<job_execution::Entity>,
         extra: Extra,
     ) -> Result<Vec<job_execution::Model>> {
-        let statement = select.build(DbBackend::Sqlite);
-        let values: Vec<SqlValue> = match &statement.values {
-            Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
-            None => Vec::new(),
-        };
+        let (sql, values) = statement(select)?;
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             if stmt.column_count() != *COLUMN_COUNT {
                 return Err(rusqlite::Error::InvalidColumnIndex(stmt.column_count()));
             }
@@ -143,13 +141,9 @@ impl SqliteReads {
         E: EntityTrait,
         E::Model: DeserializeOwned,
     {
-        let statement = select.build(DbBackend::Sqlite);
-        let values: Vec<SqlValue> = match &statement.values {
-            Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
-            None => Vec::new(),
-        };
+        let (sql, values) = statement(select)?;
         let rows = self.with(|conn| {
-            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let columns: Vec<(String, Option<ColumnType>)> = stmt
                 .column_names()
                 .into_iter()
@@ -168,9 +162,7 @@ impl SqliteReads {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter()
-            .map(|row| {
-                serde_json::from_value(row).map_err(|e| Error::Internal(format!("database read failed: {e}")))
-            })
+            .map(|row| serde_json::from_value(row).map_err(|e| Error::Internal(format!("database read failed: {e}"))))
             .collect()
     }
 
@@ -224,6 +216,16 @@ impl crate::paging::Rows<job_execution::Entity> for Shown<'_> {
     }
 }
 
+/// The SQL sea-query builds for `select` on SQLite, and its bound values.
+fn statement<E: EntityTrait>(select: Select<E>) -> Result<(String, Vec<SqlValue>)> {
+    let statement = select.build(DbBackend::Sqlite);
+    let values = match &statement.values {
+        Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
+    Ok((statement.sql, values))
+}
+
 /// A bound value, encoded as sqlx-sqlite encodes it.
 fn bind(value: &Value) -> Result<SqlValue> {
     let unsupported = || Error::Internal(format!("no SQLite encoding for {value:?}"));
@@ -248,8 +250,8 @@ fn bind(value: &Value) -> Result<SqlValue> {
 /// A stored value as its model field deserializes it: SQLite's integers
 /// as booleans where the column is one, its text as JSON or as a time.
 fn typed(row: &Row<'_>, at: usize, declared: Option<&ColumnType>) -> rusqlite::Result<serde_json::Value> {
-    use serde_json::Value as J;
     use ColumnType as T;
+    use serde_json::Value as J;
     Ok(match (declared, row.get_ref(at)?) {
         (_, ValueRef::Null) => J::Null,
         (Some(T::Boolean), ValueRef::Integer(n)) => J::Bool(n != 0),
@@ -429,19 +431,25 @@ mod tests {
         }
     }
 
-    /// What these connections read is what sea-orm reads, row for row,
-    /// visibility and order included (times with and without fractions).
-    #[tokio::test]
-    async fn reads_the_rows_sea_orm_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        // Without foreign keys: the rows name no real template or cluster.
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+    /// A migrated database in `dir`, without foreign keys: the rows name
+    /// no real template or cluster.
+    async fn database(dir: &Path) -> DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("edp.sqlite").display());
         let mut options = sea_orm::ConnectOptions::new(url);
         options.map_sqlx_sqlite_opts(|o| {
             o.foreign_keys(false).journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
         });
         let db = Database::connect(options).await.unwrap();
         Migrator::up(&db, None).await.unwrap();
+        db
+    }
+
+    /// What these connections read is what sea-orm reads, row for row,
+    /// visibility and order included (times with and without fractions).
+    #[tokio::test]
+    async fn reads_the_rows_sea_orm_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path()).await;
         let whole = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
         let rows = [
             row("a", "p1", false, whole),
@@ -484,13 +492,7 @@ mod tests {
     async fn models_are_what_sea_orm_reads() {
         use crate::entity::{cluster, data_source, job_binary, job_template, job_template_binary};
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
-        let mut options = sea_orm::ConnectOptions::new(url);
-        options.map_sqlx_sqlite_opts(|o| {
-            o.foreign_keys(false).journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-        });
-        let db = Database::connect(options).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
+        let db = database(dir.path()).await;
         let at = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
         let later = at + chrono::Duration::microseconds(123_456);
         for (i, (limit, projects)) in [(None, None), (Some(2), Some(json!(["p1", "p2"])))].into_iter().enumerate() {
@@ -575,7 +577,10 @@ mod tests {
             reads.models(data_source::Entity::find()).unwrap(),
             data_source::Entity::find().all(&db).await.unwrap()
         );
-        assert_eq!(reads.models(job_binary::Entity::find()).unwrap(), job_binary::Entity::find().all(&db).await.unwrap());
+        assert_eq!(
+            reads.models(job_binary::Entity::find()).unwrap(),
+            job_binary::Entity::find().all(&db).await.unwrap()
+        );
         let templates = job_template::Entity::find().filter(job_template::Column::Kind.eq("Shell"));
         assert_eq!(reads.models(templates.clone()).unwrap(), templates.all(&db).await.unwrap());
         let links = job_template_binary::Entity::find().order_by_desc(job_template_binary::Column::Position);
@@ -599,7 +604,16 @@ mod tests {
         row.into_active_model().reset_all().insert(&db).await.unwrap();
         let meta = internal::Entity::find()
             .select_only()
-            .columns([C::Id, C::ProjectId, C::Name, C::Datasize, C::IsPublic, C::IsProtected, C::CreatedAt, C::UpdatedAt])
+            .columns([
+                C::Id,
+                C::ProjectId,
+                C::Name,
+                C::Datasize,
+                C::IsPublic,
+                C::IsProtected,
+                C::CreatedAt,
+                C::UpdatedAt,
+            ])
             .expr_as(sea_orm::sea_query::Expr::val(Vec::<u8>::new()), "data");
         assert_eq!(reads.models(meta.clone()).unwrap(), meta.all(&db).await.unwrap());
     }

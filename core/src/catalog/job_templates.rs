@@ -211,9 +211,9 @@ pub(crate) async fn binaries(edp: &Edp, template_id: &str) -> Result<(Vec<job_bi
     let by_id: HashMap<String, job_binary::Model> =
         crate::sqlite_reads::all(edp, job_binary::Entity::find().filter(job_binary::Column::Id.is_in(ids)))
             .await?
-        .into_iter()
-        .map(|b| (b.id.clone(), b))
-        .collect();
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
     let pick = |role: &str| {
         links.iter().filter(|l| l.role == role).filter_map(|l| by_id.get(&l.job_binary_id).cloned()).collect()
     };
