@@ -85,7 +85,7 @@ pub fn check_cluster(scope: &Scope, cluster: &cluster::Model) -> Result<()> {
     if placement(cluster) == Placement::Remote || scope.is_admin() {
         return Ok(());
     }
-    if allowed_projects(cluster).iter().any(|p| *p == scope.project_id) {
+    if allowed_projects(cluster).contains(&scope.project_id) {
         return Ok(());
     }
     let setting = if cluster.declared {

@@ -53,8 +53,8 @@ async fn claim(edp: &Edp, id: &str) -> Result<bool> {
     let now = time::now();
     let expires = edp.settings().lease_expires(now);
     let taken = flow::Entity::update_many()
-        .col_expr(flow::Column::LeaseOwner, Expr::val(edp.settings().node_id.clone()).into())
-        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(expires).into())
+        .col_expr(flow::Column::LeaseOwner, Expr::val(edp.settings().node_id.clone()))
+        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(expires))
         .filter(flow::Column::Id.eq(id))
         .filter(Condition::any().add(flow::Column::LeaseOwner.is_null()).add(flow::Column::LeaseExpiresAt.lt(now)))
         .exec(edp.db())
@@ -64,8 +64,8 @@ async fn claim(edp: &Edp, id: &str) -> Result<bool> {
 
 async fn release(edp: &Edp, id: &str) -> Result<()> {
     flow::Entity::update_many()
-        .col_expr(flow::Column::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(Option::<chrono::DateTime<chrono::Utc>>::None).into())
+        .col_expr(flow::Column::LeaseOwner, Expr::val(Option::<String>::None))
+        .col_expr(flow::Column::LeaseExpiresAt, Expr::val(Option::<chrono::DateTime<chrono::Utc>>::None))
         .filter(flow::Column::Id.eq(id))
         .filter(flow::Column::LeaseOwner.eq(edp.settings().node_id.clone()))
         .exec(edp.db())
@@ -308,9 +308,9 @@ async fn launch(
     // one advancing it, and this keeps a launch single even if that lease
     // lapsed.
     let marked = flow_job::Entity::update_many()
-        .col_expr(flow_job::Column::State, Expr::val(JobState::Running.stored()).into())
-        .col_expr(flow_job::Column::Reason, Expr::val(reason.to_string()).into())
-        .col_expr(flow_job::Column::ExecutionId, Expr::val(execution_id.clone()).into())
+        .col_expr(flow_job::Column::State, Expr::val(JobState::Running.stored()))
+        .col_expr(flow_job::Column::Reason, Expr::val(reason.to_string()))
+        .col_expr(flow_job::Column::ExecutionId, Expr::val(execution_id.clone()))
         .filter(flow_job::Column::FlowId.eq(job.flow_id.clone()))
         .filter(flow_job::Column::Key.eq(job.key.clone()))
         .filter(flow_job::Column::State.eq(job.state.clone()))

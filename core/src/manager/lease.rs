@@ -199,10 +199,10 @@ async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateT
     let submitted =
         Expr::case(C::Status.eq(Status::Pending.as_str()), Expr::val(true)).finally(Expr::col(C::Submitted));
     let rows = job_execution::Entity::update_many()
-        .col_expr(C::LeaseOwner, Expr::val(node).into())
-        .col_expr(C::LeaseToken, Expr::val(token.clone()).into())
-        .col_expr(C::LeaseExpiresAt, Expr::val(expires).into())
-        .col_expr(C::NextActionAt, Expr::val(expires).into())
+        .col_expr(C::LeaseOwner, Expr::val(node))
+        .col_expr(C::LeaseToken, Expr::val(token.clone()))
+        .col_expr(C::LeaseExpiresAt, Expr::val(expires))
+        .col_expr(C::NextActionAt, Expr::val(expires))
         .col_expr(C::NodeId, owner.into())
         .col_expr(C::Submitted, submitted.into())
         .filter(which)
@@ -261,13 +261,13 @@ pub(crate) async fn recover(edp: &Edp) -> Result<()> {
     unleased().filter(C::LeaseOwner.eq(node.clone())).exec(edp.db()).await?;
     // Flows it was advancing, likewise.
     crate::entity::flow::Entity::update_many()
-        .col_expr(crate::entity::flow::Column::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(crate::entity::flow::Column::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .col_expr(crate::entity::flow::Column::LeaseOwner, Expr::val(Option::<String>::None))
+        .col_expr(crate::entity::flow::Column::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None))
         .filter(crate::entity::flow::Column::LeaseOwner.eq(node.clone()))
         .exec(edp.db())
         .await?;
     job_execution::Entity::update_many()
-        .col_expr(C::NodeId, Expr::val(node.clone()).into())
+        .col_expr(C::NodeId, Expr::val(node.clone()))
         .filter(C::HostBound.eq(true))
         .filter(C::NodeId.is_null())
         .filter(C::Status.ne(Status::Pending.as_str()))
@@ -275,7 +275,7 @@ pub(crate) async fn recover(edp: &Edp) -> Result<()> {
         .exec(edp.db())
         .await?;
     job_execution::Entity::update_many()
-        .col_expr(C::NextActionAt, Expr::val(now).into())
+        .col_expr(C::NextActionAt, Expr::val(now))
         .filter(C::NextActionAt.is_not_null())
         .filter(free(now))
         .filter(mine(&node))
@@ -309,9 +309,9 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
 /// An update of executions that clears their lease.
 fn unleased() -> sea_orm::UpdateMany<job_execution::Entity> {
     job_execution::Entity::update_many()
-        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None).into())
-        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .col_expr(C::LeaseOwner, Expr::val(Option::<String>::None))
+        .col_expr(C::LeaseToken, Expr::val(Option::<String>::None))
+        .col_expr(C::LeaseExpiresAt, Expr::val(Option::<DateTime<Utc>>::None))
 }
 
 /// A lease given back after its step failed with an error, the row due
@@ -319,7 +319,7 @@ fn unleased() -> sea_orm::UpdateMany<job_execution::Entity> {
 pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time::Duration) -> Result<()> {
     let due = time::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::seconds(5));
     unleased()
-        .col_expr(C::NextActionAt, Expr::val(due).into())
+        .col_expr(C::NextActionAt, Expr::val(due))
         .filter(C::Id.eq(lease.id.clone()))
         .filter(C::LeaseToken.eq(lease.token.clone()))
         .exec(edp.db())
