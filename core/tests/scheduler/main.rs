@@ -141,6 +141,44 @@ async fn a_pass_launches_a_job_and_a_later_one_sees_it_end() {
     assert_eq!(column(&edp, &id, "next_action_at").await, None, "nothing more to do");
 }
 
+/// A job that ends while its launch is still being recorded (the engine's
+/// hint comes while the launch holds the row's lease): the hint is kept,
+/// and the end recorded by the first pass after the launch gives the lease
+/// back, not at the first poll a second later. (A lost hint was the 1 s
+/// tail of POST -> SUCCEEDED under load; issue 16.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_that_comes_while_the_launch_holds_the_row_is_kept_until_it_can_be_claimed() {
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+
+    // The launch reaches the engine and is held there, its lease taken...
+    let mut none = HashSet::new();
+    let launching = manager::tick(&edp, &mut none).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while engine_status(&script, &id).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...the job ends and the engine says so at once.
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    manager::tick(&edp, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.contains(&id), "a hint for a row whose lease is held was dropped");
+
+    // The launch is recorded (RUNNING, first poll a second away) ...
+    script.gate.as_ref().unwrap().send_replace(true);
+    launching.finish().await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+    // ... and the very next pass claims the hinted row and records the end.
+    manager::tick(&edp, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.is_empty());
+    assert_eq!(status(&edp, &id).await, "SUCCEEDED");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
     set_script(Script::default());
