@@ -99,3 +99,43 @@ pub fn rss_mib(pid: u32) -> f64 {
         .expect("VmRSS");
     kib / 1024.0
 }
+
+/// Runs `sql` on `url` with psql; its output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh database on EDP_TEST_PG_URL's server, dropped when it goes.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let admin_url = std::env::var("EDP_TEST_PG_URL").expect("--postgres needs EDP_TEST_PG_URL");
+        let name = format!("edp_bench_{}", uuid::Uuid::new_v4().simple());
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        Self { admin_url, name }
+    }
+
+    pub fn url(&self) -> String {
+        let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(&self.admin_url)
+            .args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}

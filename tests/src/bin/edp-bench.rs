@@ -7,14 +7,15 @@
 //! - spawn ceiling: spawn+wait of `/bin/true`, each with its own directory,
 //!   two log files and its own process group, on two threads;
 //! - HTTP ceiling: a hello-world axum endpoint in its own process;
-//! - edpd (release build, SQLite, the local engine):
+//! - edpd (release build, SQLite or with `--postgres` a fresh database on
+//!   EDP_TEST_PG_URL's server, the local engine):
 //!   launches/s of a Shell job running `true`, POST → SUCCEEDED-visible
 //!   latency (p50/p99), and GET /v2/jobs/{id} requests/s.
 //!
 //! The load generator is this process (reqwest), on the same two cores as
 //! the server: it costs both servers alike, so compare the ratios.
 //!
-//! `cargo run --release -p edp-tests --bin edp-bench -- [--jobs N] [--clients C] [--seconds S]`
+//! `cargo run --release -p edp-tests --bin edp-bench -- [--jobs N] [--clients C] [--seconds S] [--latency-jobs N] [--postgres]`
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,15 +32,19 @@ struct Options {
     clients: usize,
     seconds: u64,
     latency_jobs: usize,
+    postgres: bool,
 }
 
 fn options() -> Options {
-    let mut o = Options { jobs: 3000, clients: 32, seconds: 10, latency_jobs: 400 };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value =
-            pair.get(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{} needs a number", pair[0]));
-        match pair[0].as_str() {
+    let mut o = Options { jobs: 3000, clients: 32, seconds: 10, latency_jobs: 400, postgres: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--postgres" {
+            o.postgres = true;
+            continue;
+        }
+        let value = args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{flag} needs a number"));
+        match flag.as_str() {
             "--jobs" => o.jobs = value as usize,
             "--clients" => o.clients = value as usize,
             "--seconds" => o.seconds = value,
@@ -91,7 +96,13 @@ async fn run(o: Options) {
     let hello_rate = hello_ceiling(o.clients, o.seconds).await;
     println!("hello-world axum: {hello_rate:.0} req/s");
 
-    let app = TestApp::builder().env("RUST_LOG", "warn").start().await;
+    let pg = o.postgres.then(edp_tests::bench::PgDatabase::create);
+    let mut builder = TestApp::builder().env("RUST_LOG", "warn");
+    if let Some(db) = &pg {
+        builder = builder.env("EDP__DATABASE__URL", &db.url());
+    }
+    let app = builder.start().await;
+    println!("edpd on {}", if pg.is_some() { "Postgres" } else { "SQLite" });
     let launch = edp_tests::bench::shell_job(&app, "true", "true\n").await;
 
     // Launch throughput: every job posted, then all seen finished.

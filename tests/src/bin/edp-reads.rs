@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use edp_tests::TestApp;
+use edp_tests::bench::{PgDatabase, psql};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -233,42 +234,6 @@ fn sqlite(path: &std::path::Path, sql: &str) -> String {
 }
 
 /// Runs `sql` with psql; what it printed (unaligned, tuples only).
-fn psql(url: &str, sql: &str) -> String {
-    let out =
-        Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql]).output().expect("psql runs");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A fresh database on EDP_TEST_PG_URL's server, dropped when it goes.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create() -> Self {
-        let admin_url = std::env::var("EDP_TEST_PG_URL").expect("--postgres needs EDP_TEST_PG_URL");
-        let name = format!("edp_bench_{}", uuid::Uuid::new_v4().simple());
-        psql(&admin_url, &format!("CREATE DATABASE {name}"));
-        Self { admin_url, name }
-    }
-
-    fn url(&self) -> String {
-        let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin_url)
-            .args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
-            .output();
-    }
-}
-
 /// Every page of `path`, following `next` markers: each page's latency and
 /// how many jobs were seen (each id once, in order, checked).
 async fn walk(conn: &mut Conn, path: &str) -> (Vec<Duration>, u64) {
