@@ -1,10 +1,13 @@
-//! Reads of job executions on SQLite without sqlx's thread hand-offs.
+//! Reads on SQLite without sqlx's thread hand-offs: job executions (every
+//! GET, list and `find`) and the catalog's lookups (`catalog::find`, a
+//! template's binaries: [`all`], [`by_key`]).
 //!
 //! sqlx-sqlite runs each connection on a thread of its own: every query is
 //! sent there over a channel and its rows come back the same way, two
 //! thread wake-ups per query, which was most of what a `GET /v2/jobs/{id}`
-//! cost (BENCHMARKS.md, issue 16 part 2). These connections run the same
-//! SQL (built by sea-query from the same `Select`) on the calling thread.
+//! cost (BENCHMARKS.md, issue 16 part 2) and a millisecond of each launch's
+//! lookups. These connections run the same SQL (built by sea-query from the
+//! same `Select`) on the calling thread.
 //!
 //! Invariants:
 //! - **Reads only**: each connection is `query_only`; every write stays on
