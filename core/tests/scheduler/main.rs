@@ -119,6 +119,18 @@ fn set_script(script: Script) -> Arc<Script> {
     script
 }
 
+/// Whether the scripted engine's gate starts open.
+enum Gate {
+    Open,
+    Closed,
+}
+
+/// A script whose polls and launches wait while its gate is closed.
+fn gated(gate: Gate) -> Arc<Script> {
+    let (gate, _) = tokio::sync::watch::channel(matches!(gate, Gate::Open));
+    set_script(Script { gate: Some(gate), ..Script::default() })
+}
+
 fn engine_status(script: &Script, id: &str) -> Option<JobStatus> {
     script.jobs.lock().unwrap().get(id).map(|j| j.status)
 }
@@ -148,8 +160,7 @@ async fn a_pass_launches_a_job_and_a_later_one_sees_it_end() {
 /// tail of POST -> SUCCEEDED under load; issue 16.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hint_that_comes_while_the_launch_holds_the_row_is_kept_until_it_can_be_claimed() {
-    let (gate, _) = tokio::sync::watch::channel(false);
-    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
     let (cluster, template) = objects(&edp).await;
@@ -202,8 +213,7 @@ async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_keeps_a_second_node_off_a_row_until_it_expires() {
-    let (gate, _) = tokio::sync::watch::channel(false);
-    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (node(&dir, "a").await, node(&dir, "b").await);
     let (cluster, template) = objects(&a).await;
@@ -241,8 +251,7 @@ async fn a_lease_keeps_a_second_node_off_a_row_until_it_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_during_a_poll_is_not_overwritten_by_it() {
-    let (gate, _) = tokio::sync::watch::channel(true);
-    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let script = gated(Gate::Open);
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
     let (cluster, template) = objects(&edp).await;
@@ -271,8 +280,7 @@ async fn a_cancel_during_a_poll_is_not_overwritten_by_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_of_a_launch_that_reached_the_engine_unrecorded_kills_what_it_started() {
-    let (gate, _) = tokio::sync::watch::channel(false);
-    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
     let (cluster, template) = objects(&edp).await;
@@ -314,8 +322,7 @@ async fn a_cancel_before_any_launch_asks_nothing() {
 /// its launch is under way before `launch_job` returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_nothing_holds_back_is_stored_claimed_and_launched_at_once() {
-    let (gate, _) = tokio::sync::watch::channel(false);
-    let script = set_script(Script { gate: Some(gate), ..Script::default() });
+    let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
     let (cluster, template) = objects(&edp).await;
