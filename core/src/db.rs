@@ -23,8 +23,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .create_if_missing(true)
-            // Checkpoints are `crate::sqlite_checkpoints`' thread's, not
-            // the job of whichever commit fills the log (a few ms a time).
+            // Checkpoints are `crate::sqlite_checkpoints`' thread's (started
+            // by `Edp::new`), not the job of whichever commit fills the log
+            // (a few ms a time).
             .pragma("wal_autocheckpoint", "0")
     });
     let db = Database::connect(options).await?;

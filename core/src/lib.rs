@@ -44,7 +44,8 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
-    /// Job execution reads without sqlx's hand-offs, on an SQLite file.
+    /// Reads without sqlx's hand-offs (executions, catalog lookups), on an
+    /// SQLite file.
     reads: Option<sqlite_reads::SqliteReads>,
     /// The write-ahead log's checkpoints, on an SQLite file.
     _checkpoints: Option<sqlite_checkpoints::Checkpointer>,
