@@ -49,6 +49,15 @@ fn copy_into(app: &TestApp, from: &Path, name: &str) {
     std::fs::copy(from, app.plugin_dir().join(name)).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
 }
 
+/// Copies beside the directory, then renames into it: the watcher sees the
+/// whole library at once, never a partial copy (which it would refuse for
+/// that reason first, on a slow machine).
+fn install_into(app: &TestApp, from: &Path, name: &str) {
+    let staged = app.plugin_dir().with_file_name(name);
+    std::fs::copy(from, &staged).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    std::fs::rename(&staged, app.plugin_dir().join(name)).expect("rename into the plugin directory");
+}
+
 /// Runs a Shell job on the local engine to the end; its status and stdout.
 async fn run_on_local(app: &TestApp, name: &str, script: &str) -> (Value, String) {
     let cluster = local_cluster(app).await;
@@ -115,9 +124,9 @@ async fn garbage_is_refused_then_loaded_once_replaced_by_a_plugin() {
 #[tokio::test]
 async fn plugins_built_against_another_interface_or_that_panic_or_hang_are_refused_while_edpd_serves() {
     let app = start().await;
-    copy_into(&app, &build::fixture_plugin("changed_abi"), "libchanged.so");
-    copy_into(&app, &build::fixture_plugin("panic_on_new"), "libpanic.so");
-    copy_into(&app, &build::fixture_plugin("hang_on_new"), "libhang.so");
+    install_into(&app, &build::fixture_plugin("changed_abi"), "libchanged.so");
+    install_into(&app, &build::fixture_plugin("panic_on_new"), "libpanic.so");
+    install_into(&app, &build::fixture_plugin("hang_on_new"), "libhang.so");
 
     // While the hanging constructor holds the loader, edpd serves and runs jobs.
     let (job, out) = run_on_local(&app, "meanwhile", "echo still serving\n").await;
