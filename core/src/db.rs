@@ -7,6 +7,22 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::error::Result;
 
+/// sqlx connections to an SQLite file: one, its only writer.
+///
+/// SQLite writes one transaction at a time. With several connections, a
+/// write that finds the lock taken sleeps in SQLite's busy handler (1, 2,
+/// 5, 10 ms ...) instead of queueing, and every commit drops the page cache
+/// of each other connection, which then reads its pages again: under
+/// `edp-bench`'s launches an insert took 1.1 ms on the connection's thread
+/// with eight connections and 0.17 ms with one (BENCHMARKS.md, issue 16).
+/// The API's reads (a job, a list, the catalog's lookups) go to
+/// `crate::sqlite_reads`' own connections and never wait for this one.
+///
+/// Invariant: nothing holds a transaction (or a streamed result) of
+/// `Edp::db` while awaiting another statement on `Edp::db` itself: with one
+/// connection that waits for itself until `acquire_timeout`.
+const SQLITE_CONNECTIONS: u32 = 1;
+
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and runs
 /// every pending migration. An SQLite file is created on first use.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
@@ -14,7 +30,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     options
         .sqlx_logging(false)
         .acquire_timeout(Duration::from_secs(10))
-        .max_connections(if url.starts_with("sqlite") { 8 } else { 16 });
+        .max_connections(if url.starts_with("sqlite") { SQLITE_CONNECTIONS } else { 16 });
     // WAL with synchronous=NORMAL: ~2.5x the commits of FULL, and a crash
     // can lose at most the last transactions, never corrupt the file.
     options.map_sqlx_sqlite_opts(|o| {

@@ -212,7 +212,7 @@ async fn lifecycle_events_are_one_log_line_and_one_count_each() {
     // the retried launch (its retry is a minute or so away, not overdue).
     assert!(scrape.sum("edp_scheduler_lag_seconds_count", &[]) >= 3.0, "{text}");
     assert!(scrape.has("edp_scheduler_overdue_seconds"), "{text}");
-    assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 8.0, "{text}");
+    assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 1.0, "{text}");
     assert!(scrape.sum("edp_db_pool_connections", &[("state", "idle")]) >= 0.0, "{text}");
     assert_eq!(scrape.sum("edp_engines_loaded", &[]), 2.0, "{text}");
     // Labels are engines, statuses and ids: no name a user chose.
