@@ -65,6 +65,13 @@ impl Client {
         self.send(self.request(Method::POST, path).json(body).timeout(CALL_TIMEOUT)).await
     }
 
+    /// A `POST` with an `Idempotency-Key`: edpd answers a repeat with what
+    /// the first one made.
+    pub async fn post_once(&self, path: &str, body: &Value, key: &str) -> Result<Value> {
+        let request = self.request(Method::POST, path).header("Idempotency-Key", key).json(body);
+        self.send(request.timeout(CALL_TIMEOUT)).await
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
         self.send(self.request(Method::PATCH, path).json(body).timeout(CALL_TIMEOUT)).await
     }

@@ -54,6 +54,14 @@ pub enum Command {
     Monitor { id: String },
     /// Print a job's log
     Logs(LogsArgs),
+    /// Launch a job again: a new job from the request that made this one (same template, cluster, data and configs)
+    Rerun {
+        /// The job (execution) id to run again
+        id: String,
+        /// Wait for the new job to end and exit with its outcome (0 succeeded, 1 otherwise)
+        #[arg(long)]
+        wait: bool,
+    },
     /// Cancel a job
     Cancel {
         /// The job (execution) id
@@ -137,6 +145,10 @@ pub struct SubmitArgs {
     /// Wait for the job to end and exit with its outcome (0 succeeded, 1 otherwise)
     #[arg(long)]
     pub wait: bool,
+    /// Sent as Idempotency-Key: the same submit with the same key, from the same project within 24 h, answers the
+    /// first job instead of launching another (safe to retry after a timeout)
+    #[arg(long, value_name = "KEY", conflicts_with = "dry_run")]
+    pub idempotency_key: Option<String>,
     /// Arguments after `--`, appended to --arg
     #[arg(last = true, value_name = "ARGS")]
     pub rest: Vec<String>,

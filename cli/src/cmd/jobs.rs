@@ -1,4 +1,5 @@
-//! `list`, `status`, `monitor`, `cancel`: job executions once launched.
+//! `list`, `status`, `monitor`, `rerun`, `cancel`: job executions once
+//! launched.
 
 use std::collections::HashMap;
 
@@ -6,9 +7,9 @@ use serde_json::{Value, json};
 
 use crate::api::segment;
 use crate::args::ListArgs;
-use crate::cmd::Ctx;
 use crate::cmd::monitor::{self, Until};
 use crate::cmd::resolve::{self, CLUSTER, JOB_STATUSES};
+use crate::cmd::{Ctx, submit};
 use crate::error::{Failure, Result, code};
 use crate::output::{
     self, duration, elapsed, fields, is_terminal, note, progress, shell_quote, status as job_status, table, text,
@@ -127,6 +128,14 @@ pub async fn monitor(ctx: &Ctx, id: &str) -> Result<i32> {
 /// Sahara's cancel (PATCH `info.status = cancel`). A finished job is left
 /// as it is. With --wait: 0 when the job ends KILLED, 1 when it ended some
 /// other way or edpd could not confirm the cancel.
+pub async fn rerun(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
+    let id = resolve::job(ctx, id).await?;
+    let answer = ctx.api.post(&format!("/v2/jobs/{}/rerun", segment(&id)), &json!({})).await?;
+    let job = &answer["job"];
+    note(format!("job {} submitted again from {id} ({})", text(job, "id"), job_status(job)));
+    submit::launched_job(ctx, job, wait).await
+}
+
 pub async fn cancel(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
     let id = &resolve::job(ctx, id).await?;
     let answer = ctx.api.patch(&format!("/v2/jobs/{}", segment(id)), &json!({"info": {"status": "cancel"}})).await?;

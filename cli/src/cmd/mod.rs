@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Status { id } => jobs::status(&ctx, &id).await,
         Command::Monitor { id } => jobs::monitor(&ctx, &id).await,
         Command::Logs(args) => logs::run(&ctx, args).await,
+        Command::Rerun { id, wait } => jobs::rerun(&ctx, &id, wait).await,
         Command::Cancel { id, wait } => jobs::cancel(&ctx, &id, wait).await,
         Command::Engines => catalog::engines(&ctx).await,
         Command::Clusters(c) => catalog::clusters(&ctx, c).await,

@@ -57,23 +57,33 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<i32> {
         body["output_id"] = json!(data_source(ctx, output).await?);
     }
 
-    let launched = ctx.api.post("/v2/jobs", &body).await?;
+    let launched = match &args.idempotency_key {
+        Some(key) => ctx.api.post_once("/v2/jobs", &body, key).await?,
+        None => ctx.api.post("/v2/jobs", &body).await?,
+    };
     let job = &launched["job"];
-    let id = text(job, "id");
     note(format!(
-        "job {id} submitted: template `{}` on cluster `{}` ({})",
+        "job {} submitted: template `{}` on cluster `{}` ({})",
+        text(job, "id"),
         text(&template, "name"),
         text(&cluster, "name"),
         status(job)
     ));
-    if args.wait {
+    launched_job(ctx, job, args.wait).await
+}
+
+/// What `submit` and `rerun` print once edpd accepted a job: with `wait`,
+/// the job followed to its end and its outcome as the exit code; else its
+/// id alone on stdout, for `ID=$(edp submit ...)`.
+pub async fn launched_job(ctx: &Ctx, job: &Value, wait: bool) -> Result<i32> {
+    let id = text(job, "id");
+    if wait {
         let done = monitor::watch(ctx, &id, Until::End).await?;
         if ctx.json {
             output::json(&done);
         }
         return Ok(monitor::exit_code(&done));
     }
-    // stdout is the id alone, for `ID=$(edp submit ...)`.
     if ctx.json {
         output::json(job);
     } else {

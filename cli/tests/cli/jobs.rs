@@ -210,3 +210,91 @@ async fn list_and_status_show_jobs() {
     status.expect_code(0);
     assert!(status.stdout.contains("SUCCEEDED") && status.stdout.contains("quick ("), "{}", status.stdout);
 }
+
+#[tokio::test]
+async fn rerun_launches_the_same_job_again_and_exits_with_its_outcome() {
+    let app = TestApp::spawn().await;
+    let edp = Edp::new(&app);
+    let script = edp.write("greet.sh", "echo \"hello, $1\"\n");
+    let first = edp
+        .run(&[
+            "--json",
+            "submit",
+            "-t",
+            "Shell",
+            "-n",
+            "greet",
+            "--main",
+            script.to_str().unwrap(),
+            "--arg",
+            "again",
+            "--wait",
+        ])
+        .await
+        .expect_code(0)
+        .json();
+    let first_id = first["id"].as_str().unwrap();
+
+    let second = edp.run(&["--json", "rerun", first_id, "--wait"]).await.expect_code(0).json();
+    assert_eq!(second["info"]["status"], "SUCCEEDED", "{second}");
+    assert_ne!(second["id"], first["id"], "a rerun is a new job: {second}");
+    for same in ["job_template_id", "cluster_id"] {
+        assert_eq!(second[same], first[same], "{same}: {second}");
+    }
+    assert_eq!(second["job_configs"]["args"], serde_json::json!(["again"]), "{second}");
+    let logs = edp.run(&["logs", second["id"].as_str().unwrap()]).await;
+    assert_eq!(logs.expect_code(0).stdout, "hello, again\n");
+
+    // Without --wait, stdout is the new job's id alone (for scripts).
+    let third = edp.run(&["rerun", first_id]).await;
+    let third_id = third.expect_code(0).stdout.trim().to_string();
+    assert!(third.stderr.contains(&format!("submitted again from {first_id}")), "{}", third.stderr);
+    wait_status(&app, &third_id, &["SUCCEEDED"]).await;
+    assert_eq!(app.get("/v2/jobs").await.expect(200)["jobs"].as_array().unwrap().len(), 3);
+
+    // A job that fails fails again: --wait says so.
+    let fails = edp.write("fails.sh", "exit 3\n");
+    let failed =
+        edp.run(&["--json", "submit", "-t", "Shell", "-n", "fails", "--main", fails.to_str().unwrap(), "--wait"]).await;
+    let failed_id = failed.expect_code(1).json()["id"].as_str().unwrap().to_string();
+    let again = edp.run(&["rerun", &failed_id, "--wait"]).await;
+    again.expect_code(1);
+    assert!(again.stdout.contains("FAILED"), "{}", again.stdout);
+
+    let unknown = edp.run(&["rerun", "00000000-0000-4000-8000-000000000000"]).await;
+    unknown.expect_code(3);
+}
+
+#[tokio::test]
+async fn submit_with_an_idempotency_key_twice_launches_one_job() {
+    let app = TestApp::spawn().await;
+    let edp = Edp::new(&app);
+    let script = edp.write("once.sh", "echo once\n");
+    let script = script.to_str().unwrap();
+    let submit = |key: &'static str, arg: &'static str| {
+        let edp = &edp;
+        async move {
+            edp.run(&["submit", "-t", "Shell", "-n", "once", "--main", script, "--idempotency-key", key, "--arg", arg])
+                .await
+        }
+    };
+    let first = submit("nightly-2026-12-06", "a").await;
+    let id = first.expect_code(0).stdout.trim().to_string();
+    // A retry (after a timeout, say) answers the same job.
+    let retry = submit("nightly-2026-12-06", "a").await;
+    assert_eq!(retry.expect_code(0).stdout.trim(), id);
+    wait_status(&app, &id, &["SUCCEEDED"]).await;
+    assert_eq!(app.get("/v2/jobs").await.expect(200)["jobs"].as_array().unwrap().len(), 1);
+
+    // The same key for a different job is refused, with edpd's reason.
+    let other = submit("nightly-2026-12-06", "b").await;
+    other.expect_code(3);
+    assert!(other.stderr.contains("was used for a different request"), "{}", other.stderr);
+    // Keys edpd refuses, with its reason.
+    for bad in ["has a space", "clé"] {
+        let refused = submit(bad, "a").await;
+        refused.expect_code(3);
+        assert!(refused.stderr.contains("Idempotency-Key must be"), "{bad}: {}", refused.stderr);
+    }
+    assert_eq!(app.get("/v2/jobs").await.expect(200)["jobs"].as_array().unwrap().len(), 1);
+}
