@@ -126,7 +126,7 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("secret"), "x").unwrap();
         std::os::unix::fs::symlink(outside.join("secret"), root.join("link")).unwrap();
-        let (roots, problems) = FileRoots::under(&[root.clone()]);
+        let (roots, problems) = FileRoots::under(std::slice::from_ref(&root));
         assert!(problems.is_empty());
         assert!(roots.check("file", &root.join("new/out")).is_ok());
         assert!(roots.check("file", &root.join("link")).is_err(), "a symlink out of the root is outside");

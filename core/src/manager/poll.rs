@@ -84,7 +84,7 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
                 unchanged.push(lease, status, next);
                 return Ok(());
             }
-            Report::Changed { changes, .. } => changes,
+            Report::Changed { changes, .. } => *changes,
         },
         Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
             rows::finish(&row, Status::Failed, &format!("the engine no longer knows this job: {message}"))

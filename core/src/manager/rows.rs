@@ -211,13 +211,11 @@ pub(crate) fn quiet_interval(hints: PollingHints, since: DateTime<Utc>) -> Durat
 #[derive(Debug)]
 pub(crate) enum Report {
     /// Nothing the row shows would change: no write, only the next poll.
-    Unchanged {
-        status: Status,
-        next: DateTime<Utc>,
-    },
+    Unchanged { status: Status, next: DateTime<Utc> },
     Changed {
         status: Status,
-        changes: ActiveModel,
+        /// Boxed: a whole row's worth of fields, beside a status and a time.
+        changes: Box<ActiveModel>,
     },
 }
 
@@ -261,9 +259,9 @@ pub(crate) fn apply_report(row: &Model, hints: PollingHints, report: StatusRepor
     changes.attempts = Set(0);
     if status.is_terminal() {
         let (status, changes) = policy::on_end(row, status, changes);
-        return Report::Changed { status, changes };
+        return Report::Changed { status, changes: Box::new(changes) };
     }
-    Report::Changed { status, changes }
+    Report::Changed { status, changes: Box::new(changes) }
 }
 
 impl Report {
@@ -271,7 +269,7 @@ impl Report {
     /// difference (a task that must write anyway).
     pub(crate) fn into_changes(self) -> (Status, ActiveModel) {
         match self {
-            Report::Changed { status, changes } => (status, changes),
+            Report::Changed { status, changes } => (status, *changes),
             Report::Unchanged { status, next } => {
                 let mut changes = blank();
                 changes.next_action_at = Set(Some(next));

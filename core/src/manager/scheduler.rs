@@ -118,7 +118,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
             Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
                 lease::release(edp, &claimed.lease).await?;
             }
-            Hinted::Claimed(claimed) => tasks.push(run(edp, claimed)),
+            Hinted::Claimed(claimed) => tasks.push(run(edp, *claimed)),
             Hinted::Busy => {
                 wanted.insert(id);
             }
@@ -185,7 +185,8 @@ pub(crate) fn launch_at_once(edp: &Edp, claimed: Claimed) {
 
 /// What became of a hinted row.
 enum Hinted {
-    Claimed(Claimed),
+    /// Boxed: a whole row, beside two empty variants.
+    Claimed(Box<Claimed>),
     /// Its lease is held (or the database failed): kept for the next pass.
     /// A hint is never lost to a busy row or a passing database error: a
     /// job whose engine tells of its end is otherwise polled only every
@@ -201,7 +202,7 @@ enum Hinted {
 async fn claim_hinted(edp: &Edp, id: &str) -> Hinted {
     for _ in 0..2 {
         match lease::claim_one(edp, id).await {
-            Ok(Some(claimed)) => return Hinted::Claimed(claimed),
+            Ok(Some(claimed)) => return Hinted::Claimed(Box::new(claimed)),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(execution = %id, error = %e, "could not claim hinted job; will again");

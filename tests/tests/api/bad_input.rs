@@ -40,7 +40,6 @@ async fn bad_requests_are_refused_cleanly_and_write_nothing() {
 
 /// The bad-input suite, on whatever database `app` runs (see `postgres`).
 pub async fn bad_requests(app: &TestApp) {
-    let app = app;
     let cluster = local_cluster(app).await;
     let template = shell_template(app, "ok", "true\n").await;
     let pig = {
