@@ -3,9 +3,10 @@
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use edp_core::Scope;
 use edp_core::idempotency::{self, Kind, Outcome};
 use edp_core::manager::{self, DryRunJob, ExecutionFilter, ExecutionPatch, NewJob};
+use edp_core::model::Execution;
+use edp_core::{Edp, Scope};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -30,19 +31,26 @@ pub async fn launch(
     headers: HeaderMap,
     Json(new): Json<NewJob>,
 ) -> ApiResult<Response> {
-    let Some(key) = idempotency_key(&headers)? else {
-        return Ok(accepted("job", manager::launch_job(&s.edp, &scope, new).await?));
+    Ok(accepted("job", submit(&s.edp, &scope, &headers, new).await?))
+}
+
+/// A submit, once per `Idempotency-Key` when the request has one (a repeat
+/// answers the first job): v2's `POST /jobs` and v1.1's `execute`, which
+/// share the keys of a project (the same job through either is one job).
+pub async fn submit(edp: &Edp, scope: &Scope, headers: &HeaderMap, new: NewJob) -> ApiResult<Execution> {
+    let Some(key) = idempotency_key(headers)? else {
+        return Ok(manager::launch_job(edp, scope, new).await?);
     };
     let body = serde_json::to_value(&new).map_err(|e| ApiError::validation(e.to_string()))?;
-    let launched = idempotency::once(&s.edp, &scope.project_id, Kind::Job, &key, &body, || async {
-        let job = manager::launch_job(&s.edp, &scope, new).await?;
+    let launched = idempotency::once(edp, &scope.project_id, Kind::Job, &key, &body, || async {
+        let job = manager::launch_job(edp, scope, new).await?;
         let id = job.id.clone();
         Ok((job, id))
     })
     .await?;
     Ok(match launched {
-        Outcome::Made(job) => accepted("job", job),
-        Outcome::Earlier(id) => accepted("job", manager::get(&s.edp, &scope, &id, false).await?),
+        Outcome::Made(job) => job,
+        Outcome::Earlier(id) => manager::get(edp, scope, &id, false).await?,
     })
 }
 

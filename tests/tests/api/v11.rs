@@ -383,3 +383,31 @@ pub async fn uploads_page_and_rename(app: &TestApp) {
     let reply = app.patch(&format!("{P}/job-binary-internals/{c}"), json!({"datasize": 1})).await;
     assert_refused(&reply, 400, "VALIDATION_ERROR");
 }
+
+#[tokio::test]
+async fn execute_with_an_idempotency_key_launches_once_and_shares_keys_with_v2() {
+    let app = spawn().await;
+    let local = local_cluster(&app, P).await;
+    let job = shell_job(&app, P, "once", "echo once\n").await;
+    let execute = |key: &'static str, args: Value| {
+        let (app, path) = (&app, format!("{}{P}/jobs/{job}/execute", app.base));
+        let body = json!({"cluster_id": local, "job_configs": {"args": args}});
+        async move { app.send(app.http.post(path).header("Idempotency-Key", key).json(&body)).await }
+    };
+    let first = execute("nightly-1", json!(["a"])).await.expect(202);
+    let again = execute("nightly-1", json!(["a"])).await.expect(202);
+    assert_eq!(id(&first, "job_execution"), id(&again, "job_execution"), "a repeated execute made a second job");
+    let executions = app.get(&format!("{P}/job-executions")).await.expect(200);
+    assert_eq!(executions["job_executions"].as_array().map_or(0, Vec::len), 1, "{executions}");
+
+    // The key with another job: v1.1's conflict, in Sahara's shape.
+    assert_refused(&execute("nightly-1", json!(["b"])).await, 409, "CONFLICT");
+    assert_refused(&execute("has a space", json!(["a"])).await, 400, "VALIDATION_ERROR");
+
+    // The same job through v2 with the key is the same job.
+    let v2 = json!({"job_template_id": job, "cluster_id": local, "job_configs": {"args": ["a"]}});
+    let through_v2 =
+        app.send(app.http.post(format!("{}/v2/jobs", app.base)).header("Idempotency-Key", "nightly-1").json(&v2)).await;
+    assert_eq!(id(&through_v2.expect(202), "job"), id(&first, "job_execution"));
+    wait_for(&app, P, &id(&first, "job_execution"), &["SUCCEEDED"]).await;
+}

@@ -1,10 +1,11 @@
 //! v1.1 "jobs": job templates, launched with `POST /jobs/{id}/execute`.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use edp_core::Scope;
 use edp_core::catalog::job_templates::{self, JobTemplatePatch, NewJobTemplate};
-use edp_core::manager::{self, JobConfigs, NewJob};
+use edp_core::manager::{JobConfigs, NewJob};
 use edp_engine_api::wire::Object;
 use serde::Deserialize;
 
@@ -99,17 +100,21 @@ impl Execute {
     }
 }
 
-#[utoipa::path(post, path = "/jobs/{id}/execute", tag = "v1.1", params(("id" = String, Path, description = "The job template")),
+/// With an `Idempotency-Key`, as v2's submit (the keys are the same).
+#[utoipa::path(post, path = "/jobs/{id}/execute", tag = "v1.1",
+    params(("id" = String, Path, description = "The job template"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and job from the same project within 24 h answers the first job")),
     request_body = Execute, responses((status = 202, description = "Launched", body = V1ExecutionBody)))]
 pub async fn execute(
     State(s): State<AppState>,
     scope: Scope,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Execute>,
 ) -> ApiResult<Response> {
     // The template is in the path here, so an unknown one is a 404 (as any
     // id in a path), where v2 answers INVALID_REFERENCE for one in a body.
     job_templates::get(&s.edp, &scope, &id).await?;
-    let execution = manager::launch_job(&s.edp, &scope, body.of_template(id)).await?;
+    let execution = crate::routes::jobs::submit(&s.edp, &scope, &headers, body.of_template(id)).await?;
     Ok(accepted("job_execution", shape::execution(execution)))
 }
