@@ -125,9 +125,8 @@ pub async fn monitor(ctx: &Ctx, id: &str) -> Result<i32> {
     Ok(monitor::exit_code(&job))
 }
 
-/// Sahara's cancel (PATCH `info.status = cancel`). A finished job is left
-/// as it is. With --wait: 0 when the job ends KILLED, 1 when it ended some
-/// other way or edpd could not confirm the cancel.
+/// A new job from the request that made this one (`POST .../rerun`),
+/// printed as `submit` prints one.
 pub async fn rerun(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
     let id = resolve::job(ctx, id).await?;
     let answer = ctx.api.post(&format!("/v2/jobs/{}/rerun", segment(&id)), &json!({})).await?;
@@ -136,6 +135,9 @@ pub async fn rerun(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
     submit::launched_job(ctx, job, wait).await
 }
 
+/// Sahara's cancel (PATCH `info.status = cancel`). A finished job is left
+/// as it is. With --wait: 0 when the job ends KILLED, 1 when it ended some
+/// other way or edpd could not confirm the cancel.
 pub async fn cancel(ctx: &Ctx, id: &str, wait: bool) -> Result<i32> {
     let id = &resolve::job(ctx, id).await?;
     let answer = ctx.api.patch(&format!("/v2/jobs/{}", segment(id)), &json!({"info": {"status": "cancel"}})).await?;

@@ -233,7 +233,6 @@ fn sqlite(path: &std::path::Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs `sql` with psql; what it printed (unaligned, tuples only).
 /// Every page of `path`, following `next` markers: each page's latency and
 /// how many jobs were seen (each id once, in order, checked).
 async fn walk(conn: &mut Conn, path: &str) -> (Vec<Duration>, u64) {
