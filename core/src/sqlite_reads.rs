@@ -164,9 +164,7 @@ impl SqliteReads {
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        rows.into_iter()
-            .map(|row| serde_json::from_value(row).map_err(|e| Error::Internal(format!("database read failed: {e}"))))
-            .collect()
+        rows.into_iter().map(|row| serde_json::from_value(row).map_err(db_error)).collect()
     }
 
     /// The execution `id`, if `scope` sees it: `api::find`, on every
@@ -267,7 +265,7 @@ fn typed(row: &Row<'_>, at: usize, declared: Option<&ColumnType>) -> rusqlite::R
     })
 }
 
-fn db_error(e: rusqlite::Error) -> Error {
+fn db_error(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("database read failed: {e}"))
 }
 

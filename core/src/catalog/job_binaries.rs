@@ -308,10 +308,7 @@ pub async fn internal_data(edp: &Edp, scope: &Scope, id: &str) -> Result<(String
 /// otherwise. (Not `catalog::find`: its calling-thread reads go through
 /// JSON, no way for bytes.)
 pub(crate) async fn find_blob(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
-    use catalog::Owned;
-    let select = job_binary_internal::Entity::find()
-        .filter(job_binary_internal::Column::Id.eq(id))
-        .filter(scope.visible(job_binary_internal::Entity::project(), job_binary_internal::Entity::public()));
+    let select = catalog::visible_by_id::<job_binary_internal::Entity>(scope, id);
     crate::db::by_key(select, edp.db()).await?.ok_or_else(|| Error::not_found("job binary internal", id))
 }
 

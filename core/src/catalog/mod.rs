@@ -99,9 +99,13 @@ pub(crate) async fn find<E: Owned>(edp: &crate::Edp, scope: &Scope, id: &str) ->
 where
     E::Model: serde::de::DeserializeOwned,
 {
+    crate::sqlite_reads::by_key(edp, visible_by_id::<E>(scope, id)).await?.ok_or_else(|| Error::not_found(E::WHAT, id))
+}
+
+/// The row with this id, if the scope may see it: what [`find`] reads.
+pub(crate) fn visible_by_id<E: Owned>(scope: &Scope, id: &str) -> sea_orm::Select<E> {
     use sea_orm::{ColumnTrait, QueryFilter};
-    let select = E::find().filter(E::id().eq(id)).filter(scope.visible(E::project(), E::public()));
-    crate::sqlite_reads::by_key(edp, select).await?.ok_or_else(|| Error::not_found(E::WHAT, id))
+    E::find().filter(E::id().eq(id)).filter(scope.visible(E::project(), E::public()))
 }
 
 /// Names are unique per project, as in Sahara.

@@ -257,10 +257,7 @@ pub(crate) fn apply_report(row: &Model, hints: PollingHints, report: StatusRepor
         changes.next_action_at = Set(Some(policy::cap(row, later(backoff(hints, 0)))));
     }
     changes.attempts = Set(0);
-    if status.is_terminal() {
-        let (status, changes) = policy::on_end(row, status, changes);
-        return Report::Changed { status, changes: Box::new(changes) };
-    }
+    let (status, changes) = if status.is_terminal() { policy::on_end(row, status, changes) } else { (status, changes) };
     Report::Changed { status, changes: Box::new(changes) }
 }
 
