@@ -325,6 +325,21 @@ async fn v11_keeps_projects_apart() {
     assert_refused(&b.call(Method::DELETE, &format!("/job-executions/{execution}"), None).await, 404, "NOT_FOUND");
     assert_refused(&b.call(Method::DELETE, &format!("/jobs/{job}"), None).await, 404, "NOT_FOUND");
 
+    // An Idempotency-Key is its project's own: B sending A's key with A's
+    // job gets its own refusal (A's template is not B's to run), never A's
+    // job answered back.
+    let keyed = a.request(Method::POST, &format!("/jobs/{job}/execute")).header("Idempotency-Key", "nightly");
+    app.send(keyed.json(&json!({"cluster_id": cluster}))).await.expect(202);
+    let keyed = b.request(Method::POST, &format!("/jobs/{job}/execute")).header("Idempotency-Key", "nightly");
+    assert_refused(&app.send(keyed.json(&json!({"cluster_id": cluster}))).await, 404, "NOT_FOUND");
+    let through_v2 = app
+        .http
+        .post(format!("{}/v2/jobs", app.base))
+        .header("X-Auth-Token", "token-b")
+        .header("Idempotency-Key", "nightly")
+        .json(&json!({"job_template_id": job, "cluster_id": cluster}));
+    assert_refused(&app.send(through_v2).await, 400, "INVALID_REFERENCE");
+
     // B's token with A's project in the URL is refused outright.
     let impostor = Tenant::new(&app, "token-b", "project-a");
     assert_refused(&impostor.get("/jobs").await, 403, "FORBIDDEN");
