@@ -238,16 +238,19 @@ pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, i64, Option<D
 /// When the next row this node could claim comes due, if any.
 pub(crate) async fn next_due(edp: &Edp) -> Result<Option<DateTime<Utc>>> {
     let now = time::now();
-    let next: Option<Option<DateTime<Utc>>> = job_execution::Entity::find()
+    // `all`, not `one`: an aggregate is one row, and `one`'s bound `LIMIT
+    // ?` makes SQLite plan the statement again at each execution (118 µs
+    // against 25 µs here; see `db::by_key`).
+    let next: Vec<Option<DateTime<Utc>>> = job_execution::Entity::find()
         .select_only()
         .column_as(Expr::col(C::NextActionAt).min(), "next")
         .filter(C::NextActionAt.gt(now))
         .filter(free(now))
         .filter(mine(&edp.settings().node_id))
         .into_tuple::<Option<DateTime<Utc>>>()
-        .one(edp.db())
+        .all(edp.db())
         .await?;
-    Ok(next.flatten())
+    Ok(next.into_iter().flatten().next())
 }
 
 /// At start: leases held under this node's id belong to a previous run of

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::Edp;
 use crate::error::Result;
@@ -34,6 +35,9 @@ use super::{cancel, launch, nodes, policy, poll, rows, slots};
 const IDLE: Duration = Duration::from_secs(1);
 /// How soon a step that failed with an error is tried again.
 const STEP_RETRY: Duration = Duration::from_secs(5);
+/// How soon the loop looks again at hinted rows it could not claim yet,
+/// and gives back the leases of polls that found nothing new.
+const SOON: Duration = Duration::from_millis(50);
 /// Slots of each cluster that polls leave free for cancels and launches.
 pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 /// How long a pass waits after its wake while the last one left due rows
@@ -60,21 +64,30 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
             tracing::error!(error = %e, "could not schedule unfinished jobs after start");
         }
         let mut wanted: HashSet<String> = HashSet::new();
+        // When the next whole pass is due; a wake (a new job, a freed slot
+        // under a backlog, a flow's job ending) makes it due at once.
+        let mut pass_at = Instant::now();
         loop {
             while let Ok(id) = hints.try_recv() {
                 wanted.insert(id);
             }
-            let sleep = match tick(&edp, &mut wanted).await {
-                Ok(pass) => pass.next,
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduler pass failed");
-                    IDLE
-                }
+            let outcome = if Instant::now() >= pass_at {
+                tick(&edp, &mut wanted).await.map(|pass| pass_at = Instant::now() + pass.next)
+            } else {
+                tick_hints(&edp, &mut wanted).await.map(|_steps| ())
             };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "scheduler pass failed");
+                pass_at = Instant::now() + IDLE;
+            }
+            // Hints still wanted, or leases to give back: look again soon.
+            if !(wanted.is_empty() && edp.jobs().scheduler.unchanged.is_empty()) {
+                pass_at = pass_at.min(Instant::now() + SOON);
+            }
             tokio::select! {
-                _ = edp.jobs().wake.notified() => {}
+                _ = edp.jobs().wake.notified() => pass_at = Instant::now(),
                 Some(id) = hints.recv() => { wanted.insert(id); }
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep_until(pass_at) => {}
             }
             if edp.jobs().scheduler.backlog.load(Ordering::Relaxed) {
                 tokio::time::sleep(BACKLOG_GATHER).await;
@@ -87,7 +100,8 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
 pub struct Pass {
     /// The steps it started, each its own task.
     pub tasks: Vec<JoinHandle<()>>,
-    /// How long until the next pass should look.
+    /// How long until the next pass should look at what is due (the loop
+    /// looks sooner while hinted rows wait or leases are to be given back).
     pub next: Duration,
 }
 
@@ -106,27 +120,9 @@ impl Pass {
 /// be claimed yet (their row is busy).
 pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     let state = &edp.jobs().scheduler;
-    state.unchanged.flush(edp).await?;
+    let mut tasks = tick_hints(edp, wanted).await?;
     nodes::beat(edp).await?;
-    let mut tasks = Vec::new();
 
-    // Set while hinted rows are being claimed, so that a step giving back
-    // one of their leases meanwhile wakes the next pass.
-    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
-    for id in std::mem::take(wanted) {
-        match claim_hinted(edp, &id).await {
-            Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
-                lease::release(edp, &claimed.lease).await?;
-            }
-            Hinted::Claimed(claimed) => tasks.push(run(edp, *claimed)),
-            Hinted::Busy => {
-                wanted.insert(id);
-            }
-            Hinted::NotOurs => {}
-        }
-    }
-
-    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
     let mut backlog = false;
     for (cluster, due, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
@@ -155,9 +151,37 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
         Some(at) => (at - chrono::Utc::now()).to_std().unwrap_or_default().min(IDLE),
         None => IDLE,
     };
-    // Hints still wanted, or leases to give back: look again soon.
-    let next = if wanted.is_empty() && state.unchanged.is_empty() { next } else { next.min(Duration::from_millis(50)) };
     Ok(Pass { tasks, next })
+}
+
+/// The part of a pass that engines' hints need, and all a hint alone
+/// wakes: give back the leases of polls that found nothing new, and claim
+/// the hinted rows (a job ended: its end is recorded at once). What is
+/// due is left to the next whole pass ([`tick`]), at the time the last one
+/// said or at a wake: a hint changes nothing of it, and looking (the due
+/// rows by cluster, the flows, the next due row) was three of a launch's
+/// seven statements at low load (issue 16).
+pub async fn tick_hints(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Vec<JoinHandle<()>>> {
+    let state = &edp.jobs().scheduler;
+    state.unchanged.flush(edp).await?;
+    let mut tasks = Vec::new();
+    // Set while hinted rows are being claimed, so that a step giving back
+    // one of their leases meanwhile wakes the next pass.
+    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
+    for id in std::mem::take(wanted) {
+        match claim_hinted(edp, &id).await {
+            Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
+                lease::release(edp, &claimed.lease).await?;
+            }
+            Hinted::Claimed(claimed) => tasks.push(run(edp, *claimed)),
+            Hinted::Busy => {
+                wanted.insert(id);
+            }
+            Hinted::NotOurs => {}
+        }
+    }
+    state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
+    Ok(tasks)
 }
 
 /// Whether a job just accepted may skip the queue: launched by this node at

@@ -190,6 +190,34 @@ async fn a_hint_that_comes_while_the_launch_holds_the_row_is_kept_until_it_can_b
     assert_eq!(status(&edp, &id).await, "SUCCEEDED");
 }
 
+/// A hint alone wakes only the hinted row's claim: the ended job is
+/// recorded at once, and what is due meanwhile (a job waiting for its
+/// launch) waits for the next whole pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_for_hints_alone_records_the_hinted_end_and_leaves_due_work_to_the_whole_pass() {
+    let script = set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let ended = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &ended).await, "RUNNING");
+    let waiting = launch(&edp, &cluster, &template).await;
+    script.jobs.lock().unwrap().get_mut(&ended).unwrap().status = JobStatus::Succeeded;
+
+    let mut wanted: HashSet<String> = [ended.clone()].into();
+    for step in manager::tick_hints(&edp, &mut wanted).await.expect("hints") {
+        step.await.unwrap();
+    }
+    assert!(wanted.is_empty());
+    assert_eq!(status(&edp, &ended).await, "SUCCEEDED", "the hinted end was not recorded");
+    assert_eq!(status(&edp, &waiting).await, "PENDING");
+    assert_eq!(*script.run_calls.lock().unwrap(), 1, "a pass for hints launched a job");
+
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &waiting).await, "RUNNING");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
     set_script(Script::default());
