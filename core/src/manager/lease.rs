@@ -219,20 +219,65 @@ async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateT
         .collect())
 }
 
-/// The clusters with rows due for this node, how many, and since when the
-/// oldest of them has been due (the scheduler's lag).
-pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, i64, Option<DateTime<Utc>>)>> {
+/// The clusters with rows due for this node, each with the time its
+/// oldest due row came due (the scheduler's lag).
+///
+/// Never a walk over the due rows: under a backlog (thousands of launches
+/// waiting for slots) a `GROUP BY` over them cost each pass time in
+/// proportion to the backlog (0.6 ms a pass at 3,000 on SQLite, and most
+/// passes under such a load look at a cluster or two). Instead the clusters
+/// with any row to do are found one index seek each (a recursive "loose
+/// index scan" over `(cluster_id, next_action_at)`, the partial index of
+/// rows that have something to do), and each one's oldest due row is the
+/// first of its range that this node may take.
+pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, DateTime<Utc>)>> {
+    use sea_orm::sea_query::{Alias, CommonTableExpression, Query, SelectStatement, UnionType, WithClause};
     let now = time::now();
-    Ok(job_execution::Entity::find()
-        .select_only()
-        .column(C::ClusterId)
-        .column_as(Expr::col(C::Id).count(), "due")
-        .column_as(Expr::col(C::NextActionAt).min(), "oldest")
-        .filter(due(&edp.settings().node_id, now))
-        .group_by(C::ClusterId)
-        .into_tuple::<(String, i64, Option<DateTime<Utc>>)>()
-        .all(edp.db())
-        .await?)
+    let (jobs, walk, cluster) = (job_execution::Entity, Alias::new("due_walk"), Alias::new("cluster"));
+    let cluster_id = || Expr::col((jobs, C::ClusterId));
+    let first_cluster = |after: Option<Expr>| -> SelectStatement {
+        let mut first = Query::select();
+        first.expr(cluster_id().min()).from(jobs).and_where(Expr::col((jobs, C::NextActionAt)).is_not_null());
+        if let Some(after) = after {
+            first.and_where(cluster_id().gt(after));
+        }
+        first
+    };
+    let mut clusters = first_cluster(None);
+    clusters.union(
+        UnionType::All,
+        Query::select()
+            .expr(Expr::SubQuery(
+                None,
+                Box::new(first_cluster(Some(Expr::col((walk.clone(), cluster.clone())))).into()),
+            ))
+            .from(walk.clone())
+            .and_where(Expr::col((walk.clone(), cluster.clone())).is_not_null())
+            .to_owned(),
+    );
+    let oldest = Query::select()
+        .expr(Expr::col((jobs, C::NextActionAt)).min())
+        .from(jobs)
+        .and_where(cluster_id().equals((walk.clone(), cluster.clone())))
+        .cond_where(due(&edp.settings().node_id, now))
+        .to_owned();
+    let select = Query::select()
+        .column((walk.clone(), cluster.clone()))
+        .expr_as(Expr::SubQuery(None, Box::new(oldest.into())), Alias::new("oldest"))
+        .from(walk.clone())
+        .and_where(Expr::col((walk.clone(), cluster.clone())).is_not_null())
+        .to_owned();
+    let cte = CommonTableExpression::new().query(clusters).column(cluster.clone()).table_name(walk).to_owned();
+    let query = WithClause::new().recursive(true).cte(cte).to_owned().query(select);
+    let rows = edp.db().query_all(&query).await?;
+    let mut due = Vec::new();
+    for row in rows {
+        let oldest: Option<DateTime<Utc>> = row.try_get("", "oldest")?;
+        if let Some(oldest) = oldest {
+            due.push((row.try_get("", "cluster")?, oldest));
+        }
+    }
+    Ok(due)
 }
 
 /// When the next row this node could claim comes due, if any.

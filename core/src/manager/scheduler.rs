@@ -43,8 +43,8 @@ pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 /// How long a pass waits after its wake while the last one left due rows
 /// unclaimed for want of slots (a backlog). Every step that ends and every
 /// job that ends wakes the loop; under a backlog that was a pass per wake,
-/// each pass's looks at the due rows (`due_clusters`, the claims'
-/// ordering) costing as much for one freed slot as for several. Waiting
+/// each pass's claims (which order the due rows) costing as much for one
+/// freed slot as for several. Waiting
 /// lets the steps ending meanwhile free their slots too, and one pass
 /// claims for all of them: 15% fewer SQLite steps a launch under
 /// `edp-bench`'s load (BENCHMARKS.md, issue 16). Nothing waits when there
@@ -124,17 +124,19 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     nodes::beat(edp).await?;
 
     let mut backlog = false;
-    for (cluster, due, oldest) in lease::due_clusters(edp).await? {
+    for (cluster, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
-        let actions = slots::claim_actions(edp, &cluster, free as u64).await?;
+        let slots::Claims { claimed: actions, left_due } = slots::claim_actions(edp, &cluster, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
-        backlog |= ((actions.len() + polls.len()) as i64) < due;
+        // A claim that took all it asked for (none, with no slot free) may
+        // have left due rows: the cluster has some, by `due_clusters`.
+        backlog |= left_due || polls.len() == free;
         // The oldest due row is claimed first (after cancels): how late it
         // is picked up is the scheduler's lag.
         if !(actions.is_empty() && polls.is_empty()) {
-            crate::observe::picked_up(oldest);
+            crate::observe::picked_up(Some(oldest));
         }
         for claimed in actions.into_iter().chain(polls) {
             tasks.push(run(edp, claimed));

@@ -31,18 +31,29 @@ use crate::time;
 use super::lease::{self, Claimed, Work};
 use super::rows;
 
+/// What a cluster's claims took, and whether they may have left due rows
+/// behind (for want of slots or under a limit): a backlog, which a freed
+/// slot should wake a pass for.
+pub(crate) struct Claims {
+    pub claimed: Vec<Claimed>,
+    pub left_due: bool,
+}
+
 /// Claims a cluster's due cancels and launches, at most `limit` (its free
 /// engine-call slots), and no more launches than its job limit and their
 /// projects' limit have room for; marks the launches left waiting.
-pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Vec<Claimed>> {
+pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Claims> {
     let cluster = limit_of(edp, cluster_id).await?;
     let per_project = edp.settings().project_job_limit;
     if cluster.as_ref().is_none_or(|(_, max)| max.is_none()) && per_project.is_none() {
-        return lease::claim_due(edp, cluster_id, Work::Actions, limit).await;
+        let claimed = lease::claim_due(edp, cluster_id, Work::Actions, limit).await?;
+        // As many as asked: there may be more.
+        let left_due = claimed.len() as u64 == limit;
+        return Ok(Claims { claimed, left_due });
     }
     let name = cluster.as_ref().map_or_else(|| cluster_id.to_string(), |(name, _)| name.clone());
     let limits = Limits { cluster: cluster.and_then(|(_, max)| max), per_project, name };
-    let (claimed, waiting) = if edp.db().get_database_backend() == DatabaseBackend::Postgres {
+    let (claims, waiting) = if edp.db().get_database_backend() == DatabaseBackend::Postgres {
         let txn = edp.db().begin().await?;
         // Claims under a limit take turns across nodes: per cluster, or all
         // at once when projects are limited across clusters.
@@ -65,7 +76,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Re
         claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
     };
     mark_waiting(edp, waiting).await?;
-    Ok(claimed)
+    Ok(claims)
 }
 
 struct Limits {
@@ -94,9 +105,10 @@ async fn claim_within(
     cluster_id: &str,
     limits: &Limits,
     limit: u64,
-) -> Result<(Vec<Claimed>, Vec<Waiting>)> {
+) -> Result<(Claims, Vec<Waiting>)> {
     use job_execution::Column as C;
     let mut claimed = lease::claim_due_on(db, edp, cluster_id, Work::Cancels, limit).await?;
+    let cancels_left = claimed.len() as u64 == limit;
     let running = occupied(db, Condition::all().add(C::ClusterId.eq(cluster_id))).await?;
     let mut room = limit.saturating_sub(claimed.len() as u64);
     if let Some(max) = limits.cluster {
@@ -114,6 +126,8 @@ async fn claim_within(
         .into_tuple()
         .all(db)
         .await?;
+    // Any not picked below, or more beyond the look-ahead, wait.
+    let mut left_due = cancels_left || candidates.len() as u64 == room + LOOKAHEAD;
     let mut by_project: HashMap<String, u64> = HashMap::new();
     if limits.per_project.is_some() {
         let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
@@ -144,6 +158,7 @@ async fn claim_within(
             full.push((id, info));
         }
     }
+    left_due |= !(waiting.is_empty() && full.is_empty());
     // The count as it is once the picked ones run.
     let total = running + picked.len() as u64;
     // Behind a cluster's limit (not merely its busy engine-call slots).
@@ -152,18 +167,21 @@ async fn claim_within(
         waiting.push(Waiting { id, info, reason });
     }
     claimed.extend(lease::claim_ids_on(db, edp, picked).await?);
-    Ok((claimed, waiting))
+    Ok((Claims { claimed, left_due }, waiting))
 }
 
 /// The cluster's name and job limit.
 async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<i32>)>> {
-    Ok(cluster::Entity::find_by_id(cluster_id)
+    // `all`: `one` would add a bound `LIMIT ?`, planned again at each
+    // execution on SQLite (`db::by_key`); a key selects one row anyway.
+    let found: Vec<(String, Option<i32>)> = cluster::Entity::find_by_id(cluster_id)
         .select_only()
         .column(cluster::Column::Name)
         .column(cluster::Column::MaxConcurrentJobs)
         .into_tuple()
-        .one(edp.db())
-        .await?)
+        .all(edp.db())
+        .await?;
+    Ok(found.into_iter().next())
 }
 
 /// Jobs holding a slot: a launch was begun and they have not ended.
