@@ -1,6 +1,6 @@
 //! What the benchmark programs (`src/bin/`) share: a Shell job set up
 //! through the API on the declared `local` cluster, and many launches of it
-//! from concurrent clients; what a process has used.
+//! from concurrent clients; what a process has used; their command lines.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -137,5 +137,45 @@ impl Drop for PgDatabase {
             .arg(&self.admin_url)
             .args(["-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
             .output();
+    }
+}
+
+/// A benchmark program's command line. `--help` prints its usage and exits;
+/// a wrong option prints what is wrong and the usage, and exits 2 (no
+/// panic and backtrace for a typo).
+pub struct Args {
+    usage: &'static str,
+    args: std::iter::Skip<std::env::Args>,
+}
+
+impl Args {
+    /// `usage`: the options, as in the program's doc comment.
+    pub fn new(usage: &'static str) -> Self {
+        Self { usage, args: std::env::args().skip(1) }
+    }
+
+    /// The next option, if any.
+    pub fn next_option(&mut self) -> Option<String> {
+        let option = self.args.next()?;
+        if option == "--help" || option == "-h" {
+            println!("usage: {}", self.usage);
+            std::process::exit(0);
+        }
+        Some(option)
+    }
+
+    /// The value after `option`, parsed.
+    pub fn value<T: std::str::FromStr>(&mut self, option: &str) -> T {
+        match self.args.next().map(|v| v.parse::<T>()) {
+            Some(Ok(value)) => value,
+            Some(Err(_)) => self.wrong(&format!("{option}: not a valid value")),
+            None => self.wrong(&format!("{option} needs a value")),
+        }
+    }
+
+    /// Says what is wrong, and how to call the program; exits 2.
+    pub fn wrong(&self, problem: &str) -> ! {
+        eprintln!("{problem}\nusage: {}", self.usage);
+        std::process::exit(2);
     }
 }

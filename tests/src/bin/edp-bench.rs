@@ -37,19 +37,17 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options { jobs: 3000, clients: 32, seconds: 10, latency_jobs: 400, postgres: false };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--postgres" {
-            o.postgres = true;
-            continue;
-        }
-        let value = args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{flag} needs a number"));
-        match flag.as_str() {
-            "--jobs" => o.jobs = value as usize,
-            "--clients" => o.clients = value as usize,
-            "--seconds" => o.seconds = value,
-            "--latency-jobs" => o.latency_jobs = value as usize,
-            other => panic!("unknown option {other}"),
+    let mut args = edp_tests::bench::Args::new(
+        "edp-bench [--jobs N] [--clients C] [--seconds S] [--latency-jobs N] [--postgres]",
+    );
+    while let Some(option) = args.next_option() {
+        match option.as_str() {
+            "--postgres" => o.postgres = true,
+            "--jobs" => o.jobs = args.value(&option),
+            "--clients" => o.clients = args.value(&option),
+            "--seconds" => o.seconds = args.value(&option),
+            "--latency-jobs" => o.latency_jobs = args.value(&option),
+            other => args.wrong(&format!("unknown option {other}")),
         }
     }
     o

@@ -40,15 +40,14 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options { jobs: 100_000, clients: 32, seconds: 5, postgres: false };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || args.next().and_then(|v| v.parse::<u64>().ok()).expect("a number after the option");
-        match arg.as_str() {
-            "--jobs" => o.jobs = number(),
-            "--clients" => o.clients = number() as usize,
-            "--seconds" => o.seconds = number(),
+    let mut args = edp_tests::bench::Args::new("edp-reads [--jobs N] [--clients C] [--seconds S] [--postgres]");
+    while let Some(option) = args.next_option() {
+        match option.as_str() {
+            "--jobs" => o.jobs = args.value(&option),
+            "--clients" => o.clients = args.value(&option),
+            "--seconds" => o.seconds = args.value(&option),
             "--postgres" => o.postgres = true,
-            other => panic!("unknown option {other}"),
+            other => args.wrong(&format!("unknown option {other}")),
         }
     }
     o

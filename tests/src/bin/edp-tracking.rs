@@ -28,13 +28,18 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options { steps: vec![1000, 5000, 10000], window: Duration::from_secs(20) };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
-        match pair[0].as_str() {
-            "--steps" => o.steps = value.split(',').map(|n| n.parse().expect("--steps: numbers")).collect(),
-            "--window" => o.window = Duration::from_secs(value.parse().expect("--window: seconds")),
-            other => panic!("unknown option {other}"),
+    let mut args = edp_tests::bench::Args::new("edp-tracking [--steps 1000,5000,10000] [--window S]");
+    while let Some(option) = args.next_option() {
+        match option.as_str() {
+            "--steps" => {
+                let steps: String = args.value(&option);
+                o.steps = match steps.split(',').map(str::parse).collect() {
+                    Ok(steps) => steps,
+                    Err(_) => args.wrong("--steps: numbers, separated by commas"),
+                };
+            }
+            "--window" => o.window = Duration::from_secs(args.value(&option)),
+            other => args.wrong(&format!("unknown option {other}")),
         }
     }
     o
