@@ -381,3 +381,101 @@ pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
     unleased().filter(C::Id.eq(lease.id.clone())).filter(C::LeaseToken.eq(lease.token.clone())).exec(edp.db()).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A row with the columns `claim_one` and `claimable_by_hint` look at.
+    async fn insert(
+        edp: &Edp,
+        n: usize,
+        host_bound: bool,
+        node: Option<&str>,
+        status: Status,
+        engine_job: Option<&str>,
+    ) -> Model {
+        let now = time::now();
+        let row = Model {
+            id: format!("job-{n}"),
+            project_id: "p".into(),
+            job_template_id: "t".into(),
+            cluster_id: "c".into(),
+            input_id: None,
+            output_id: None,
+            engine: "e".into(),
+            status: status.as_str().into(),
+            info: json!({"status": status.as_str()}),
+            engine_job_id: engine_job.map(Into::into),
+            return_code: None,
+            job_configs: json!({}),
+            interface: json!([]),
+            data_source_urls: json!({}),
+            extra: json!({}),
+            is_public: false,
+            is_protected: false,
+            start_time: None,
+            end_time: None,
+            next_action_at: Some(now),
+            attempts: 0,
+            cancel_deadline: None,
+            delete_requested: false,
+            flow_id: None,
+            lease_owner: None,
+            lease_token: None,
+            lease_expires_at: None,
+            node_id: node.map(Into::into),
+            host_bound,
+            submitted: engine_job.is_some(),
+            created_at: now,
+            updated_at: now,
+        };
+        row.into_active_model().insert(edp.db()).await.expect("insert")
+    }
+
+    /// `claimable_by_hint` restates in Rust what `claim_one` asks in SQL
+    /// (`mine`, and launched): for every combination of the columns they
+    /// read, one says yes exactly when the other claims the row.
+    #[tokio::test]
+    async fn claimable_by_hint_agrees_with_claim_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let (hints, _unused) = tokio::sync::mpsc::unbounded_channel();
+        let settings =
+            crate::Settings { data_dir: dir.path().join("data"), node_id: "n1".into(), ..crate::Settings::default() };
+        let edp = Edp::new(db, crate::Engines::fixed(vec![]), settings, hints);
+        let now = time::now();
+        let template = crate::entity::job_template::Model {
+            id: "t".into(),
+            project_id: "p".into(),
+            name: "t".into(),
+            description: String::new(),
+            kind: "Shell".into(),
+            interface: json!([]),
+            is_public: false,
+            is_protected: false,
+            created_at: now,
+            updated_at: now,
+        };
+        template.into_active_model().insert(edp.db()).await.expect("template");
+        let (mut n, mut claimed_some) = (0, 0);
+        for host_bound in [false, true] {
+            for node in [None, Some("n1"), Some("n2")] {
+                for status in [Status::Pending, Status::Running, Status::Succeeded] {
+                    for engine_job in [None, Some("engine-1")] {
+                        n += 1;
+                        let row = insert(&edp, n, host_bound, node, status, engine_job).await;
+                        let claimed = claim_one(&edp, &row.id).await.unwrap().is_some();
+                        claimed_some += usize::from(claimed);
+                        assert_eq!(claimable_by_hint(&row, "n1"), claimed, "{row:?}");
+                    }
+                }
+            }
+        }
+        assert!(0 < claimed_some && claimed_some < n, "the cases span both answers ({claimed_some} of {n})");
+    }
+}
