@@ -37,9 +37,8 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options { jobs: 3000, clients: 32, seconds: 10, latency_jobs: 400, postgres: false };
-    let mut args = edp_tests::bench::Args::new(
-        "edp-bench [--jobs N] [--clients C] [--seconds S] [--latency-jobs N] [--postgres]",
-    );
+    let mut args =
+        edp_tests::bench::Args::new("edp-bench [--jobs N] [--clients C] [--seconds S] [--latency-jobs N] [--postgres]");
     while let Some(option) = args.next_option() {
         match option.as_str() {
             "--postgres" => o.postgres = true,
