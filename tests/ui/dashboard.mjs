@@ -262,18 +262,18 @@ async function walk(page) {
   // Create a data source, upload a binary, make a template of it: each appears.
   step("create a data source, upload a binary, make a template");
   await page.goto(`${base}/#/data-sources`);
-  await page.locator("main[data-ready]").waitFor();
+  await drawn(page, "data-sources");
   await page.getByLabel("Name", { exact: true }).fill("words");
   await page.getByLabel("URL").fill("file:///tmp/words");
   await page.getByRole("button", { name: "Create data source" }).click();
   await expectText(page.locator("tbody tr"), "file:///tmp/words", "the new data source");
   await page.goto(`${base}/#/binaries`);
-  await page.locator("main[data-ready]").waitFor();
+  await drawn(page, "binaries");
   await page.getByLabel("File").setInputFiles({ name: "up.sh", mimeType: "text/x-sh", buffer: Buffer.from("echo uploaded\n") });
   await page.getByRole("button", { name: "Upload" }).click();
   await expectText(page.locator("tbody tr"), "up.sh", "the uploaded binary");
   await page.goto(`${base}/#/templates`);
-  await page.locator("main[data-ready]").waitFor();
+  await drawn(page, "templates");
   await page.getByLabel("Name", { exact: true }).fill("uploaded");
   await page.getByLabel("Type").selectOption("Shell");
   const upOption = await page.getByLabel("Main binary").locator("option", { hasText: "up.sh" }).getAttribute("value");
@@ -294,7 +294,7 @@ async function walk(page) {
     `flows/${fixture.flow}`,
   ]) {
     await page.goto(`${base}/#/${view}`);
-    await page.locator("main[data-ready]").waitFor();
+    await drawn(page, view);
     const unnamed = await page.evaluate(() => {
       const bad = [];
       for (const el of document.querySelectorAll("main input, main select, main textarea, main button, main a[href]")) {
@@ -311,7 +311,7 @@ async function walk(page) {
   }
   await page.goto(`${base}/#/jobs`);
   await page.reload();
-  await page.locator("main[data-ready]").waitFor();
+  await drawn(page, "jobs");
   await page.keyboard.press("Tab");
   const first = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
   if (!/Skip to content/.test(first || "")) failures.push(`the first Tab lands on "${first}", not the skip link`);
@@ -319,9 +319,16 @@ async function walk(page) {
   await page.locator("#jobs-table tbody a").first().focus();
   await page.keyboard.press("Enter");
   await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
-  await page.locator("main[data-ready]").waitFor();
+  await drawn(page, new URL(page.url()).hash.replace(/^#\//, ""));
   const focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
   if (focused !== "H1") failures.push(`after navigating, focus is on ${focused}, not the page's heading`);
+}
+
+// Waits until the router has drawn `path` (its `data-ready` mark). Not any
+// `data-ready`: a hash navigation changes the URL before the router runs,
+// and until then the previous view is still marked ready.
+async function drawn(page, path) {
+  await page.locator(`main[data-ready="${path}"]`).waitFor();
 }
 
 // With tokens: the page asks once, then shows that project's objects only.
