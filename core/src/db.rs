@@ -63,6 +63,17 @@ where
     Ok(select.all(db).await?.into_iter().next())
 }
 
+/// [`by_key`] for a selector of columns (`into_tuple`) whose statement
+/// gives one row anyway: an aggregate, a lookup by key. Without `one`'s
+/// bound `LIMIT ?`, for the same reason.
+pub(crate) async fn single<S, C>(selector: sea_orm::Selector<S>, db: &C) -> Result<Option<S::Item>>
+where
+    S: sea_orm::SelectorTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    Ok(selector.all(db).await?.into_iter().next())
+}
+
 /// SQLite serves one edpd at a time: held for the life of the process, this
 /// lock (a file beside the database, `<database>.lock`, holding the pid)
 /// makes a second edpd on the same file refuse to start rather than run

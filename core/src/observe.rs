@@ -47,11 +47,9 @@ pub mod names {
 
 /// A scheduler pass claimed a cluster's due work, the oldest of it due
 /// since `oldest`: how late it was picked up.
-pub(crate) fn picked_up(oldest: Option<chrono::DateTime<chrono::Utc>>) {
-    if let Some(oldest) = oldest {
-        let late = (crate::time::now() - oldest).num_microseconds().unwrap_or(i64::MAX).max(0);
-        metrics::histogram!(names::SCHEDULER_LAG).record(late as f64 / 1e6);
-    }
+pub(crate) fn picked_up(oldest: chrono::DateTime<chrono::Utc>) {
+    let late = (crate::time::now() - oldest).num_microseconds().unwrap_or(i64::MAX).max(0);
+    metrics::histogram!(names::SCHEDULER_LAG).record(late as f64 / 1e6);
 }
 
 /// The engine accepted the job (`run_job` answered). A job that the engine

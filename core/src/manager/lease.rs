@@ -235,6 +235,7 @@ pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, DateTime<Utc>
     let now = time::now();
     let (jobs, walk, cluster) = (job_execution::Entity, Alias::new("due_walk"), Alias::new("cluster"));
     let cluster_id = || Expr::col((jobs, C::ClusterId));
+    let walked = || Expr::col((walk.clone(), cluster.clone()));
     let first_cluster = |after: Option<Expr>| -> SelectStatement {
         let mut first = Query::select();
         first.expr(cluster_id().min()).from(jobs).and_where(Expr::col((jobs, C::NextActionAt)).is_not_null());
@@ -247,25 +248,22 @@ pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, DateTime<Utc>
     clusters.union(
         UnionType::All,
         Query::select()
-            .expr(Expr::SubQuery(
-                None,
-                Box::new(first_cluster(Some(Expr::col((walk.clone(), cluster.clone())))).into()),
-            ))
+            .expr(Expr::SubQuery(None, Box::new(first_cluster(Some(walked())).into())))
             .from(walk.clone())
-            .and_where(Expr::col((walk.clone(), cluster.clone())).is_not_null())
+            .and_where(walked().is_not_null())
             .to_owned(),
     );
     let oldest = Query::select()
         .expr(Expr::col((jobs, C::NextActionAt)).min())
         .from(jobs)
-        .and_where(cluster_id().equals((walk.clone(), cluster.clone())))
+        .and_where(cluster_id().eq(walked()))
         .cond_where(due(&edp.settings().node_id, now))
         .to_owned();
     let select = Query::select()
         .column((walk.clone(), cluster.clone()))
         .expr_as(Expr::SubQuery(None, Box::new(oldest.into())), Alias::new("oldest"))
         .from(walk.clone())
-        .and_where(Expr::col((walk.clone(), cluster.clone())).is_not_null())
+        .and_where(walked().is_not_null())
         .to_owned();
     let cte = CommonTableExpression::new().query(clusters).column(cluster.clone()).table_name(walk).to_owned();
     let query = WithClause::new().recursive(true).cte(cte).to_owned().query(select);
@@ -283,19 +281,16 @@ pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, DateTime<Utc>
 /// When the next row this node could claim comes due, if any.
 pub(crate) async fn next_due(edp: &Edp) -> Result<Option<DateTime<Utc>>> {
     let now = time::now();
-    // `all`, not `one`: an aggregate is one row, and `one`'s bound `LIMIT
-    // ?` makes SQLite plan the statement again at each execution (118 µs
-    // against 25 µs here; see `db::by_key`).
-    let next: Vec<Option<DateTime<Utc>>> = job_execution::Entity::find()
+    // `db::single`: with `one` SQLite planned it again at each execution
+    // (118 µs against 25 µs).
+    let next = job_execution::Entity::find()
         .select_only()
         .column_as(Expr::col(C::NextActionAt).min(), "next")
         .filter(C::NextActionAt.gt(now))
         .filter(free(now))
         .filter(mine(&edp.settings().node_id))
-        .into_tuple::<Option<DateTime<Utc>>>()
-        .all(edp.db())
-        .await?;
-    Ok(next.into_iter().flatten().next())
+        .into_tuple::<Option<DateTime<Utc>>>();
+    Ok(crate::db::single(next, edp.db()).await?.flatten())
 }
 
 /// At start: leases held under this node's id belong to a previous run of

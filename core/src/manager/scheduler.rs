@@ -44,10 +44,9 @@ pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 /// unclaimed for want of slots (a backlog). Every step that ends and every
 /// job that ends wakes the loop; under a backlog that was a pass per wake,
 /// each pass's claims (which order the due rows) costing as much for one
-/// freed slot as for several. Waiting
-/// lets the steps ending meanwhile free their slots too, and one pass
-/// claims for all of them: 15% fewer SQLite steps a launch under
-/// `edp-bench`'s load (BENCHMARKS.md, issue 16). Nothing waits when there
+/// freed slot as for several. Waiting lets the steps ending meanwhile free
+/// their slots too, and one pass claims for all of them: 15% fewer SQLite
+/// steps a launch under `edp-bench`'s load (BENCHMARKS.md, issue 16). Nothing waits when there
 /// is no backlog; with one (a hung cluster, more jobs than slots), a hint
 /// waits this much longer for its pass.
 const BACKLOG_GATHER: Duration = Duration::from_millis(1);
@@ -136,7 +135,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
         // The oldest due row is claimed first (after cancels): how late it
         // is picked up is the scheduler's lag.
         if !(actions.is_empty() && polls.is_empty()) {
-            crate::observe::picked_up(Some(oldest));
+            crate::observe::picked_up(oldest);
         }
         for claimed in actions.into_iter().chain(polls) {
             tasks.push(run(edp, claimed));
@@ -205,7 +204,7 @@ pub(crate) fn may_launch_at_once(edp: &Edp, cluster: &crate::entity::cluster::Mo
 
 /// Launches a row inserted with this node's claim on it.
 pub(crate) fn launch_at_once(edp: &Edp, claimed: Claimed) {
-    crate::observe::picked_up(Some(claimed.row.created_at));
+    crate::observe::picked_up(claimed.row.created_at);
     run(edp, claimed);
 }
 

@@ -172,16 +172,12 @@ async fn claim_within(
 
 /// The cluster's name and job limit.
 async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<i32>)>> {
-    // `all`: `one` would add a bound `LIMIT ?`, planned again at each
-    // execution on SQLite (`db::by_key`); a key selects one row anyway.
-    let found: Vec<(String, Option<i32>)> = cluster::Entity::find_by_id(cluster_id)
+    let limit = cluster::Entity::find_by_id(cluster_id)
         .select_only()
         .column(cluster::Column::Name)
         .column(cluster::Column::MaxConcurrentJobs)
-        .into_tuple()
-        .all(edp.db())
-        .await?;
-    Ok(found.into_iter().next())
+        .into_tuple();
+    crate::db::single(limit, edp.db()).await
 }
 
 /// Jobs holding a slot: a launch was begun and they have not ended.
