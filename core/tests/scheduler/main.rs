@@ -206,7 +206,7 @@ async fn a_pass_for_hints_alone_records_the_hinted_end_and_leaves_due_work_to_th
     script.jobs.lock().unwrap().get_mut(&ended).unwrap().status = JobStatus::Succeeded;
 
     let mut wanted: HashSet<String> = [ended.clone()].into();
-    for step in manager::tick_hints(&edp, &mut wanted).await.expect("hints") {
+    for step in manager::tick_hints(&edp, &mut wanted).await.expect("hints").tasks {
         step.await.unwrap();
     }
     assert!(wanted.is_empty());
