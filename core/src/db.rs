@@ -23,14 +23,30 @@ use crate::error::Result;
 /// connection that waits for itself until `acquire_timeout`.
 const SQLITE_CONNECTIONS: u32 = 1;
 
+/// How long a Postgres connection sits idle before it is tested as it is
+/// taken from the pool.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and runs
 /// every pending migration. An SQLite file is created on first use.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let sqlite = url.starts_with("sqlite");
+    let connections = if sqlite { SQLITE_CONNECTIONS } else { 16 };
     let mut options = ConnectOptions::new(url.to_string());
-    options
-        .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(10))
-        .max_connections(if url.starts_with("sqlite") { SQLITE_CONNECTIONS } else { 16 });
+    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).max_connections(connections);
+    // sqlx pings a connection each time it is taken from the pool (and
+    // again as it goes back): a round trip to Postgres, or a hand-off to
+    // SQLite's connection thread and back, before each statement. A file
+    // connection cannot go stale. A Postgres one is tested only once it sat
+    // idle a second (HikariCP's rule, with its 500 ms): a restarted server
+    // is noticed before a quiet node's next statement, while under load a
+    // connection the restart broke fails one statement (a step is retried,
+    // a request gets a 500) and is dropped.
+    if sqlite {
+        options.test_before_acquire(false);
+    } else {
+        options.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
+    }
     // WAL with synchronous=NORMAL: ~2.5x the commits of FULL, and a crash
     // can lose at most the last transactions, never corrupt the file.
     options.map_sqlx_sqlite_opts(|o| {

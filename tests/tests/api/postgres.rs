@@ -32,9 +32,15 @@ impl Database {
     pub fn refuse_connections(&self, refuse: bool) {
         psql(&self.admin_url, &format!("ALTER DATABASE {} ALLOW_CONNECTIONS {}", self.name, !refuse));
         if refuse {
-            let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'", self.name);
-            psql(&self.admin_url, &sql);
+            self.end_connections();
         }
+    }
+
+    /// Ends every open connection to the database, as a server restart
+    /// does; new ones are taken.
+    pub fn end_connections(&self) {
+        let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'", self.name);
+        psql(&self.admin_url, &sql);
     }
 }
 
@@ -87,4 +93,31 @@ async fn the_whole_lifecycle_on_postgres() {
     app.kill();
     app.start().await;
     assert_eq!(app.get("/v2/clusters?name=local").await.expect(200)["clusters"].as_array().map(Vec::len), Some(1));
+}
+
+/// edpd tests a pooled connection before using it only once it has sat
+/// idle a second (core/src/db.rs): a node that was quiet that long does not
+/// fail a request on connections the server closed meanwhile (a restart, a
+/// proxy's idle limit), and its scheduler carries on.
+#[tokio::test]
+async fn connections_the_server_ended_fail_no_request_after_a_quiet_second() {
+    let db = database();
+    let app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
+    let cluster = crate::helpers::local_cluster(&app).await;
+    let template = crate::helpers::shell_template(&app, "echo", "echo back\n").await;
+    // Several requests at once, so that the pool holds several connections.
+    futures::future::join_all((0..8).map(|_| app.get("/v2/jobs"))).await.into_iter().for_each(|r| {
+        r.expect(200);
+    });
+
+    db.end_connections();
+    // The condition under test: every pooled connection idle for a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    for reply in futures::future::join_all((0..8).map(|_| app.get("/v2/jobs"))).await {
+        reply.expect(200);
+    }
+    let job = crate::helpers::launch(&app, &template, &cluster, serde_json::json!({})).await;
+    let done = crate::helpers::wait_for(&app, &job, crate::helpers::TERMINAL, std::time::Duration::from_secs(30)).await;
+    assert_eq!(done["info"]["status"], "SUCCEEDED", "{done}");
 }
