@@ -89,6 +89,26 @@ pub fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// The context switches (voluntary and not) of every thread a process has
+/// now, from /proc. Each is a thread handing work to another and waiting
+/// for it, or being preempted: a count the machine's speed does not move
+/// as much as it moves CPU time.
+pub fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:").or(l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 pub fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
     let kib: f64 = status

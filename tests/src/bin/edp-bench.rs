@@ -9,8 +9,9 @@
 //! - HTTP ceiling: a hello-world axum endpoint in its own process;
 //! - edpd (release build, SQLite or with `--postgres` a fresh database on
 //!   EDP_TEST_PG_URL's server, the local engine):
-//!   launches/s of a Shell job running `true`, POST → SUCCEEDED-visible
-//!   latency (p50/p99), and GET /v2/jobs/{id} requests/s.
+//!   launches/s of a Shell job running `true`, edpd's CPU and context
+//!   switches a launch, POST → SUCCEEDED-visible latency (p50/p99), and
+//!   GET /v2/jobs/{id} requests/s.
 //!
 //! The load generator is this process (reqwest), on the same two cores as
 //! the server: it costs both servers alike, so compare the ratios.
@@ -105,6 +106,7 @@ async fn run(o: Options) {
     // Launch throughput: every job posted, then all seen finished.
     let edpd = app.pid().expect("edpd runs");
     let edpd_cpu = edp_tests::bench::cpu_secs(edpd);
+    let edpd_switches = edp_tests::bench::context_switches(edpd);
     let started = Instant::now();
     let ids = edp_tests::bench::launch_many(&app, &launch, o.jobs, o.clients).await;
     let posted = started.elapsed();
@@ -117,6 +119,7 @@ async fn run(o: Options) {
     }
     let finished = started.elapsed();
     let edpd_cpu_per_launch = (edp_tests::bench::cpu_secs(edpd) - edpd_cpu) / o.jobs as f64;
+    let switches_per_launch = (edp_tests::bench::context_switches(edpd) - edpd_switches) as f64 / o.jobs as f64;
     let failed = app.get("/v2/jobs?status=FAILED,KILLED&limit=1").await.expect(200);
     assert!(failed["jobs"].as_array().is_some_and(Vec::is_empty), "some benchmark jobs failed: {failed}");
     let launch_rate = ids.len() as f64 / finished.as_secs_f64();
@@ -131,6 +134,7 @@ async fn run(o: Options) {
         "edpd's own CPU (not the supervisor's, nor the jobs'), launches and the list polls included: {:.0} µs a launch",
         edpd_cpu_per_launch * 1e6
     );
+    println!("edpd's context switches (its threads'), the same way: {switches_per_launch:.1} a launch");
 
     // Latency: one client posting a job and polling it until it is
     // SUCCEEDED, one job after another (low load); then four at once.
@@ -156,6 +160,7 @@ async fn run(o: Options) {
         "| edpd's own CPU a launch (POST → SUCCEEDED, the client's list polls included) | {:.0} µs | | |",
         edpd_cpu_per_launch * 1e6
     );
+    println!("| edpd's context switches a launch (its threads', the same way) | {switches_per_launch:.1} | | |");
     println!(
         "| GET /v2/jobs/{{id}} req/s | {read_rate:.0} | {hello_rate:.0} hello-world req/s | {:.0}% |",
         100.0 * read_rate / hello_rate
