@@ -83,9 +83,10 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
             // alone comes soon (a lease given back meanwhile brings it at
             // once); the whole pass keeps its time.
             let state = &edp.jobs().scheduler;
-            let hints_at = match wanted.is_empty() && state.unchanged.is_empty() {
-                true => pass_at,
-                false => pass_at.min(Instant::now() + SOON),
+            let hints_at = if wanted.is_empty() && state.unchanged.is_empty() {
+                pass_at
+            } else {
+                pass_at.min(Instant::now() + SOON)
             };
             tokio::select! {
                 _ = edp.jobs().wake.notified() => pass_at = Instant::now(),
@@ -100,12 +101,12 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
     })
 }
 
-/// What one pass started.
+/// What one pass ([`tick`], or [`tick_hints`] alone) started.
 pub struct Pass {
     /// The steps it started, each its own task.
     pub tasks: Vec<JoinHandle<()>>,
-    /// How long until the next pass should look at what is due (the loop
-    /// looks sooner while hinted rows wait or leases are to be given back).
+    /// How long until the next whole pass should look at what is due (the
+    /// hinted rows and the leases to give back are looked at sooner).
     pub next: Duration,
 }
 
@@ -170,7 +171,7 @@ pub async fn tick_hints(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass>
     let next = until(state.unchanged.flush(edp).await?);
     let mut tasks = Vec::new();
     // Set while hinted rows are being claimed, so that a step giving back
-    // one of their leases meanwhile wakes the next pass.
+    // one of their leases meanwhile has them looked at again at once.
     state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
     for id in std::mem::take(wanted) {
         match claim_hinted(edp, &id).await {
