@@ -41,7 +41,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     // idle a second (HikariCP's rule, with its 500 ms): a restarted server
     // is noticed before a quiet node's next statement, while under load a
     // connection the restart broke fails one statement (a step is retried,
-    // a request gets a 500) and is dropped.
+    // a request gets a 503 `DATABASE_UNAVAILABLE`) and is dropped.
     if sqlite {
         options.test_before_acquire(false);
     } else {

@@ -1,7 +1,7 @@
 //! The errors the service's operations end in. Each variant is one of
 //! Sahara's error names; the server maps them to HTTP statuses.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,9 +57,32 @@ impl Error {
         Self::NotFound { what, id: id.into() }
     }
 
+    /// Whether the database did not answer (it refused or dropped the
+    /// connection, shut down, or no connection was free in time), rather
+    /// than refused a statement: the same request may succeed when tried
+    /// again.
+    pub fn is_database_unavailable(&self) -> bool {
+        use sea_orm::sqlx::Error as Sqlx;
+        match self {
+            Self::Database(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => true,
+            Self::Database(DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) => {
+                match &**e {
+                    Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+                    // Postgres's SQLSTATE classes 08 (connection exception)
+                    // and 57P (the server shutting down, restarting, or
+                    // ending this backend); SQLite's codes are numbers.
+                    Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// Sahara's `error_name`.
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Database(_) if self.is_database_unavailable() => "DATABASE_UNAVAILABLE",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::InvalidReference(_) => "INVALID_REFERENCE",

@@ -64,6 +64,7 @@ impl From<edp_core::Error> for ApiError {
             // Handlers that serve a job's node-local data turn a reachable
             // node into a redirect (`ApiError::to_node`).
             E::OnNode { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            E::Database(_) if e.is_database_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             E::Database(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             E::Validation(_)
             | E::InvalidReference(_)
@@ -78,7 +79,11 @@ impl From<edp_core::Error> for ApiError {
             E::Database(_) | E::Internal(_) => {
                 let reference = uuid::Uuid::new_v4();
                 tracing::error!(error = %e, %reference, "request failed");
-                format!("edpd failed to answer; its log has the details under {reference}")
+                if e.is_database_unavailable() {
+                    format!("the database does not answer; try again (edpd's log has the details under {reference})")
+                } else {
+                    format!("edpd failed to answer; its log has the details under {reference}")
+                }
             }
             other => other.to_string(),
         };

@@ -398,8 +398,9 @@ tokens = { "tok-a" = "team-a", "tok-admin" = { project = "ops", admin = true } }
 }
 
 /// `/readyz` says 503 while the database refuses connections, and ready
-/// again once it takes them; `/healthz` stays 200 throughout. On Postgres,
-/// where a database can be closed to connections while edpd runs.
+/// again once it takes them; `/healthz` stays 200 throughout; an API request
+/// meanwhile is a 503 `DATABASE_UNAVAILABLE`. On Postgres, where a database
+/// can be closed to connections while edpd runs.
 #[tokio::test]
 async fn readyz_follows_the_database_on_postgres() {
     let db = crate::postgres::database();
@@ -418,6 +419,13 @@ async fn readyz_follows_the_database_on_postgres() {
     assert_eq!(refused.error_name(), "NOT_READY", "{}", refused.body);
     assert_eq!(refused.body["error_code"], 503);
     app.get("/healthz").await.expect(200);
+    // A request meanwhile is told to try again, not that edpd failed, and
+    // sees nothing of the database.
+    let listed = app.get("/v2/jobs").await;
+    assert_eq!((listed.status, listed.error_name()), (503, "DATABASE_UNAVAILABLE"), "{}", listed.body);
+    assert_eq!(listed.body["error_code"], 503);
+    let said = listed.body["error_message"].as_str().unwrap_or_default();
+    assert!(said.contains("try again") && !said.contains(db.name()) && !said.contains("postgres"), "{said}");
 
     db.refuse_connections(false);
     eventually("/readyz to say ready again", DEADLINE, || async {

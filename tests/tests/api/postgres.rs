@@ -20,6 +20,10 @@ impl Database {
         Self { admin_url: admin_url.to_string(), name }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn url(&self) -> String {
         let (base, _) = self.admin_url.rsplit_once('/').expect("a database URL ends in /<database>");
         format!("{base}/{}", self.name)
