@@ -76,7 +76,7 @@ where
     E: sea_orm::EntityTrait,
     C: sea_orm::ConnectionTrait,
 {
-    Ok(select.all(db).await?.into_iter().next())
+    single(select.into_model::<E::Model>(), db).await
 }
 
 /// [`by_key`] for a selector of columns (`into_tuple`) whose statement

@@ -46,10 +46,41 @@ pub enum Error {
     /// reused with another body).
     #[error("{0}")]
     Conflict(String),
+    /// A statement failed (built from a `DbErr` that is not the database
+    /// being unreachable).
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
+    /// The database did not answer: it refused or dropped the connection,
+    /// shut down, or no connection was free in time. The same request may
+    /// succeed when tried again.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(DbErr),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<DbErr> for Error {
+    fn from(e: DbErr) -> Self {
+        if unreachable(&e) { Self::DatabaseUnavailable(e) } else { Self::Database(e) }
+    }
+}
+
+/// Whether `e` is the database not answering rather than refusing a
+/// statement.
+fn unreachable(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+            // Postgres's SQLSTATE classes 08 (connection exception) and 57P
+            // (the server shutting down, restarting, or ending this
+            // backend); SQLite's codes are numbers.
+            Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 impl Error {
@@ -57,32 +88,9 @@ impl Error {
         Self::NotFound { what, id: id.into() }
     }
 
-    /// Whether the database did not answer (it refused or dropped the
-    /// connection, shut down, or no connection was free in time), rather
-    /// than refused a statement: the same request may succeed when tried
-    /// again.
-    pub fn is_database_unavailable(&self) -> bool {
-        use sea_orm::sqlx::Error as Sqlx;
-        match self {
-            Self::Database(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => true,
-            Self::Database(DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) => {
-                match &**e {
-                    Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
-                    // Postgres's SQLSTATE classes 08 (connection exception)
-                    // and 57P (the server shutting down, restarting, or
-                    // ending this backend); SQLite's codes are numbers.
-                    Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-                    _ => false,
-                }
-            }
-            _ => false,
-        }
-    }
-
     /// Sahara's `error_name`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Database(_) if self.is_database_unavailable() => "DATABASE_UNAVAILABLE",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::InvalidReference(_) => "INVALID_REFERENCE",
@@ -97,6 +105,7 @@ impl Error {
             Self::EngineUnavailable(_) => "ENGINE_UNAVAILABLE",
             Self::OnNode { .. } => "ON_ANOTHER_NODE",
             Self::Conflict(_) => "CONFLICT",
+            Self::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

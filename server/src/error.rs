@@ -64,7 +64,7 @@ impl From<edp_core::Error> for ApiError {
             // Handlers that serve a job's node-local data turn a reachable
             // node into a redirect (`ApiError::to_node`).
             E::OnNode { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            E::Database(_) if e.is_database_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            E::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Database(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             E::Validation(_)
             | E::InvalidReference(_)
@@ -77,18 +77,23 @@ impl From<edp_core::Error> for ApiError {
             // Database errors can quote values, internal ones paths: users
             // get the gist, the log gets the rest.
             E::Database(_) | E::Internal(_) => {
-                let reference = uuid::Uuid::new_v4();
-                tracing::error!(error = %e, %reference, "request failed");
-                if e.is_database_unavailable() {
-                    format!("the database does not answer; try again (edpd's log has the details under {reference})")
-                } else {
-                    format!("edpd failed to answer; its log has the details under {reference}")
-                }
+                format!("edpd failed to answer; its log has the details under {}", logged(&e))
+            }
+            E::DatabaseUnavailable(_) => {
+                format!("the database does not answer; try again (edpd's log has the details under {})", logged(&e))
             }
             other => other.to_string(),
         };
         Self::new(status, e.name(), message)
     }
+}
+
+/// Logs an error whose details the response does not show; the reference
+/// the response gives for it.
+fn logged(e: &edp_core::Error) -> uuid::Uuid {
+    let reference = uuid::Uuid::new_v4();
+    tracing::error!(error = %e, %reference, "request failed");
+    reference
 }
 
 impl IntoResponse for ApiError {

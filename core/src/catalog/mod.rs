@@ -41,7 +41,7 @@ pub(crate) fn name_conflict(what: &'static str, name: &str) -> impl FnOnce(DbErr
     let name = name.to_string();
     move |e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => Error::NameAlreadyExists { what, name },
-        _ => Error::Database(e),
+        _ => e.into(),
     }
 }
 

@@ -110,9 +110,9 @@ async fn connections_the_server_ended_fail_no_request_after_a_quiet_second() {
     let cluster = crate::helpers::local_cluster(&app).await;
     let template = crate::helpers::shell_template(&app, "echo", "echo back\n").await;
     // Several requests at once, so that the pool holds several connections.
-    futures::future::join_all((0..8).map(|_| app.get("/v2/jobs"))).await.into_iter().for_each(|r| {
-        r.expect(200);
-    });
+    for reply in futures::future::join_all((0..8).map(|_| app.get("/v2/jobs"))).await {
+        reply.expect(200);
+    }
 
     db.end_connections();
     // The condition under test: every pooled connection idle for a second.
