@@ -78,10 +78,10 @@ async fn a_job_is_the_workers_child_with_no_signal_blocked() {
     let script = "cat /proc/self/status > status\necho $PPID > parent\nwhile [ ! -e go ]; do sleep 0.02; done\n";
     supervisor.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
     let dir = env.job_dir(ID);
-    wait_file(&dir.file("parent")).await;
+    let job_parent = wait_line(&dir.file("parent")).await;
     // One spawn per job: no supervisor process of its own in between.
     let worker = supervisor_pid(&env.state_dir(), WORKER_PID);
-    assert_eq!(fs::read_to_string(dir.file("parent")).expect("parent").trim(), worker.to_string());
+    assert_eq!(job_parent, worker.to_string());
     assert_eq!(parent(job_pid(&dir)), Some(worker));
     let status = fs::read_to_string(dir.file("status")).expect("status");
     let field = |name: &str| {
