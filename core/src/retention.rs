@@ -83,26 +83,22 @@ pub async fn purge(edp: &Edp) -> Result<Purged> {
 
 async fn purge_flows(edp: &Edp, cutoff: DateTime<Utc>) -> Result<u64> {
     let running = crate::flows::FlowStatus::Running.as_str();
-    let ids: Vec<String> = flow::Entity::find()
-        .select_only()
-        .column(flow::Column::Id)
+    let rows = flow::Entity::find()
         .filter(flow::Column::Status.ne(running))
         .filter(flow::Column::EndTime.lt(cutoff))
         .order_by_asc(flow::Column::EndTime)
         .limit(edp.settings().retention.batch)
-        .into_tuple()
         .all(edp.db())
         .await?;
-    if ids.is_empty() {
-        return Ok(0);
+    let mut purged = 0;
+    for row in rows {
+        // Conditional again (`delete_flow` keeps a running flow): a flow is
+        // never re-opened, but stay exact.
+        if crate::events::deletions::delete_flow(edp, &row).await? {
+            purged += 1;
+        }
     }
-    // Conditional again: a flow is never re-opened, but stay exact.
-    let done = flow::Entity::delete_many()
-        .filter(flow::Column::Id.is_in(ids))
-        .filter(flow::Column::Status.ne(running))
-        .exec(edp.db())
-        .await?;
-    Ok(done.rows_affected)
+    Ok(purged)
 }
 
 async fn purge_jobs(edp: &Edp, cutoff: DateTime<Utc>) -> Result<u64> {

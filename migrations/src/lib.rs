@@ -10,6 +10,7 @@ mod m20261206_000005_leases;
 mod m20261207_000006_job_policies;
 mod m20261207_000007_list_indexes;
 mod m20261208_000008_due_index;
+mod m20261209_000009_deletions;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000006_job_policies::Migration),
             Box::new(m20261207_000007_list_indexes::Migration),
             Box::new(m20261208_000008_due_index::Migration),
+            Box::new(m20261209_000009_deletions::Migration),
         ]
     }
 }

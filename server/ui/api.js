@@ -115,9 +115,12 @@ export async function readEvents(response, onEvent) {
   }
 }
 
-// GET /v2/events, reconnecting with Last-Event-ID. Listeners get job and
-// flow events; onState gets "live" or "reconnecting"; onReady is called on
+// GET /v2/events, reconnecting with Last-Event-ID. Listeners get (event,
+// object): "job" and "flow" with the object's new state, "job.deleted" and
+// "flow.deleted" with its id; onState gets "live" or "reconnecting"; onReady is called on
 // each `ready` and `reset` (the moment to (re)load what is shown).
+const OBJECT_EVENTS = ["job", "flow", "job.deleted", "flow.deleted"];
+
 export class Events {
   constructor() {
     this.listeners = new Set();
@@ -161,8 +164,9 @@ export class Events {
             this.setState("live");
             delay = 500;
             for (const l of [...this.readyListeners]) l(e.event);
-          } else if (e.event === "job" || e.event === "flow") {
-            for (const l of [...this.listeners]) l(e.event, e.data[e.event]);
+          } else if (OBJECT_EVENTS.includes(e.event)) {
+            const kind = e.event.split(".")[0];
+            for (const l of [...this.listeners]) l(e.event, e.data[kind]);
           }
         });
       } catch (_) {

@@ -41,7 +41,7 @@ export async function list(ctx) {
     pending = setTimeout(() => load().catch(() => {}), 200);
   };
   const unsubscribe = ctx.events.subscribe((kind, obj) => {
-    if (kind === "flow" || (kind === "job" && obj.flow_id)) reload();
+    if (kind === "flow" || kind === "flow.deleted" || (kind === "job" && obj.flow_id)) reload();
   });
   const unready = ctx.events.onReadyOnce(reload);
   return () => {
@@ -300,6 +300,11 @@ export async function page(ctx) {
   };
   const unsubscribe = ctx.events.subscribe((kind, obj) => {
     if ((kind === "flow" && obj.id === id) || (kind === "job" && obj.flow_id === id)) reload();
+    if (kind === "flow.deleted" && obj.id === id) {
+      clearTimeout(pending);
+      clear(actions);
+      message.textContent = "This flow was deleted. What is shown is its last state.";
+    }
   });
   const unready = ctx.events.onReadyOnce(reload);
   const timer = setInterval(() => {

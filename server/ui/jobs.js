@@ -157,7 +157,16 @@ export async function list(ctx) {
   await load();
 
   const onJob = async (kind, job) => {
-    if (kind !== "job" || !tbody) return;
+    if (!tbody) return;
+    if (kind === "job.deleted") {
+      const gone = tbody.querySelector(`tr[data-id="${job.id}"]`);
+      if (!gone) return;
+      gone.remove();
+      // The page refills from the next one (or says none match).
+      await load().catch(() => {});
+      return;
+    }
+    if (kind !== "job") return;
     const existing = tbody.querySelector(`tr[data-id="${job.id}"]`);
     if (!existing && (marker || !matches(job, filters))) return;
     await names.ensure(job.job_template_id, job.cluster_id);
@@ -501,7 +510,13 @@ export async function page(ctx) {
   startLog();
 
   const unsubscribe = ctx.events.subscribe((kind, changed) => {
-    if (kind === "job" && changed.id === job.id) update(changed);
+    if (changed.id !== job.id) return;
+    if (kind === "job") update(changed);
+    if (kind === "job.deleted") {
+      for (const stop of stops) stop();
+      clear(actions);
+      message.textContent = "This job was deleted. What is shown is its last state.";
+    }
   });
   const unready = ctx.events.onReadyOnce(async () => {
     try {

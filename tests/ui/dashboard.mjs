@@ -205,6 +205,24 @@ async function walk(page) {
   if (after.job.status !== "KILLED") throw new Error(`the cancelled job is ${after.job.status}`);
   await shot(page, "job-killed");
 
+  // --- a deletion reaches the job's page and the list without a reload -------------
+  step("a deleted job leaves its page and the list live");
+  await api("DELETE", `/v2/jobs/${long.job.id}`);
+  await page.getByRole("alert").filter({ hasText: "This job was deleted" }).waitFor({ timeout: TIMEOUT });
+  if (await page.getByRole("group", { name: "Job actions" }).getByRole("button").count())
+    throw new Error("a deleted job's page still offers actions");
+  await shot(page, "job-deleted");
+  await page.goto(`${base}/`);
+  const existing = page.locator(`#jobs-table tr[data-id="${fixture.existing_job}"]`);
+  await existing.waitFor();
+  await page.locator("#live.live").waitFor();
+  await page.evaluate(() => {
+    window.__noReload = true;
+  });
+  await api("DELETE", `/v2/jobs/${fixture.existing_job}`);
+  await existing.waitFor({ state: "detached", timeout: TIMEOUT });
+  if (!(await page.evaluate(() => window.__noReload === true))) throw new Error("the page was reloaded");
+
   // --- engines: the garbage plugin is refused with its reason ------------------------
   step("engines view");
   await page.goto(`${base}/#/engines`);

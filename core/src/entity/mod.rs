@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod data_source;
+pub mod deletion;
 pub mod flow;
 pub mod flow_job;
 pub mod idempotency_key;

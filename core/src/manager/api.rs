@@ -384,7 +384,7 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
         }
         let edp = edp.clone();
         // The row goes now; the engine's clean-up may take a while.
-        job_execution::Entity::delete_by_id(id).exec(edp.db()).await?;
+        crate::events::deletions::delete_job(&edp, &row).await?;
         tokio::spawn(async move {
             let id = row.id.clone();
             if let Err(e) = rows::destroy(&edp, row).await {

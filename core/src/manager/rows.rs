@@ -308,6 +308,6 @@ pub(crate) async fn destroy(edp: &Edp, row: Model) -> Result<()> {
             tracing::warn!(execution = %row.id, attempt = past.attempt, error = %e, "the engine could not clean up after an earlier attempt");
         }
     }
-    job_execution::Entity::delete_by_id(row.id.clone()).exec(edp.db()).await?;
+    crate::events::deletions::delete_job(edp, &row).await?;
     Ok(())
 }

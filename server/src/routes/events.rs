@@ -3,6 +3,8 @@
 //!
 //! - `event: job` / `event: flow`, `id: <cursor>`, `data: {"job": {...}}`
 //!   or `{"flow": {...}}`: the object's state after a change;
+//! - `event: job.deleted` / `event: flow.deleted`, `data: {"job": {"id":
+//!   ..., "deleted_at": ...}}` (or `"flow"`): it is gone;
 //! - `event: ready`, `id: <cursor>`: caught up (after the replay asked for
 //!   with `Last-Event-ID`, or at once): load what you show now, apply
 //!   changes on top;
@@ -30,7 +32,7 @@ use crate::startup::AppState;
 
 #[utoipa::path(get, path = "/events", tag = "jobs",
     params(("Last-Event-ID" = Option<String>, Header, description = "The last event's id: replay what changed since")),
-    responses((status = 200, description = "Server-sent events: ready, job, flow, reset, error", content_type = "text/event-stream", body = crate::openapi::ServerSentEvent)))]
+    responses((status = 200, description = "Server-sent events: ready, job, flow, job.deleted, flow.deleted, reset, error", content_type = "text/event-stream", body = crate::openapi::ServerSentEvent)))]
 pub async fn stream(
     State(s): State<AppState>,
     scope: Scope,
@@ -47,7 +49,7 @@ fn events(subscription: Subscription) -> impl Stream<Item = Result<Event, Infall
         let mut subscription = subscription?;
         let event = match subscription.next().await? {
             Ok(Item::Change(change)) => {
-                Event::default().event(change.kind.as_str()).id(change.cursor.to_string()).data(change.data.as_str())
+                Event::default().event(change.event()).id(change.cursor.to_string()).data(change.data.as_str())
             }
             Ok(Item::Ready(cursor)) => Event::default().event("ready").id(cursor.to_string()).data("{}"),
             Ok(Item::Reset(cursor)) => Event::default().event("reset").id(cursor.to_string()).data("{}"),

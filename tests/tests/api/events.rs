@@ -93,6 +93,11 @@ fn job_state(event: &Sse, id: &str) -> Option<String> {
         .flatten()
 }
 
+/// Whether `event` says the `kind` (`job`, `flow`) with this id was deleted.
+fn deleted(event: &Sse, kind: &str, id: &str) -> bool {
+    event.name == format!("{kind}.deleted") && event.data[kind]["id"] == id
+}
+
 fn numeric_ids(events: &[Sse]) -> Vec<i64> {
     events.iter().filter_map(|e| e.id.as_deref()).map(|id| id.parse().expect("numeric event ids")).collect()
 }
@@ -131,6 +136,63 @@ async fn a_job_is_followed_live_and_replayed_from_an_event_id() {
     let unknown = app.get("/v2/events?since=1").await;
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.error_name(), "INVALID_PARAMS_ON_REQUEST");
+}
+
+#[tokio::test]
+async fn deletions_are_events_live_and_in_replays() {
+    let app = TestApp::spawn().await;
+    let cluster = local_cluster(&app).await;
+    let template = shell_template(&app, "quick", "echo hi\n").await;
+    let job = launch(&app, &template, &cluster, json!({})).await;
+    wait_for(&app, &job, TERMINAL, Duration::from_secs(30)).await;
+    let flow = app
+        .post(
+            "/v2/flows",
+            json!({"name": "one", "jobs": [{"key": "a", "job_template_id": template, "cluster_id": cluster}]}),
+        )
+        .await
+        .expect(202)["flow"]["id"]
+        .as_str()
+        .expect("a flow id")
+        .to_string();
+    edp_tests::eventually("the flow to end", Duration::from_secs(30), || async {
+        (app.get(&format!("/v2/flows/{flow}")).await.expect(200)["flow"]["status"] != "RUNNING").then_some(())
+    })
+    .await;
+
+    let mut stream = Stream::open(&app, None, None).await;
+    let ready = stream.next(Duration::from_secs(10)).await;
+    assert_eq!(ready.name, "ready", "{ready:?}");
+    let start = ready.id.clone().expect("ready carries the cursor");
+    app.delete(&format!("/v2/jobs/{job}")).await.expect(204);
+    app.delete(&format!("/v2/flows/{flow}")).await.expect(204);
+    let seen = stream.until(Duration::from_secs(10), |e| deleted(e, "flow", &flow)).await;
+    let gone = seen.iter().find(|e| deleted(e, "job", &job)).unwrap_or_else(|| panic!("no job.deleted: {seen:?}"));
+    let fields: Vec<&String> = gone.data["job"].as_object().expect("an object").keys().collect();
+    assert_eq!(fields, ["deleted_at", "id"], "a deletion says what went and when, nothing more: {gone:?}");
+    let ids = numeric_ids(&seen);
+    assert!(ids.windows(2).all(|w| w[0] <= w[1]), "event ids never go back: {ids:?}");
+
+    // A replay from before: both deletions, each after any state of its
+    // object.
+    let mut again = Stream::open(&app, None, Some(&start)).await;
+    let replay = again.until(Duration::from_secs(10), |e| e.name == "ready").await;
+    for (kind, id) in [("job", &job), ("flow", &flow)] {
+        let at = replay.iter().position(|e| deleted(e, kind, id)).unwrap_or_else(|| panic!("{replay:?}"));
+        assert!(!replay[at..].iter().any(|e| e.name == kind && e.data[kind]["id"] == **id), "{replay:?}");
+    }
+
+    // From longer ago than deletions are kept, with none forgotten since:
+    // still a replay, not a reload (when some were, it is a `reset`:
+    // `edp_core::events::deletions`' tests).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    let old = (now - Duration::from_secs(2 * 3_600)).as_micros().to_string();
+    let mut idle = Stream::open(&app, None, Some(&old)).await;
+    let replay = idle.until(Duration::from_secs(10), |e| e.name == "ready" || e.name == "reset").await;
+    assert!(
+        replay.iter().any(|e| deleted(e, "job", &job)) && replay.last().is_some_and(|e| e.name == "ready"),
+        "{replay:?}"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +246,8 @@ async fn a_project_sees_its_own_and_public_changes_only() {
     };
 
     let mut b = Stream::open(&app, Some("token-b"), None).await;
-    assert_eq!(b.next(Duration::from_secs(10)).await.name, "ready");
+    let b_ready = b.next(Duration::from_secs(10)).await;
+    assert_eq!(b_ready.name, "ready");
     let mut a = Stream::open(&app, Some("token-a"), None).await;
     assert_eq!(a.next(Duration::from_secs(10)).await.name, "ready");
 
@@ -203,6 +266,20 @@ async fn a_project_sees_its_own_and_public_changes_only() {
     // A sees both.
     let seen_by_a = a.until(Duration::from_secs(30), |e| job_state(e, &public).as_deref() == Some("SUCCEEDED")).await;
     assert!(seen_by_a.iter().any(|e| job_state(e, &private).is_some()), "{seen_by_a:?}");
+
+    // Deletions too, live and replayed.
+    for id in [&private, &public] {
+        let deleted = as_a(reqwest::Method::DELETE, &format!("/v2/jobs/{id}")).send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+    }
+    let seen_by_b = b.until(Duration::from_secs(10), |e| deleted(e, "job", &public)).await;
+    assert!(!seen_by_b.iter().any(|e| deleted(e, "job", &private)), "{seen_by_b:?}");
+    let seen_by_a = a.until(Duration::from_secs(10), |e| deleted(e, "job", &public)).await;
+    assert!(seen_by_a.iter().any(|e| deleted(e, "job", &private)), "{seen_by_a:?}");
+    let mut b_again = Stream::open(&app, Some("token-b"), b_ready.id.as_deref()).await;
+    let replay = b_again.until(Duration::from_secs(10), |e| e.name == "ready").await;
+    assert!(replay.iter().any(|e| deleted(e, "job", &public)), "{replay:?}");
+    assert!(!replay.iter().any(|e| deleted(e, "job", &private) || job_state(e, &private).is_some()), "{replay:?}");
 
     let anonymous = app.get("/v2/events").await;
     assert_eq!(anonymous.status, 401);
@@ -232,6 +309,8 @@ async fn a_change_made_by_another_edpd_reaches_this_ones_subscribers() {
         .until(Duration::from_secs(10), |e| job_state(e, &id).is_some() && e.data["job"]["is_public"] == true)
         .await;
     assert_eq!(seen.last().map(|e| e.data["job"]["id"].clone()), Some(json!(id)));
+    first.delete(&format!("/v2/jobs/{id}")).await.expect(204);
+    stream.until(Duration::from_secs(10), |e| deleted(e, "job", &id)).await;
 }
 
 #[tokio::test]

@@ -22,7 +22,10 @@
 //!   reload shows it.
 //! - **Idle**: with no subscriber the poller does not touch the database; a
 //!   pass with subscribers and no change reads a few index entries.
-//! - Deletions are not events (the row is gone, with its `updated_at`).
+//! - **Deletions** are events too (`job.deleted`, `flow.deleted`): each
+//!   leaves a record, kept an hour, that the stream reads by its
+//!   `deleted_at` as it reads changes by `updated_at` ([`deletions`]). A
+//!   replay from before a deletion forgotten is a `reset`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -41,6 +44,8 @@ use crate::entity::{flow, job_execution};
 use crate::error::{Error, Result};
 use crate::model::Execution;
 use crate::scope::Scope;
+
+pub(crate) mod deletions;
 
 /// Between two passes while someone listens.
 const PASS: Duration = Duration::from_millis(250);
@@ -107,12 +112,26 @@ impl Kind {
             Kind::Flow => "flow",
         }
     }
+
+    fn parse(kind: &str) -> Option<Self> {
+        [Kind::Job, Kind::Flow].into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+/// Whether a change leaves the object there or removes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Created or changed: the data is its new state.
+    Present,
+    /// Deleted: the data is its id and when it went.
+    Deleted,
 }
 
 /// One object's new state.
 #[derive(Debug)]
 pub struct Change {
     pub kind: Kind,
+    state: State,
     pub id: String,
     project_id: String,
     is_public: bool,
@@ -129,6 +148,24 @@ impl Change {
     fn visible_to(&self, scope: &Scope) -> bool {
         self.is_public || scope.owns(&self.project_id)
     }
+
+    /// The event's name: `job`, `flow`, `job.deleted` or `flow.deleted`.
+    pub fn event(&self) -> &'static str {
+        match (self.kind, self.state) {
+            (Kind::Job, State::Present) => "job",
+            (Kind::Flow, State::Present) => "flow",
+            (Kind::Job, State::Deleted) => "job.deleted",
+            (Kind::Flow, State::Deleted) => "flow.deleted",
+        }
+    }
+}
+
+/// A deleted object as its event carries it.
+#[derive(Serialize)]
+struct Gone<'a> {
+    id: &'a str,
+    #[serde(with = "crate::time")]
+    deleted_at: DateTime<Utc>,
 }
 
 /// A flow as an event carries it: what a list shows. Its jobs are read
@@ -154,7 +191,32 @@ impl Change {
         let (id, project_id, is_public, updated_at) =
             (row.id.clone(), row.project_id.clone(), row.is_public, row.updated_at);
         let data = serde_json::json!({ "job": Execution::from(row) }).to_string();
-        Self { kind: Kind::Job, id, project_id, is_public, updated_at, cursor: Cursor::of(updated_at), data }
+        Self {
+            kind: Kind::Job,
+            state: State::Present,
+            id,
+            project_id,
+            is_public,
+            updated_at,
+            cursor: Cursor::of(updated_at),
+            data,
+        }
+    }
+
+    /// `None` for a record of a kind this version does not know.
+    fn deleted(row: crate::entity::deletion::Model) -> Option<Self> {
+        let kind = Kind::parse(&row.kind)?;
+        let data = serde_json::json!({ kind.as_str(): Gone { id: &row.object_id, deleted_at: row.deleted_at } });
+        Some(Self {
+            kind,
+            state: State::Deleted,
+            cursor: Cursor::of(row.deleted_at),
+            id: row.object_id,
+            project_id: row.project_id,
+            is_public: row.is_public,
+            updated_at: row.deleted_at,
+            data: data.to_string(),
+        })
     }
 
     fn flow(row: flow::Model) -> Self {
@@ -172,6 +234,7 @@ impl Change {
         let data = serde_json::json!({ "flow": summary }).to_string();
         Self {
             kind: Kind::Flow,
+            state: State::Present,
             cursor: Cursor::of(row.updated_at),
             id: row.id,
             project_id: row.project_id,
@@ -285,6 +348,9 @@ impl Subscription {
     /// see, in order; a `Reset` instead when that is too much.
     async fn replay(&mut self, from: Cursor) -> Result<()> {
         let since = from.minus_late();
+        if deletions::forgotten_since(self.edp.db(), since).await? {
+            return self.reset().await;
+        }
         let mut changes = Vec::new();
         let jobs = job_execution::Entity::find()
             .filter(job_execution::Column::UpdatedAt.gt(since))
@@ -300,14 +366,13 @@ impl Subscription {
             .limit(REPLAY_MAX + 1)
             .all(self.edp.db())
             .await?;
-        if (jobs.len() + flows.len()) as u64 > REPLAY_MAX {
-            self.last = self.last.max(latest(&self.edp).await?);
-            self.replayed.clear();
-            self.queue.push_back(Item::Reset(self.last));
-            return Ok(());
+        let deleted = deletions::since(self.edp.db(), since, Some(&self.scope), Some(REPLAY_MAX + 1)).await?;
+        if (jobs.len() + flows.len() + deleted.len()) as u64 > REPLAY_MAX {
+            return self.reset().await;
         }
         changes.extend(jobs.into_iter().map(Change::job));
         changes.extend(flows.into_iter().map(Change::flow));
+        changes.extend(deleted.into_iter().filter_map(Change::deleted));
         changes.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
         for change in changes {
             self.replayed.insert((change.kind, change.id.clone()), change.updated_at);
@@ -315,6 +380,14 @@ impl Subscription {
             let change = with_cursor(&change, self.last);
             self.queue.push_back(Item::Change(Arc::new(change)));
         }
+        Ok(())
+    }
+
+    /// Queues a `reset`: reload everything, then apply changes.
+    async fn reset(&mut self) -> Result<()> {
+        self.last = self.last.max(latest(&self.edp).await?);
+        self.replayed.clear();
+        self.queue.push_back(Item::Reset(self.last));
         Ok(())
     }
 
@@ -326,6 +399,7 @@ impl Subscription {
 fn with_cursor(change: &Change, cursor: Cursor) -> Change {
     Change {
         kind: change.kind,
+        state: change.state,
         id: change.id.clone(),
         project_id: change.project_id.clone(),
         is_public: change.is_public,
@@ -335,7 +409,8 @@ fn with_cursor(change: &Change, cursor: Cursor) -> Change {
     }
 }
 
-/// The newest `updated_at` of any job or flow.
+/// The newest `updated_at` of any job or flow, or `deleted_at` of a
+/// deletion.
 async fn latest(edp: &Edp) -> Result<Cursor> {
     let job: Option<DateTime<Utc>> = job_execution::Entity::find()
         .select_only()
@@ -353,7 +428,8 @@ async fn latest(edp: &Edp) -> Result<Cursor> {
         .into_tuple()
         .one(edp.db())
         .await?;
-    Ok(job.max(flow).map(Cursor::of).unwrap_or_default())
+    let deleted = deletions::latest(edp.db()).await?;
+    Ok(job.max(flow).max(deleted).map(Cursor::of).unwrap_or_default())
 }
 
 struct Poller {
@@ -415,12 +491,19 @@ impl Poller {
             Ok(stamps) => stamps,
             Err(e) => return Err((w, e)),
         };
+        let deleted = match deletions::since(self.edp.db(), since, None, None).await {
+            Ok(deleted) => deleted,
+            Err(e) => return Err((w, e)),
+        };
+        let unsent = |kind: Kind, id: &str, at: &DateTime<Utc>| w.sent.get(&(kind, id.to_string())) != Some(at);
         let fresh: Vec<(Kind, String, DateTime<Utc>)> =
-            stamps.into_iter().filter(|(kind, id, at)| w.sent.get(&(*kind, id.clone())) != Some(at)).collect();
+            stamps.into_iter().filter(|(kind, id, at)| unsent(*kind, id, at)).collect();
         let mut changes = match load(&self.edp, &fresh).await {
             Ok(changes) => changes,
             Err(e) => return Err((w, e)),
         };
+        changes
+            .extend(deleted.into_iter().filter_map(Change::deleted).filter(|d| unsent(d.kind, &d.id, &d.updated_at)));
         changes.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
         for mut change in changes {
             w.sent.insert((change.kind, change.id.clone()), change.updated_at);
