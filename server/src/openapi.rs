@@ -7,7 +7,8 @@
 //! HTML and assets, not API.
 //!
 //! What is added here, once for all operations: the error shape (Sahara's,
-//! as the `default` answer of every operation), the `X-Auth-Token` header,
+//! as the `default` answer of every operation, and the 503 of an API
+//! request when the database does not answer), the `X-Auth-Token` header,
 //! and the project that v1.1 paths start with (lifted out before routing,
 //! so the routes themselves do not have it). v2 paths are described
 //! without the optional `/{project_id}` (`/v2/jobs`, also served as
@@ -303,15 +304,19 @@ pub fn complete(mut openapi: OpenApi) -> OpenApi {
     openapi.security =
         Some(vec![SecurityRequirement::default(), SecurityRequirement::new("token", Vec::<String>::new())]);
 
-    let error = utoipa::openapi::ResponseBuilder::new()
-        .description("An error, in Sahara's shape")
-        .content(
-            "application/json",
-            utoipa::openapi::ContentBuilder::new()
-                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build();
+    let error_response = |description: &str| {
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let error = error_response("An error, in Sahara's shape");
+    let unavailable = error_response("DATABASE_UNAVAILABLE: the database does not answer; try again");
     let paths = std::mem::take(&mut openapi.paths.paths);
     for (path, mut item) in paths {
         let v1 = path.strip_prefix("/v1.1/").filter(|rest| !rest.is_empty());
@@ -323,6 +328,12 @@ pub fn complete(mut openapi: OpenApi) -> OpenApi {
             // Unique, from what is unique: the method and the path.
             operation.operation_id = Some(operation_id(method, &shown));
             operation.responses.responses.entry("default".into()).or_insert_with(|| error.clone().into());
+            // Every API request may read the database; the version
+            // documents, the probes and this document do not (`/readyz`
+            // lists its own 503).
+            if v1.is_some() || path.strip_prefix("/v2/").is_some_and(|rest| !rest.is_empty()) {
+                operation.responses.responses.entry("503".into()).or_insert_with(|| unavailable.clone().into());
+            }
             if v1.is_some() {
                 operation.parameters.get_or_insert_with(Vec::new).insert(0, project_parameter().into());
             }

@@ -91,6 +91,13 @@ pub(crate) fn due(node: &str, now: DateTime<Utc>) -> Condition {
     Condition::all().add(C::NextActionAt.lte(now)).add(free(now)).add(mine(node))
 }
 
+/// Whether a read or claim of at most `asked` rows that got `got` may have
+/// left some behind: it got all it asked for (none, when it asked for
+/// none, as with no slot free).
+pub(crate) fn took_all(got: usize, asked: u64) -> bool {
+    got as u64 == asked
+}
+
 /// Claims up to `limit` due rows of one cluster: cancels, then launches,
 /// then polls, each oldest first.
 pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u64) -> Result<Vec<Claimed>> {

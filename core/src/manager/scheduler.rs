@@ -136,9 +136,8 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
         let slots::Claims { claimed: actions, left_due } = slots::claim_actions(edp, &cluster, free as u64).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
-        // A claim that took all it asked for (none, with no slot free) may
-        // have left due rows: the cluster has some, by `due_clusters`.
-        backlog |= left_due || polls.len() == free;
+        // The cluster has due rows, by `due_clusters`.
+        backlog |= left_due || lease::took_all(polls.len(), free as u64);
         // The oldest due row is claimed first (after cancels): how late it
         // is picked up is the scheduler's lag.
         if !(actions.is_empty() && polls.is_empty()) {

@@ -47,8 +47,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Re
     let per_project = edp.settings().project_job_limit;
     if cluster.as_ref().is_none_or(|(_, max)| max.is_none()) && per_project.is_none() {
         let claimed = lease::claim_due(edp, cluster_id, Work::Actions, limit).await?;
-        // As many as asked: there may be more.
-        let left_due = claimed.len() as u64 == limit;
+        let left_due = lease::took_all(claimed.len(), limit);
         return Ok(Claims { claimed, left_due });
     }
     let name = cluster.as_ref().map_or_else(|| cluster_id.to_string(), |(name, _)| name.clone());
@@ -108,7 +107,7 @@ async fn claim_within(
 ) -> Result<(Claims, Vec<Waiting>)> {
     use job_execution::Column as C;
     let mut claimed = lease::claim_due_on(db, edp, cluster_id, Work::Cancels, limit).await?;
-    let cancels_left = claimed.len() as u64 == limit;
+    let cancels_left = lease::took_all(claimed.len(), limit);
     let running = occupied(db, Condition::all().add(C::ClusterId.eq(cluster_id))).await?;
     let mut room = limit.saturating_sub(claimed.len() as u64);
     if let Some(max) = limits.cluster {
@@ -127,7 +126,7 @@ async fn claim_within(
         .all(db)
         .await?;
     // Any not picked below, or more beyond the look-ahead, wait.
-    let mut left_due = cancels_left || candidates.len() as u64 == room + LOOKAHEAD;
+    let mut left_due = cancels_left || lease::took_all(candidates.len(), room + LOOKAHEAD);
     let mut by_project: HashMap<String, u64> = HashMap::new();
     if limits.per_project.is_some() {
         let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
