@@ -94,10 +94,9 @@ async fn cancel_kills_the_whole_process_group() {
     let launched = engine.run_job(job.clone()).await.expect("run");
     let handle = handle(&job, &launched);
     wait_file(&env.job_dir(ID).join("started")).await;
-    wait_file(&env.job_dir(ID).join(layout::JOB_PID)).await;
+    let pgid = wait_job_pid(&env.job_dir(ID)).await;
     let running = engine.get_job_status(handle.clone()).await.expect("status");
     assert_eq!(running.status, JobStatus::Running);
-    let pgid = layout::read_pid(&env.job_dir(ID), layout::JOB_PID).expect("job.pid").expect("a job pid");
     assert_eq!(running.info["job_pid"], json!(pgid));
     // The host supervisor starts the job itself: the engine's id is the
     // job's process, the leader of a group of its own.

@@ -37,8 +37,18 @@ fn parent(pid: i32) -> Option<i32> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The job's pid once the worker has recorded it: the worker claims
+/// `job.pid` empty, starts the job, then writes the pid, and the job may
+/// run (and write what a test waits for) in between.
 fn job_pid(dir: &JobDir) -> i32 {
-    dir.pid(layout::JOB_PID).expect("job.pid").expect("a job pid")
+    let start = Instant::now();
+    loop {
+        match dir.job_pid().expect("job.pid") {
+            layout::JobPid::Pid(pid) => return pid,
+            other => assert!(start.elapsed() < DEADLINE, "no job pid recorded: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

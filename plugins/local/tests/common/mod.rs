@@ -153,14 +153,17 @@ impl Drop for Env {
             if entry.path().join(layout::EXIT).exists() {
                 continue;
             }
-            // A job that has just started may not have recorded itself yet.
+            // A job that has just started may not have recorded itself yet
+            // (no `job.pid`, or the host supervisor's empty claim).
             let start = Instant::now();
-            while !entry.path().join(layout::JOB_PID).exists() && start.elapsed() < Duration::from_secs(1) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if let Ok(Some(pid)) = layout::read_pid(&entry.path(), layout::JOB_PID)
-                && let Some(pid) = rustix::process::Pid::from_raw(pid)
-            {
+            let pid = loop {
+                match layout::read_job_pid(&entry.path()) {
+                    Ok(layout::JobPid::Pid(pid)) => break Some(pid),
+                    _ if start.elapsed() < Duration::from_secs(1) => std::thread::sleep(Duration::from_millis(10)),
+                    _ => break None,
+                }
+            };
+            if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
         }
@@ -229,6 +232,20 @@ pub async fn wait_file(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
         assert!(start.elapsed() < DEADLINE, "{} never appeared", path.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The job's pid once its supervisor has recorded it. The host supervisor
+/// claims `job.pid` empty, starts the job, then writes the pid: the job may
+/// run (and write what a test waits for) in between.
+pub async fn wait_job_pid(dir: &Path) -> i32 {
+    let start = Instant::now();
+    loop {
+        match layout::read_job_pid(dir).expect("job.pid") {
+            layout::JobPid::Pid(pid) => return pid,
+            other => assert!(start.elapsed() < DEADLINE, "no job pid recorded: {other:?}"),
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
