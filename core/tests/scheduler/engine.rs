@@ -27,6 +27,8 @@ pub struct Script {
     pub jobs: Mutex<HashMap<String, Job>>,
     /// `run_job` calls, including repeats.
     pub run_calls: Mutex<usize>,
+    /// `get_job_status` calls, counted as they come (before the gate).
+    pub status_calls: Mutex<usize>,
     /// Polls and launches wait while the gate is closed (`false`).
     pub gate: Option<watch::Sender<bool>>,
 }
@@ -90,6 +92,7 @@ impl Engine for Scripted {
     }
 
     async fn get_job_status(&self, handle: JobHandle) -> Result<StatusReport> {
+        *current().status_calls.lock().unwrap() += 1;
         through_gate().await;
         let script = current();
         let jobs = script.jobs.lock().unwrap();

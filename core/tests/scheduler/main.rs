@@ -131,6 +131,15 @@ fn gated(gate: Gate) -> Arc<Script> {
     set_script(Script { gate: Some(gate), ..Script::default() })
 }
 
+/// Waits until the engine has been called `n` times by `calls`.
+async fn engine_called(calls: &std::sync::Mutex<usize>, n: usize, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while *calls.lock().unwrap() < n {
+        assert!(std::time::Instant::now() < deadline, "{what} never reached the engine");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn engine_status(script: &Script, id: &str) -> Option<JobStatus> {
     script.jobs.lock().unwrap().get(id).map(|j| j.status)
 }
@@ -250,7 +259,7 @@ async fn a_lease_keeps_a_second_node_off_a_row_until_it_expires() {
     // Node a claims the launch; the engine takes the job and hangs.
     let mut wanted = HashSet::new();
     let a_pass = manager::tick(&a, &mut wanted).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine_called(&script.run_calls, 1, "the launch").await;
     assert_eq!(column(&a, &id, "lease_owner").await.as_deref(), Some("a"));
     // Node b leaves it alone while a's lease holds...
     pass(&b, &[&id]).await;
@@ -291,7 +300,7 @@ async fn a_cancel_during_a_poll_is_not_overwritten_by_it() {
     script.gate.as_ref().unwrap().send_replace(false);
     let mut wanted: HashSet<String> = [id.clone()].into();
     let polling = manager::tick(&edp, &mut wanted).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    engine_called(&script.status_calls, 1, "the poll").await;
     // ...a cancel comes meanwhile...
     manager::update(&edp, &scope(), &id, serde_json::from_value(json!({"info": {"status": "cancel"}})).unwrap())
         .await
@@ -362,14 +371,11 @@ async fn a_job_nothing_holds_back_is_stored_claimed_and_launched_at_once() {
     // when the row is claimed by a pass, but no pass can be this quick.
     assert_eq!(column(&edp, &id, "lease_owner").await.as_deref(), Some("n1"));
     assert_eq!(column(&edp, &id, "submitted").await.as_deref(), Some("1"), "a launch that may reach the engine");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while *script.run_calls.lock().unwrap() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    engine_called(&script.run_calls, 1, "the launch").await;
     assert_eq!(status(&edp, &id).await, "PENDING", "the engine has not answered yet");
 
     script.gate.as_ref().unwrap().send_replace(true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while status(&edp, &id).await != "RUNNING" {
         assert!(std::time::Instant::now() < deadline, "the launch was never recorded");
         tokio::time::sleep(Duration::from_millis(5)).await;
