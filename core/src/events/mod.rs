@@ -10,7 +10,8 @@
 //!   `GET /v2/jobs/{id}` shows it; a flow's summary). Several changes
 //!   between two passes arrive as one event, and an event may come twice:
 //!   applying one is idempotent.
-//! - **Cursors** are `updated_at` in microseconds since the epoch. Event ids
+//! - **Cursors** are `updated_at` (or a deletion's `deleted_at`) in
+//!   microseconds since the epoch. Event ids
 //!   never decrease on a connection, and `Last-Event-ID` replays from the
 //!   database whatever changed after that cursor less [`LATE`].
 //! - **Late commits**: a write stamps `updated_at` before it commits, so a
@@ -61,7 +62,8 @@ const CHANNEL: usize = 4_096;
 /// Ids per `IN (...)` when loading the rows that changed.
 const LOAD_CHUNK: usize = 500;
 
-/// A position in the stream: an `updated_at`, in microseconds.
+/// A position in the stream: an `updated_at` or `deleted_at`, in
+/// microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Cursor(i64);
 
@@ -135,6 +137,8 @@ pub struct Change {
     pub id: String,
     project_id: String,
     is_public: bool,
+    /// When it was made: the row's `updated_at`, or the deletion's
+    /// `deleted_at`.
     updated_at: DateTime<Utc>,
     /// The stream position once this change is sent (≥ its `updated_at`).
     pub cursor: Cursor,
