@@ -388,3 +388,59 @@ async fn a_state_directory_too_long_for_a_socket_address_works() {
     hints.wait_for(ID).await;
     assert_eq!(wait_terminal(&env.job_dir(ID)).await.status, JobStatus::Succeeded);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_file_removed_from_under_a_live_supervisor_is_made_again() {
+    let env = Env::new();
+    let (first, _) = env.host_supervisor();
+    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\n";
+    first.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
+    let dir = env.job_dir(ID);
+    wait_file(&dir.file("up")).await;
+    let state = env.state_dir();
+    let keeper = supervisor_pid(&state, KEEPER_PID);
+    // As by a cleaner of temporary files: the supervisor keeps the lock
+    // and its job, and no engine could reach it through the path.
+    fs::remove_file(state.join(edp_supervised::protocol::SOCKET)).expect("remove the socket file");
+
+    // An engine that connects now (edpd restarted, say) is served by it.
+    let (second, _) = env.host_supervisor();
+    let next = id(2);
+    second.start(&next, env.job(&next, "exit 0\n", &[]), nothing).await.expect("a launch after the removal");
+    assert_eq!(wait_terminal(&env.job_dir(&next)).await.status, JobStatus::Succeeded);
+    assert_eq!(supervisor_pid(&state, KEEPER_PID), keeper, "the same supervisor");
+    fs::write(dir.file("go"), "").expect("go");
+    assert_eq!(wait_terminal(&dir).await.status, JobStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_whose_directory_was_replaced_leaves_the_new_ones_supervisor_alone() {
+    let env = Env::new();
+    let (first, _) = env.host_supervisor();
+    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\n";
+    first.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
+    let dir = env.job_dir(ID);
+    wait_file(&dir.file("up")).await;
+    let state = env.state_dir();
+    let old_keeper = supervisor_pid(&state, KEEPER_PID);
+    // The state directory goes (an operator's `rm -rf`, here moved aside)
+    // while its supervisor still runs a job; the next launch makes it again
+    // with a supervisor of its own.
+    fs::rename(&state, env.root.path().join("state.old")).expect("move the state directory away");
+    let (second, _) = env.host_supervisor();
+    let next = id(2);
+    second.start(&next, env.job(&next, "exit 0\n", &[]), nothing).await.expect("a launch in the new directory");
+    let new_keeper = supervisor_pid(&state, KEEPER_PID);
+    assert_ne!(new_keeper, old_keeper);
+
+    // The old one ends its job and exits; what it leaves in the path it
+    // once had is the new supervisor's, and stays.
+    drop(first);
+    fs::write(dir.file("go"), "").expect("go");
+    wait_gone(old_keeper).await;
+    assert_eq!(supervisor_pid(&state, KEEPER_PID), new_keeper);
+    let (third, _) = env.host_supervisor();
+    let last = id(3);
+    third.start(&last, env.job(&last, "exit 0\n", &[]), nothing).await.expect("a launch after the old one left");
+    assert_eq!(wait_terminal(&env.job_dir(&last)).await.status, JobStatus::Succeeded);
+}

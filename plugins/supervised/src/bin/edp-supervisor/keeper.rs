@@ -60,6 +60,8 @@ struct Keeper {
     state_dir: PathBuf,
     /// Held (shared with the worker) for as long as we live.
     _lock: File,
+    /// What the socket path should name, for each worker to keep so.
+    bound: crate::socket::Bound,
     listener: UnixListener,
     sigchld: SignalFd,
     /// Worker → keeper: read here, the write end kept for the next worker.
@@ -92,9 +94,11 @@ impl Keeper {
         let _ = rustix::pipe::fcntl_setpipe_size(&outbox_write, PIPE_SIZE);
         rustix::fs::fcntl_setfl(&outbox_write, rustix::fs::OFlags::NONBLOCK)?;
         fs::write(state_dir.join(protocol::KEEPER_PID), format!("{}\n", std::process::id()))?;
+        let bound = crate::socket::Bound::new(&state_dir, &lock)?;
         Ok(Self {
             state_dir,
             _lock: lock,
+            bound,
             listener,
             sigchld,
             inbox,
@@ -218,8 +222,11 @@ impl Keeper {
         let idle = ended.code == Some(0);
         if idle && self.adopted.is_empty() && self.leftovers.next().is_none() {
             log!("no jobs and no engines: the supervisor exits");
-            let _ = fs::remove_file(self.state_dir.join(protocol::WORKER_PID));
-            let _ = fs::remove_file(self.state_dir.join(protocol::KEEPER_PID));
+            // A replaced directory's pid files are its own supervisor's.
+            if self.bound.owns_directory() {
+                let _ = fs::remove_file(self.state_dir.join(protocol::WORKER_PID));
+                let _ = fs::remove_file(self.state_dir.join(protocol::KEEPER_PID));
+            }
             return Some(0);
         }
         let how = match (ended.code, ended.signal) {
@@ -257,8 +264,8 @@ impl Keeper {
                 }
                 let setup = (|| {
                     Ok::<_, io::Error>(worker::Setup {
-                        state_dir: self.state_dir.clone(),
                         listener: self.listener.try_clone()?,
+                        bound: self.bound.clone(),
                         to_keeper: self.inbox_write.try_clone()?,
                         from_keeper: self.outbox_read.try_clone()?,
                         adopted: self.adopted.clone(),

@@ -23,6 +23,7 @@ mod outbox;
 mod per_job;
 mod reaper;
 mod serve;
+mod socket;
 mod spawn;
 mod worker;
 

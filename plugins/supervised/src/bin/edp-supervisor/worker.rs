@@ -16,7 +16,7 @@
 //! is seen after it, and the job is not started.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -37,6 +37,7 @@ use crate::foreign::Foreign;
 use crate::keeper::Entry;
 use crate::leftovers::Leftovers;
 use crate::outbox::Outbox;
+use crate::socket::{Bound, Check};
 use crate::spawn::{self, NotStarted};
 use crate::{log, reaper, signal_group};
 
@@ -48,8 +49,9 @@ const WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// What the keeper hands to a new worker.
 pub struct Setup {
-    pub state_dir: PathBuf,
     pub listener: UnixListener,
+    /// What the listener's path should name (`crate::socket`).
+    pub bound: Bound,
     pub to_keeper: OwnedFd,
     pub from_keeper: OwnedFd,
     /// Jobs a previous worker started, now the keeper's children.
@@ -104,7 +106,7 @@ pub fn run(setup: Setup) -> ! {
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         log!("cannot become a subreaper ({e}): orphans of jobs go to the keeper");
     }
-    let Setup { state_dir, listener, to_keeper, from_keeper, adopted } = setup;
+    let Setup { listener, bound, to_keeper, from_keeper, adopted } = setup;
     let (events, events_rx) = mpsc::channel();
     let worker = match Worker::new(events, to_keeper, adopted) {
         Ok(worker) => Arc::new(worker),
@@ -117,7 +119,7 @@ pub fn run(setup: Setup) -> ! {
         log!("the worker cannot start its threads: {e}");
         std::process::exit(1)
     }
-    let code = worker.serve(&state_dir, &listener);
+    let code = worker.serve(listener, bound);
     std::process::exit(code)
 }
 
@@ -157,7 +159,7 @@ impl Worker {
 
     /// Accepts connections until there is nothing to do; the exit code (0:
     /// idle).
-    fn serve(self: &Arc<Self>, state_dir: &Path, listener: &UnixListener) -> i32 {
+    fn serve(self: &Arc<Self>, mut listener: UnixListener, mut bound: Bound) -> i32 {
         if let Err(e) = listener.set_nonblocking(true) {
             log!("the worker cannot listen: {e}");
             return 1;
@@ -165,8 +167,22 @@ impl Worker {
         log!("worker started (keeper {})", self.keeper_pid);
         let tick = Timespec { tv_sec: 0, tv_nsec: 250_000_000 };
         let mut idle_since: Option<Instant> = None;
+        let mut orphaned = false;
         loop {
-            let mut fds = [PollFd::new(listener, PollFlags::IN)];
+            match bound.check() {
+                Ok(Check::Ours) => {}
+                Ok(Check::Rebound(rebound)) => {
+                    log!("the socket file had gone: listening on a new one");
+                    listener = rebound;
+                }
+                Ok(Check::Orphaned) if !orphaned => {
+                    log!("the state directory was replaced: leaving it to its own supervisor");
+                    orphaned = true;
+                }
+                Ok(Check::Orphaned) => {}
+                Err(e) => log!("the socket file had gone and cannot be made again: {e}"),
+            }
+            let mut fds = [PollFd::new(&listener, PollFlags::IN)];
             let _ = poll(&mut fds, Some(&tick));
             loop {
                 match listener.accept() {
@@ -190,7 +206,7 @@ impl Worker {
             // Unreachable once the socket is gone; whoever connected just
             // before is turned away, and starts a supervisor that waits for
             // our lock.
-            let _ = fs::remove_file(state_dir.join(protocol::SOCKET));
+            bound.remove();
             while let Ok((stream, _)) = listener.accept() {
                 drop(stream);
             }
