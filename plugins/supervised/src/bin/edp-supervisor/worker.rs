@@ -167,20 +167,29 @@ impl Worker {
         log!("worker started (keeper {})", self.keeper_pid);
         let tick = Timespec { tv_sec: 0, tv_nsec: 250_000_000 };
         let mut idle_since: Option<Instant> = None;
-        let mut orphaned = false;
+        // Each trouble with the socket path is logged once, not each tick.
+        let mut said = false;
         loop {
             match bound.check() {
-                Ok(Check::Ours) => {}
+                Ok(Check::Ours) => said = false,
                 Ok(Check::Rebound(rebound)) => {
                     log!("the socket file had gone: listening on a new one");
+                    // Whoever connected to the old one before it went.
+                    while let Ok((stream, _)) = listener.accept() {
+                        self.connected(stream);
+                    }
                     listener = rebound;
+                    said = false;
                 }
-                Ok(Check::Orphaned) if !orphaned => {
+                Ok(Check::Orphaned) if !said => {
                     log!("the state directory was replaced: leaving it to its own supervisor");
-                    orphaned = true;
+                    said = true;
                 }
-                Ok(Check::Orphaned) => {}
-                Err(e) => log!("the socket file had gone and cannot be made again: {e}"),
+                Err(e) if !said => {
+                    log!("the socket file had gone and cannot be made again: {e}");
+                    said = true;
+                }
+                Ok(Check::Orphaned) | Err(_) => {}
             }
             let mut fds = [PollFd::new(&listener, PollFlags::IN)];
             let _ = poll(&mut fds, Some(&tick));
