@@ -351,7 +351,8 @@ async fn a_job_that_ended_with_no_engine_connected_is_read_by_the_next() {
     // As edpd killed: its connections close; the supervisor keeps the job.
     drop(first);
     fs::write(dir.file("go"), "").expect("go");
-    wait_file(&dir.file(layout::EXIT)).await;
+    // The exit record whole, not just its file (written after it is made).
+    wait_terminal(&dir).await;
 
     let (second, _) = env.host_supervisor();
     let report = second.observe(ID, &dir).await.expect("status");
