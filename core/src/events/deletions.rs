@@ -100,18 +100,7 @@ async fn delete_recorded<E: EntityTrait>(edp: &Edp, deleted: Deleted<'_>, delete
 async fn forget_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<()> {
     let cutoff = now - chrono::Duration::from_std(KEEP).unwrap_or_default();
     let expired = deletion::Entity::find().filter(deletion::Column::DeletedAt.lt(cutoff)).filter(kept());
-    let Some(newest): Option<DateTime<Utc>> = expired
-        .clone()
-        .select_only()
-        .column(deletion::Column::DeletedAt)
-        .order_by_desc(deletion::Column::DeletedAt)
-        .limit(1)
-        .into_tuple()
-        .one(db)
-        .await?
-    else {
-        return Ok(());
-    };
+    let Some(newest) = super::newest(expired, deletion::Column::DeletedAt, db).await? else { return Ok(()) };
     let mark = deletion::ActiveModel {
         kind: Set(FORGOTTEN.to_string()),
         object_id: Set(String::new()),
@@ -162,16 +151,7 @@ pub(super) async fn since(
 
 /// The newest deletion's time.
 pub(super) async fn latest(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
-    let at = deletion::Entity::find()
-        .filter(kept())
-        .select_only()
-        .column(deletion::Column::DeletedAt)
-        .order_by_desc(deletion::Column::DeletedAt)
-        .limit(1)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(at)
+    super::newest(deletion::Entity::find().filter(kept()), deletion::Column::DeletedAt, db).await
 }
 
 #[cfg(test)]

@@ -416,24 +416,19 @@ fn with_cursor(change: &Change, cursor: Cursor) -> Change {
 /// The newest `updated_at` of any job or flow, or `deleted_at` of a
 /// deletion.
 async fn latest(edp: &Edp) -> Result<Cursor> {
-    let job: Option<DateTime<Utc>> = job_execution::Entity::find()
-        .select_only()
-        .column(job_execution::Column::UpdatedAt)
-        .order_by_desc(job_execution::Column::UpdatedAt)
-        .limit(1)
-        .into_tuple()
-        .one(edp.db())
-        .await?;
-    let flow: Option<DateTime<Utc>> = flow::Entity::find()
-        .select_only()
-        .column(flow::Column::UpdatedAt)
-        .order_by_desc(flow::Column::UpdatedAt)
-        .limit(1)
-        .into_tuple()
-        .one(edp.db())
-        .await?;
+    let job = newest(job_execution::Entity::find(), job_execution::Column::UpdatedAt, edp.db()).await?;
+    let flow = newest(flow::Entity::find(), flow::Column::UpdatedAt, edp.db()).await?;
     let deleted = deletions::latest(edp.db()).await?;
     Ok(job.max(flow).max(deleted).map(Cursor::of).unwrap_or_default())
+}
+
+/// The greatest `column` of the rows `select` reads: one index entry.
+async fn newest<E: EntityTrait>(
+    select: sea_orm::Select<E>,
+    column: E::Column,
+    db: &impl sea_orm::ConnectionTrait,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(select.select_only().column(column).order_by_desc(column).limit(1).into_tuple().one(db).await?)
 }
 
 struct Poller {

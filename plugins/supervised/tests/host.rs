@@ -31,6 +31,16 @@ fn kill(pid: i32) {
     kill_process(Pid::from_raw(pid).expect("a pid"), Signal::KILL).expect("kill");
 }
 
+/// Starts `ID` with `supervisor`: a job that writes `up`, waits for a `go`
+/// file, then exits with `code`. Returns its directory once it is up.
+async fn start_held(env: &Env, supervisor: &edp_supervised::HostSupervisor, code: u8) -> JobDir {
+    let script = format!("echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\nexit {code}\n");
+    supervisor.start(ID, env.job(ID, &script, &[]), nothing).await.expect("start");
+    let dir = env.job_dir(ID);
+    wait_file(&dir.file("up")).await;
+    dir
+}
+
 /// The parent of process `pid`, from /proc.
 fn parent(pid: i32) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -192,10 +202,7 @@ async fn every_end_of_many_jobs_is_told() {
 async fn a_killed_worker_leaves_its_jobs_to_the_keeper_which_records_their_exits() {
     let env = Env::new();
     let (supervisor, hints) = env.host_supervisor();
-    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\nexit 7\n";
-    supervisor.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
-    let dir = env.job_dir(ID);
-    wait_file(&dir.file("up")).await;
+    let dir = start_held(&env, &supervisor, 7).await;
     let state = env.state_dir();
     let (keeper, worker) = (supervisor_pid(&state, KEEPER_PID), supervisor_pid(&state, WORKER_PID));
 
@@ -223,10 +230,7 @@ async fn a_killed_worker_leaves_its_jobs_to_the_keeper_which_records_their_exits
 async fn a_job_outlives_its_whole_supervisor_and_ends_failed_with_its_exit_status_lost() {
     let env = Env::new();
     let (supervisor, hints) = env.host_supervisor();
-    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\nexit 7\n";
-    supervisor.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
-    let dir = env.job_dir(ID);
-    wait_file(&dir.file("up")).await;
+    let dir = start_held(&env, &supervisor, 7).await;
     let state = env.state_dir();
     let (keeper, worker) = (supervisor_pid(&state, KEEPER_PID), supervisor_pid(&state, WORKER_PID));
 
@@ -344,10 +348,7 @@ async fn programs_that_cannot_start_fail_with_127_and_say_why() {
 async fn a_job_that_ended_with_no_engine_connected_is_read_by_the_next() {
     let env = Env::new();
     let (first, _) = env.host_supervisor();
-    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\nexit 5\n";
-    first.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
-    let dir = env.job_dir(ID);
-    wait_file(&dir.file("up")).await;
+    let dir = start_held(&env, &first, 5).await;
     // As edpd killed: its connections close; the supervisor keeps the job.
     drop(first);
     fs::write(dir.file("go"), "").expect("go");
@@ -394,10 +395,7 @@ async fn a_state_directory_too_long_for_a_socket_address_works() {
 async fn a_socket_file_removed_from_under_a_live_supervisor_is_made_again() {
     let env = Env::new();
     let (first, _) = env.host_supervisor();
-    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\n";
-    first.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
-    let dir = env.job_dir(ID);
-    wait_file(&dir.file("up")).await;
+    let dir = start_held(&env, &first, 0).await;
     let state = env.state_dir();
     let keeper = supervisor_pid(&state, KEEPER_PID);
     // As by a cleaner of temporary files: the supervisor keeps the lock
@@ -418,10 +416,7 @@ async fn a_socket_file_removed_from_under_a_live_supervisor_is_made_again() {
 async fn a_supervisor_whose_directory_was_replaced_leaves_the_new_ones_supervisor_alone() {
     let env = Env::new();
     let (first, _) = env.host_supervisor();
-    let script = "echo up > up\nwhile [ ! -e go ]; do sleep 0.02; done\n";
-    first.start(ID, env.job(ID, script, &[]), nothing).await.expect("start");
-    let dir = env.job_dir(ID);
-    wait_file(&dir.file("up")).await;
+    let dir = start_held(&env, &first, 0).await;
     let state = env.state_dir();
     let old_keeper = supervisor_pid(&state, KEEPER_PID);
     // The state directory goes (an operator's `rm -rf`, here moved aside)
