@@ -4,7 +4,8 @@
 //! - [`abi`]: the `StableAbi` types, the `JobEngine` trait object, the root
 //!   module. What the loader checks.
 //! - [`wire`]: the serde types of the JSON payloads that cross the ABI.
-//! - [`plugin`] (feature `plugin`): the SDK plugin authors use.
+//! - [`plugin`] (feature `plugin`): the SDK plugin authors use, and
+//!   [`plugin::testing`], a host to drive an engine in-process in tests.
 //! - [`host`] (feature `host`): the loader and typed client edpd uses.
 #![allow(non_local_definitions, non_camel_case_types)]
 

@@ -18,6 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::runtime::Runtime;
 
+pub mod testing;
+
 use crate::abi::{
     EngineError, EngineMod, EngineMod_Ref, EngineResult, ErrorKind, HostArc, JobEngine, JobEngine_TO, JobEngineBox,
     JsonFuture,

@@ -26,29 +26,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RStr};
-use edp_engine_api::abi::{Host, Host_TO};
-use edp_engine_api::plugin::{Engine, EngineContext, HostHandle};
+use edp_engine_api::plugin::Engine;
+use edp_engine_api::plugin::testing::TestHost;
 use edp_engine_api::wire::{Binary, ClusterSpec, EngineSettings, JobRequest, Object};
 use edp_engine_local::{LocalEngine, SUPERVISOR_NAME};
 use serde_json::json;
-use tokio::sync::Notify;
 
 /// Jobs run one at a time for the latency figure.
 const LATENCY_JOBS: usize = 200;
-
-struct CountingHost(Arc<AtomicUsize>, Arc<Notify>);
-
-impl Host for CountingHost {
-    fn log(&self, _level: u8, _target: RStr<'_>, message: RStr<'_>) {
-        eprintln!("{message}");
-    }
-    fn status_hint(&self, _execution_id: RStr<'_>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        self.1.notify_one();
-    }
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -74,14 +59,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_job(cpu_children() - children)
     );
 
-    let ended = Arc::new(AtomicUsize::new(0));
-    let told = Arc::new(Notify::new());
-    let host = Host_TO::from_ptr(RArc::new(CountingHost(ended.clone(), told.clone())), TD_Opaque);
+    // Each job's end is told once: the hints count the ends.
+    let host = TestHost::new();
     let settings = json!({ "supervisor": supervisor }).as_object().cloned().unwrap_or_default();
-    let engine = Arc::new(LocalEngine::new(EngineContext {
-        settings: EngineSettings { plugin_path: exe.clone(), data_dir: root.path().into(), settings },
-        host: HostHandle::new(host),
-    })?);
+    let engine = Arc::new(LocalEngine::new(host.context_with(EngineSettings {
+        plugin_path: exe.clone(),
+        data_dir: root.path().into(),
+        settings,
+    }))?);
     let request = move |i: usize| JobRequest {
         execution_id: format!("00000000-0000-4000-8000-{i:012}"),
         job_type: "Shell".into(),
@@ -103,10 +88,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // One job first: the supervisor starts on first use, not in the figure.
     engine.run_job(request(jobs)).await?;
-    while ended.load(Ordering::Relaxed) < 1 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    if !host.wait_for_hints(1, Duration::from_secs(30)).await {
+        return Err("the first job's end was not told within 30 s".into());
     }
-    ended.store(0, Ordering::Relaxed);
 
     let state = root.path().join("supervisor");
     let pid = |name: &str| -> Result<i32, Box<dyn std::error::Error>> {
@@ -133,11 +117,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         worker.await??;
     }
     let launched = start.elapsed();
-    while ended.load(Ordering::Relaxed) < jobs {
-        if start.elapsed() > Duration::from_secs(600) {
-            return Err("jobs did not end within 10 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    if !host.wait_for_hints(1 + jobs, Duration::from_secs(600)).await {
+        return Err("jobs did not end within 10 minutes".into());
     }
     let all = start.elapsed();
     let rate = jobs as f64 / all.as_secs_f64();
@@ -160,13 +141,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SUCCEEDED; the host's poll and row write come on top).
     let mut latencies = Vec::new();
     for i in 0..LATENCY_JOBS {
-        let seen = ended.load(Ordering::Relaxed);
+        let seen = host.hint_count();
         let t0 = Instant::now();
         engine.run_job(request(jobs + 1 + i)).await?;
-        while ended.load(Ordering::Relaxed) == seen {
-            if tokio::time::timeout(Duration::from_secs(30), told.notified()).await.is_err() {
-                return Err("a job's end was not told within 30 s".into());
-            }
+        if !host.wait_for_hints(seen + 1, Duration::from_secs(30)).await {
+            return Err("a job's end was not told within 30 s".into());
         }
         latencies.push(t0.elapsed());
     }

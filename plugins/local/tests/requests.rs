@@ -101,7 +101,7 @@ async fn bad_requests_are_refused_before_anything_is_written() {
 #[tokio::test]
 async fn a_missing_supervisor_refuses_the_engine() {
     let env = Env::new();
-    let hints = Hints::default();
+    let hints = TestHost::new();
     let ctx = env.context(json!({ "supervisor": "/nonexistent/edp-supervisor" }), &hints);
     let err = LocalEngine::new(ctx).err().expect("refused");
     assert!(err.message.contains("/nonexistent/edp-supervisor"), "{}", err.message);

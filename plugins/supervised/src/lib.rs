@@ -35,6 +35,7 @@
 //!   say; `stage` the job's files.
 //! - `launch`, `job`, `watch`: the same for per-job supervisors.
 //! - `status`, `cancel`, `logs`: a job's status, killing it, its output.
+//! - `testing`: test support for engines built on this crate.
 //! - `bin/edp-supervisor/`: both supervisors.
 
 pub mod cancel;
@@ -49,6 +50,7 @@ pub mod logs;
 pub mod protocol;
 mod stage;
 pub mod status;
+pub mod testing;
 pub mod watch;
 
 pub use hosted::{HostSupervisor, JobPlan};

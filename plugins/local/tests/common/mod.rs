@@ -5,13 +5,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RStr};
-use edp_engine_api::abi::{Host, Host_TO};
-use edp_engine_api::plugin::{Engine, EngineContext, HostHandle};
+pub use edp_engine_api::plugin::testing::TestHost;
+use edp_engine_api::plugin::{Engine, EngineContext};
 use edp_engine_api::wire::{
     Binary, ClusterSpec, EngineSettings, JobHandle, JobRequest, Launched, LogRequest, Object, StatusReport,
 };
@@ -53,36 +51,9 @@ pub fn supervisor() -> &'static Path {
     })
 }
 
-/// Records the status hints the engine sends.
-#[derive(Clone, Default)]
-pub struct Hints(Arc<Mutex<Vec<String>>>);
-
-impl Hints {
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.lock().map(|h| h.iter().any(|x| x == id)).unwrap_or(false)
-    }
-
-    pub async fn wait_for(&self, id: &str) {
-        let start = Instant::now();
-        while !self.contains(id) {
-            assert!(start.elapsed() < DEADLINE, "no status hint for {id}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-struct TestHost(Hints);
-
-impl Host for TestHost {
-    fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
-        eprintln!("[{level}] {target}: {message}");
-    }
-
-    fn status_hint(&self, execution_id: RStr<'_>) {
-        if let Ok(mut hints) = self.0.0.lock() {
-            hints.push(execution_id.as_str().to_owned());
-        }
-    }
+/// Waits for a status hint of `id`.
+pub async fn hinted(hints: &TestHost, id: &str) {
+    assert!(hints.wait_for_hint(id, DEADLINE).await, "no status hint for {id}");
 }
 
 /// A work directory and the engines over it. Dropping it kills whatever
@@ -100,27 +71,23 @@ impl Env {
         self.root.path().join("data/jobs")
     }
 
-    pub fn engine(&self) -> (LocalEngine, Hints) {
+    pub fn engine(&self) -> (LocalEngine, TestHost) {
         self.engine_with(json!({ "supervisor": supervisor(), "kill_grace_ms": 2000 }))
     }
 
-    pub fn engine_with(&self, settings: Value) -> (LocalEngine, Hints) {
-        let hints = Hints::default();
+    pub fn engine_with(&self, settings: Value) -> (LocalEngine, TestHost) {
+        let hints = TestHost::new();
         let engine = LocalEngine::new(self.context(settings, &hints)).expect("engine starts");
         (engine, hints)
     }
 
-    pub fn context(&self, settings: Value, hints: &Hints) -> EngineContext {
-        let host = Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque);
+    pub fn context(&self, settings: Value, hints: &TestHost) -> EngineContext {
         let Value::Object(settings) = settings else { panic!("settings must be an object") };
-        EngineContext {
-            settings: EngineSettings {
-                plugin_path: self.root.path().join("plugins/libedp_engine_local.so"),
-                data_dir: self.root.path().join("data"),
-                settings,
-            },
-            host: HostHandle::new(host),
-        }
+        hints.context_with(EngineSettings {
+            plugin_path: self.root.path().join("plugins/libedp_engine_local.so"),
+            data_dir: self.root.path().join("data"),
+            settings,
+        })
     }
 
     /// Writes a file to stand for a binary the host staged.
@@ -146,27 +113,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let Ok(entries) = fs::read_dir(self.work_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry.path().join(layout::EXIT).exists() {
-                continue;
-            }
-            // A job that has just started may not have recorded itself yet
-            // (no `job.pid`, or the host supervisor's empty claim).
-            let start = Instant::now();
-            let pid = loop {
-                match layout::read_job_pid(&entry.path()) {
-                    Ok(layout::JobPid::Pid(pid)) => break Some(pid),
-                    _ if start.elapsed() < Duration::from_secs(1) => std::thread::sleep(Duration::from_millis(10)),
-                    _ => break None,
-                }
-            };
-            if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-        }
+        edp_supervised::testing::kill_unfinished_jobs(&self.work_dir());
     }
 }
 
@@ -281,7 +228,7 @@ pub fn mapreduce_runner() -> &'static str {
 
 impl Env {
     /// An engine that also runs MapReduce.Streaming jobs.
-    pub fn streaming_engine(&self) -> (LocalEngine, Hints) {
+    pub fn streaming_engine(&self) -> (LocalEngine, TestHost) {
         self.engine_with(json!({
             "supervisor": supervisor(),
             "kill_grace_ms": 2000,

@@ -4,13 +4,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RStr};
-use edp_engine_api::abi::{Host, Host_TO};
-use edp_engine_api::plugin::HostHandle;
+use edp_engine_api::plugin::testing::TestHost;
 use edp_engine_api::wire::StatusReport;
 use edp_supervised::{
     HostSupervisor, JobDir, JobPlan, JobSpec, Launch, LaunchPlan, Watcher, launch, layout, logs, status,
@@ -19,47 +15,16 @@ use edp_supervised::{
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_edp-supervisor");
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Records the status hints a watcher sends.
-#[derive(Clone, Default)]
-pub struct Hints(Arc<Mutex<Vec<String>>>);
-
-impl Hints {
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.lock().map(|h| h.iter().any(|x| x == id)).unwrap_or(false)
-    }
-
-    pub async fn wait_for(&self, id: &str) {
-        let start = Instant::now();
-        while !self.contains(id) {
-            assert!(start.elapsed() < DEADLINE, "no status hint for {id}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-struct TestHost(Hints);
-
-impl Host for TestHost {
-    fn log(&self, level: u8, target: RStr<'_>, message: RStr<'_>) {
-        eprintln!("[{level}] {target}: {message}");
-    }
-
-    fn status_hint(&self, execution_id: RStr<'_>) {
-        if let Ok(mut hints) = self.0.0.lock() {
-            hints.push(execution_id.as_str().to_owned());
-        }
-    }
-}
-
-fn host(hints: &Hints) -> HostHandle {
-    HostHandle::new(Host_TO::from_ptr(RArc::new(TestHost(hints.clone())), TD_Opaque))
-}
-
 /// A watcher over a host that records its hints.
-pub fn watcher() -> (Watcher, Hints) {
-    let hints = Hints::default();
-    let watcher = Watcher::start(host(&hints), "test").expect("watcher starts");
+pub fn watcher() -> (Watcher, TestHost) {
+    let hints = TestHost::new();
+    let watcher = Watcher::start(hints.handle(), "test").expect("watcher starts");
     (watcher, hints)
+}
+
+/// Waits for a status hint of `id`.
+pub async fn hinted(hints: &TestHost, id: &str) {
+    assert!(hints.wait_for_hint(id, DEADLINE).await, "no status hint for {id}");
 }
 
 /// A work directory for job directories. Dropping it kills whatever job is
@@ -97,13 +62,13 @@ impl Env {
 
     /// An engine's side of the host supervisor over this work directory (a
     /// second call is a second engine on the same data directory).
-    pub fn host_supervisor(&self) -> (HostSupervisor, Hints) {
+    pub fn host_supervisor(&self) -> (HostSupervisor, TestHost) {
         self.host_supervisor_in(&self.state_dir())
     }
 
-    pub fn host_supervisor_in(&self, state_dir: &Path) -> (HostSupervisor, Hints) {
-        let hints = Hints::default();
-        (HostSupervisor::new(host(&hints), "test", SUPERVISOR.into(), state_dir.to_owned()), hints)
+    pub fn host_supervisor_in(&self, state_dir: &Path) -> (HostSupervisor, TestHost) {
+        let hints = TestHost::new();
+        (HostSupervisor::new(hints.handle(), "test", SUPERVISOR.into(), state_dir.to_owned()), hints)
     }
 
     /// `/bin/sh job.sh ARGS...` for the host supervisor.
@@ -131,27 +96,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let Ok(entries) = fs::read_dir(self.work_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry.path().join(layout::EXIT).exists() {
-                continue;
-            }
-            // A job that has just started may not have recorded itself yet
-            // (no `job.pid`, or the host supervisor's empty claim).
-            let start = Instant::now();
-            let pid = loop {
-                match layout::read_job_pid(&entry.path()) {
-                    Ok(layout::JobPid::Pid(pid)) => break Some(pid),
-                    _ if start.elapsed() < Duration::from_secs(1) => std::thread::sleep(Duration::from_millis(10)),
-                    _ => break None,
-                }
-            };
-            if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-        }
+        edp_supervised::testing::kill_unfinished_jobs(&self.work_dir());
     }
 }
 
