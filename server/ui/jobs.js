@@ -155,6 +155,13 @@ export async function list(ctx) {
     );
   };
   await load();
+  // One load for a burst of changes (a retention purge deletes a hundred
+  // jobs at once), 200 ms after the last.
+  let pending = null;
+  const reload = () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => load().catch(() => {}), 200);
+  };
 
   const onJob = async (kind, job) => {
     if (!tbody) return;
@@ -163,7 +170,7 @@ export async function list(ctx) {
       if (!gone) return;
       gone.remove();
       // The page refills from the next one (or says none match).
-      await load().catch(() => {});
+      reload();
       return;
     }
     if (kind !== "job") return;
@@ -182,12 +189,13 @@ export async function list(ctx) {
   };
   const unsubscribe = ctx.events.subscribe(onJob);
   // After a reconnect, what changed meanwhile is in a fresh load.
-  const unready = ctx.events.onReadyOnce(() => load().catch(() => {}));
+  const unready = ctx.events.onReadyOnce(reload);
   const stopTicker = ticker(main);
   return () => {
     unsubscribe();
     unready();
     stopTicker();
+    clearTimeout(pending);
   };
 }
 
