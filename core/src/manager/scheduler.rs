@@ -173,6 +173,9 @@ pub async fn tick_hints(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass>
     // one of their leases meanwhile has them looked at again at once.
     state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
     for id in std::mem::take(wanted) {
+        if state.hold_hint(&id) {
+            continue;
+        }
         match claim_hinted(edp, &id).await {
             Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
                 lease::release(edp, &claimed.lease).await?;
@@ -260,6 +263,7 @@ async fn claim_hinted(edp: &Edp, id: &str) -> Hinted {
 /// engine's slots.
 fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
     tracing::debug!(execution = %claimed.row.id, status = %claimed.row.status, "dispatched");
+    let in_step = InStep::begin(edp, &claimed.row.id);
     let edp = edp.clone();
     tokio::spawn(async move {
         let id = claimed.row.id.clone();
@@ -284,6 +288,8 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
                 tracing::warn!(execution = %id, error = %e, "could not give the lease back; it expires");
             }
         }
+        // Its lease is given back: a hint held meanwhile is claimed now.
+        drop(in_step);
         // Its flow may be waiting on it; its slot and lease may let in
         // what the last pass left waiting. Not a pass after every step:
         // a pass is several statements, and one per launch was most of
@@ -338,6 +344,9 @@ pub(crate) struct SchedulerState {
     /// Wakes the loop for the hinted rows alone (a lease they waited for
     /// was given back), not for a whole pass.
     hints_retry: Notify,
+    /// The rows whose step runs on this node now ([`run`]), and whether a
+    /// hint came for one meanwhile ([`SchedulerState::hold_hint`]).
+    stepping: Mutex<HashMap<String, Stepping>>,
     clusters: Mutex<HashMap<String, Arc<ClusterSlots>>>,
     engines: Mutex<HashMap<String, Arc<Semaphore>>>,
     pub(crate) unchanged: Unchanged,
@@ -356,7 +365,58 @@ struct Permits {
     _engine: Option<OwnedSemaphorePermit>,
 }
 
+/// A row's step running on this node, from its dispatch to its end (a
+/// panic included): hints for the row are held meanwhile
+/// ([`SchedulerState::hold_hint`]) and told again when it ends.
+struct InStep {
+    edp: Edp,
+    id: String,
+}
+
+impl InStep {
+    fn begin(edp: &Edp, id: &str) -> Self {
+        // Never over a hint held for the same row (a second step of it, its
+        // lease having run out): the first step's end tells that one.
+        edp.jobs().scheduler.stepping.lock().expect("stepping").entry(id.to_owned()).or_insert(Stepping::Quiet);
+        Self { edp: edp.clone(), id: id.to_owned() }
+    }
+}
+
+impl Drop for InStep {
+    fn drop(&mut self) {
+        let held = self.edp.jobs().scheduler.stepping.lock().map(|mut s| s.remove(&self.id)).ok().flatten();
+        if held == Some(Stepping::Hinted) {
+            self.edp.poke(&self.id);
+        }
+    }
+}
+
+/// A row whose step runs on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stepping {
+    Quiet,
+    /// A hint came during the step: it is told again once the step ends.
+    Hinted,
+}
+
 impl SchedulerState {
+    /// Whether `id`'s step runs on this node now, its hint then held until
+    /// the step ends ([`InStep`] tells it again). A claim now would find the
+    /// step's lease, and the row would be read to learn why: two
+    /// statements for nothing, and a fast job's end is often told while its
+    /// launch is being recorded (issue 16). A step on another node, or one
+    /// this node dispatched twice after its lease ran out, is left to the
+    /// claim: it finds the row busy and keeps the hint.
+    fn hold_hint(&self, id: &str) -> bool {
+        match self.stepping.lock().expect("stepping").get_mut(id) {
+            Some(stepping) => {
+                *stepping = Stepping::Hinted;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A step gave back what others may wait for: a slot (an engine
     /// call's, or a job limit's when a job ended) or a row's lease. A whole
     /// pass at once if the last one left due rows unclaimed; the hinted

@@ -17,7 +17,7 @@ use edp_engine_api::wire::{EngineSettings, JobStatus};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tempfile::TempDir;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use engine::{Script, Scripted};
 
@@ -31,14 +31,19 @@ impl HostHooks for Hints {
 
 /// One node: an `Edp` on the database in `dir`, as `node`.
 async fn node(dir: &TempDir, node: &str) -> Edp {
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
-    node_on(&url, dir, node).await
+    node_on(&sqlite_url(dir), dir, node).await
 }
 
 /// One node on the database at `url`, its data in `dir`.
 async fn node_on(url: &str, dir: &TempDir, node: &str) -> Edp {
+    node_told(url, dir, node).await.0
+}
+
+/// [`node_on`], with what is told to its scheduler's hints (tests pass
+/// hints to passes themselves).
+async fn node_told(url: &str, dir: &TempDir, node: &str) -> (Edp, UnboundedReceiver<String>) {
     let db = edp_core::db::connect(url).await.expect("database");
-    let (hints, _unused) = unbounded_channel();
+    let (hints, told) = unbounded_channel();
     let module = edp_engine_api::plugin::root_module::<Scripted>();
     let hooks: Arc<dyn HostHooks> = Arc::new(Hints(hints.clone()));
     let engine = construct_module(module, std::path::Path::new("scripted"), EngineSettings::default(), &hooks)
@@ -54,7 +59,11 @@ async fn node_on(url: &str, dir: &TempDir, node: &str) -> Edp {
         cancel_timeout: Duration::from_secs(3),
         ..Settings::default()
     };
-    Edp::new(db, Engines::fixed(vec![engine]), settings, hints)
+    (Edp::new(db, Engines::fixed(vec![engine]), settings, hints), told)
+}
+
+fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display())
 }
 
 fn scope() -> Scope {
@@ -163,40 +172,79 @@ async fn a_pass_launches_a_job_and_a_later_one_sees_it_end() {
 }
 
 /// A job that ends while its launch is still being recorded (the engine's
-/// hint comes while the launch holds the row's lease): the hint is kept,
-/// and the end recorded by the first pass after the launch gives the lease
-/// back, not at the first poll a second later. (A lost hint was the 1 s
-/// tail of POST -> SUCCEEDED under load; issue 16.)
+/// hint comes while the launch holds the row's lease): the hint is held
+/// while the launch runs, not claimed (that would fail on the launch's
+/// lease), told again once the launch gives the lease back, and the pass it
+/// wakes records the end, not the first poll a second later. (A lost hint
+/// was the 1 s tail of POST -> SUCCEEDED under load; issue 16.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hint_that_comes_while_the_launch_holds_the_row_is_kept_until_it_can_be_claimed() {
+async fn a_hint_that_comes_while_the_launch_holds_the_row_is_told_again_when_it_ends() {
     let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
+    let (edp, mut told) = node_told(&sqlite_url(&dir), &dir, "n1").await;
     let (cluster, template) = objects(&edp).await;
     let id = launch(&edp, &cluster, &template).await;
 
     // The launch reaches the engine and is held there, its lease taken...
     let mut none = HashSet::new();
     let launching = manager::tick(&edp, &mut none).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine_status(&script, &id).is_none() {
-        assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // ...the job ends and the engine says so at once.
+    wait_for_engine_job(&script, &id).await;
+    // ...the job ends and the engine says so at once: the hint is held.
     script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
     let mut wanted: HashSet<String> = [id.clone()].into();
-    manager::tick(&edp, &mut wanted).await.unwrap().finish().await;
-    assert!(wanted.contains(&id), "a hint for a row whose lease is held was dropped");
+    manager::tick_hints(&edp, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.is_empty(), "a hint for a row whose step runs here was not held: {wanted:?}");
+    assert!(told.try_recv().is_err(), "a held hint was told again before its step ended");
 
-    // The launch is recorded (RUNNING, first poll a second away) ...
+    // The launch is recorded (RUNNING, first poll a second away), the hint
+    // told again...
     script.gate.as_ref().unwrap().send_replace(true);
     launching.finish().await;
     assert_eq!(status(&edp, &id).await, "RUNNING");
-    // ... and the very next pass claims the hinted row and records the end.
-    manager::tick(&edp, &mut wanted).await.unwrap().finish().await;
+    let again = tokio::time::timeout(Duration::from_secs(10), told.recv()).await.expect("the held hint told again");
+    assert_eq!(again.as_deref(), Some(id.as_str()));
+    // ... and the pass it wakes claims the row and records the end.
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    manager::tick_hints(&edp, &mut wanted).await.unwrap().finish().await;
     assert!(wanted.is_empty());
     assert_eq!(status(&edp, &id).await, "SUCCEEDED");
+}
+
+/// The same hint on a node where the step does not run (another node
+/// launches the job): its claim finds the row busy, and the hint is kept
+/// until the lease is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_for_a_row_another_node_holds_is_kept_until_it_can_be_claimed() {
+    let script = gated(Gate::Closed);
+    let dir = tempfile::tempdir().unwrap();
+    let first = node(&dir, "n1").await;
+    let second = node(&dir, "n2").await;
+    let (cluster, template) = objects(&first).await;
+    let id = launch(&first, &cluster, &template).await;
+
+    let mut none = HashSet::new();
+    let launching = manager::tick(&first, &mut none).await.unwrap();
+    wait_for_engine_job(&script, &id).await;
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    manager::tick_hints(&second, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.contains(&id), "a hint for a row whose lease is held was dropped");
+
+    script.gate.as_ref().unwrap().send_replace(true);
+    launching.finish().await;
+    assert_eq!(status(&second, &id).await, "RUNNING");
+    manager::tick_hints(&second, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.is_empty());
+    assert_eq!(status(&second, &id).await, "SUCCEEDED");
+}
+
+/// Waits until the launch of `id` reached the scripted engine.
+async fn wait_for_engine_job(script: &Script, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while engine_status(script, id).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A hint alone wakes only the hinted row's claim: the ended job is
