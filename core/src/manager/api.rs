@@ -382,15 +382,10 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
         if rows::elsewhere(edp, &row).is_some() {
             return rows::delete_on_its_node(edp, &row).await;
         }
-        let edp = edp.clone();
         // The row goes now; the engine's clean-up may take a while.
-        crate::events::deletions::delete_job(&edp, &row).await?;
-        tokio::spawn(async move {
-            let id = row.id.clone();
-            if let Err(e) = rows::destroy(&edp, row).await {
-                tracing::warn!(execution = %id, error = %e, "clean-up after delete failed");
-            }
-        });
+        crate::events::deletions::delete_job(edp, &row).await?;
+        let edp = edp.clone();
+        tokio::spawn(async move { rows::free_engine(&edp, &row).await });
         return Ok(());
     }
     cancel::request(edp, scope, row, cancel::Then::Delete).await

@@ -291,23 +291,29 @@ pub(crate) fn finish(row: &Model, status: Status, reason: &str) -> ActiveModel {
     policy::on_end(row, status, changes).1
 }
 
-/// Deletes the row and lets the engine free what the job held.
-/// Earlier attempts' files go too.
+/// Deletes the row and lets the engine free what the job held
+/// ([`free_engine`]).
 pub(crate) async fn destroy(edp: &Edp, row: Model) -> Result<()> {
+    free_engine(edp, &row).await;
+    crate::events::deletions::delete_job(edp, &row).await?;
+    Ok(())
+}
+
+/// Lets the engine free what the job held, earlier attempts' files too. A
+/// failure is logged: the row goes anyway.
+pub(crate) async fn free_engine(edp: &Edp, row: &Model) {
     if row.engine_job_id.is_some()
-        && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), handle(&row))
+        && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), handle(row))
         && let Err(e) = client.delete_job(&handle, edp.settings().call_timeout).await
     {
         tracing::warn!(execution = %row.id, error = %e, "the engine could not clean up after a deleted job");
     }
-    for past in policy::past_attempts(&row) {
+    for past in policy::past_attempts(row) {
         if past.engine_job_id.is_some()
-            && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), past_handle(&row, &past))
+            && let (Some(client), Ok(handle)) = (edp.engines().client(&row.engine), past_handle(row, &past))
             && let Err(e) = client.delete_job(&handle, edp.settings().call_timeout).await
         {
             tracing::warn!(execution = %row.id, attempt = past.attempt, error = %e, "the engine could not clean up after an earlier attempt");
         }
     }
-    crate::events::deletions::delete_job(edp, &row).await?;
-    Ok(())
 }
