@@ -32,6 +32,18 @@ export function s(tag, attrs, ...children) {
   return el;
 }
 
+// `fn` once, `ms` after the last of a burst of calls; `.cancel()` drops a
+// call still waiting.
+export function debounced(fn, ms) {
+  let pending = null;
+  const call = () => {
+    clearTimeout(pending);
+    pending = setTimeout(fn, ms);
+  };
+  call.cancel = () => clearTimeout(pending);
+  return call;
+}
+
 export function clear(el, ...children) {
   el.replaceChildren();
   append(el, children);

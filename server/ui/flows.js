@@ -2,7 +2,7 @@
 // timeline of its jobs.
 
 import * as api from "./api.js";
-import { badge, clear, duration, h, parseTime, s, shortId, table, time } from "./dom.js";
+import { badge, clear, debounced, duration, h, parseTime, s, shortId, table, time } from "./dom.js";
 
 export async function list(ctx) {
   const { main } = ctx;
@@ -35,11 +35,7 @@ export async function list(ctx) {
   };
   await load();
   // Any change of a flow or of a flow's job redraws the list (it is short).
-  let pending = null;
-  const reload = () => {
-    clearTimeout(pending);
-    pending = setTimeout(() => load().catch(() => {}), 200);
-  };
+  const reload = debounced(() => load().catch(() => {}), 200);
   const unsubscribe = ctx.events.subscribe((kind, obj) => {
     if (kind === "flow" || kind === "flow.deleted" || (kind === "job" && obj.flow_id)) reload();
   });
@@ -47,7 +43,7 @@ export async function list(ctx) {
   return () => {
     unsubscribe();
     unready();
-    clearTimeout(pending);
+    reload.cancel();
   };
 }
 
@@ -286,22 +282,18 @@ export async function page(ctx) {
   );
   draw(flow);
 
-  let pending = null;
-  const reload = () => {
-    clearTimeout(pending);
-    pending = setTimeout(async () => {
-      try {
-        const { flow: f } = await api.get(`/v2/flows/${id}`);
-        if (ctx.current()) draw(f);
-      } catch (_) {
-        /* deleted meanwhile */
-      }
-    }, 150);
-  };
+  const reload = debounced(async () => {
+    try {
+      const { flow: f } = await api.get(`/v2/flows/${id}`);
+      if (ctx.current()) draw(f);
+    } catch (_) {
+      /* deleted meanwhile */
+    }
+  }, 150);
   const unsubscribe = ctx.events.subscribe((kind, obj) => {
     if ((kind === "flow" && obj.id === id) || (kind === "job" && obj.flow_id === id)) reload();
     if (kind === "flow.deleted" && obj.id === id) {
-      clearTimeout(pending);
+      reload.cancel();
       clear(actions);
       message.textContent = "This flow was deleted. What is shown is its last state.";
     }
@@ -313,7 +305,7 @@ export async function page(ctx) {
   return () => {
     unsubscribe();
     unready();
-    clearTimeout(pending);
+    reload.cancel();
     clearInterval(timer);
   };
 }

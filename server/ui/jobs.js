@@ -8,6 +8,7 @@ import {
   badge,
   clear,
   clearErrors,
+  debounced,
   duration,
   errorBox,
   field,
@@ -157,11 +158,7 @@ export async function list(ctx) {
   await load();
   // One load for a burst of changes (a retention purge deletes a hundred
   // jobs at once), 200 ms after the last.
-  let pending = null;
-  const reload = () => {
-    clearTimeout(pending);
-    pending = setTimeout(() => load().catch(() => {}), 200);
-  };
+  const reload = debounced(() => load().catch(() => {}), 200);
 
   const onJob = async (kind, job) => {
     if (!tbody) return;
@@ -195,7 +192,7 @@ export async function list(ctx) {
     unsubscribe();
     unready();
     stopTicker();
-    clearTimeout(pending);
+    reload.cancel();
   };
 }
 
