@@ -182,15 +182,8 @@ async fn a_hint_that_comes_while_the_launch_holds_the_row_is_told_again_when_it_
     let script = gated(Gate::Closed);
     let dir = tempfile::tempdir().unwrap();
     let (edp, mut told) = node_told(&sqlite_url(&dir), &dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-
-    // The launch reaches the engine and is held there, its lease taken...
-    let mut none = HashSet::new();
-    let launching = manager::tick(&edp, &mut none).await.unwrap();
-    wait_for_engine_job(&script, &id).await;
-    // ...the job ends and the engine says so at once: the hint is held.
-    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    let (id, launching) = an_ended_job_whose_launch_is_held(&edp, &script).await;
+    // The engine says so at once: the hint is held.
     let mut wanted: HashSet<String> = [id.clone()].into();
     manager::tick_hints(&edp, &mut wanted).await.unwrap().finish().await;
     assert!(wanted.is_empty(), "a hint for a row whose step runs here was not held: {wanted:?}");
@@ -219,13 +212,7 @@ async fn a_hint_for_a_row_another_node_holds_is_kept_until_it_can_be_claimed() {
     let dir = tempfile::tempdir().unwrap();
     let first = node(&dir, "n1").await;
     let second = node(&dir, "n2").await;
-    let (cluster, template) = objects(&first).await;
-    let id = launch(&first, &cluster, &template).await;
-
-    let mut none = HashSet::new();
-    let launching = manager::tick(&first, &mut none).await.unwrap();
-    wait_for_engine_job(&script, &id).await;
-    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    let (id, launching) = an_ended_job_whose_launch_is_held(&first, &script).await;
     let mut wanted: HashSet<String> = [id.clone()].into();
     manager::tick_hints(&second, &mut wanted).await.unwrap().finish().await;
     assert!(wanted.contains(&id), "a hint for a row whose lease is held was dropped");
@@ -238,13 +225,20 @@ async fn a_hint_for_a_row_another_node_holds_is_kept_until_it_can_be_claimed() {
     assert_eq!(status(&second, &id).await, "SUCCEEDED");
 }
 
-/// Waits until the launch of `id` reached the scripted engine.
-async fn wait_for_engine_job(script: &Script, id: &str) {
+/// A job launched by a pass of `edp` and held at the gated engine, its
+/// lease taken, that has ended there meanwhile; and that pass, which
+/// finishes once the gate opens.
+async fn an_ended_job_whose_launch_is_held(edp: &Edp, script: &Script) -> (String, manager::Pass) {
+    let (cluster, template) = objects(edp).await;
+    let id = launch(edp, &cluster, &template).await;
+    let launching = manager::tick(edp, &mut HashSet::new()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine_status(script, id).is_none() {
+    while engine_status(script, &id).is_none() {
         assert!(std::time::Instant::now() < deadline, "the launch never reached the engine");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    (id, launching)
 }
 
 /// A hint alone wakes only the hinted row's claim: the ended job is
