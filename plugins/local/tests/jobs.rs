@@ -296,7 +296,8 @@ async fn find_job_answers_what_a_launch_started_and_starts_nothing() {
     let found = engine.find_job(job.clone()).await.expect("find").expect("the launched job");
     assert_eq!(found.engine_job_id, launched.engine_job_id);
     assert_eq!(found.status, JobStatus::Running);
-    wait_file(&env.job_dir(ID).join("runs")).await;
+    // Whole before the kill: the file alone may be killed before its line.
+    edp_supervised::testing::wait_line(&env.job_dir(ID).join("runs"), DEADLINE).await;
     // What it found is what a cancel needs: its handle kills the job.
     let report = engine.cancel_job(handle(&job, &found)).await.expect("cancel");
     assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);

@@ -32,3 +32,18 @@ pub fn kill_unfinished_jobs(work_dir: &Path) {
         }
     }
 }
+
+/// The first line a job writes to `path`, once it is whole, waited for up
+/// to `deadline`: a shell's `echo x >> file` creates the file before it
+/// writes, so the file's existence alone says nothing of its content (a job
+/// killed in between leaves it empty).
+pub async fn wait_line(path: &Path, deadline: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some((line, _)) = std::fs::read_to_string(path).unwrap_or_default().split_once('\n') {
+            return line.to_owned();
+        }
+        assert!(start.elapsed() < deadline, "{} never held a whole line", path.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

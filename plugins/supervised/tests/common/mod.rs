@@ -165,18 +165,9 @@ pub async fn wait_file(path: &Path) {
     }
 }
 
-/// The first line a job writes to `path`, once it is whole: a shell's
-/// `echo x > file` creates the file before it writes, so its existence
-/// alone says nothing of its content.
+/// The first line a job writes to `path`, once it is whole.
 pub async fn wait_line(path: &Path) -> String {
-    let start = Instant::now();
-    loop {
-        if let Some((line, _)) = fs::read_to_string(path).unwrap_or_default().split_once('\n') {
-            return line.to_owned();
-        }
-        assert!(start.elapsed() < DEADLINE, "{} never held a whole line", path.display());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    edp_supervised::testing::wait_line(path, DEADLINE).await
 }
 
 /// The whole of a stream, read in chunks of `limit` bytes, checking that
