@@ -95,7 +95,8 @@ pub struct Capabilities {
     #[serde(default)]
     pub progress: bool,
     /// The engine tells the host (`Host::status_hint`) when a job on a host
-    /// cluster ends, so the host polls such jobs only rarely otherwise.
+    /// cluster ends, so the host polls such jobs only rarely otherwise
+    /// (a report says `Watch::Polled` of a job it cannot watch).
     #[serde(default)]
     pub status_hints: bool,
 }
@@ -295,16 +296,41 @@ pub struct StatusReport {
     /// A replacement for the handle's `extra`, when the engine learnt more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Value>,
+    /// Whether the engine will tell the host when this job changes.
+    #[serde(default, skip_serializing_if = "Watch::is_as_declared")]
+    pub watch: Watch,
 }
 
 impl StatusReport {
     pub fn new(status: JobStatus) -> Self {
-        Self { status, return_code: None, info: Object::new(), progress: None, extra: None }
+        Self { status, return_code: None, info: Object::new(), progress: None, extra: None, watch: Watch::AsDeclared }
     }
 
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.info.insert("reason".into(), Value::String(reason.into()));
         self
+    }
+}
+
+/// Whether a job's changes are told to the host (`Host::status_hint`), as
+/// far as one report knows. An engine with the `status_hints` capability
+/// watches its jobs as a rule, and the host then polls them only rarely; a
+/// job it cannot watch (spark-submit in a standalone master's cluster mode
+/// only submits the driver, which then runs elsewhere) is reported
+/// `Polled`, and the host polls it at the engine's rhythm (`PollingHints`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Watch {
+    /// As the engine's `Capabilities::status_hints` says.
+    #[default]
+    AsDeclared,
+    /// Not watched: its end is learnt by polling only.
+    Polled,
+}
+
+impl Watch {
+    fn is_as_declared(&self) -> bool {
+        *self == Watch::AsDeclared
     }
 }
 
@@ -357,4 +383,21 @@ pub struct DryRun {
     /// Files that would be written or uploaded, name → where.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_says_watch_only_of_a_job_the_engine_does_not_watch() {
+        // A plugin built before `watch` existed sends none: as declared.
+        let old: StatusReport = serde_json::from_str(r#"{"status": "RUNNING"}"#).unwrap();
+        assert_eq!(old.watch, Watch::AsDeclared);
+        assert_eq!(serde_json::to_value(&old).unwrap(), serde_json::json!({"status": "RUNNING", "info": {}}));
+        let polled = StatusReport { watch: Watch::Polled, ..StatusReport::new(JobStatus::Running) };
+        let sent = serde_json::to_value(&polled).unwrap();
+        assert_eq!(sent["watch"], "polled");
+        assert_eq!(serde_json::from_value::<StatusReport>(sent).unwrap().watch, Watch::Polled);
+    }
 }

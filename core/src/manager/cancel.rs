@@ -140,6 +140,9 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
             gave_up.status = Set(back_to.as_str().into());
             gave_up.info = Set(rows::info_with(&row, back_to, "cancel_error", reason.into()));
             gave_up.cancel_deadline = Set(None);
+            // At the rhythm the engine's last word asks for (a job it does
+            // not watch is polled at its own rhythm, not the fallback).
+            let hints = last.as_ref().map_or(hints, |r| poll::polling(edp, &engine, &row, poll::Shows::of_report(r)));
             gave_up.next_action_at = Set(Some(rows::later(rows::backoff(hints, 0))));
             return settle(edp, &row, &lease, gave_up).await;
         }

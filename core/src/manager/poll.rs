@@ -3,7 +3,7 @@
 
 use edp_engine_api::abi::ErrorKind;
 use edp_engine_api::host::{CallError, LoadedEngine};
-use edp_engine_api::wire::PollingHints;
+use edp_engine_api::wire::{PollingHints, StatusReport, Watch};
 use sea_orm::Set;
 
 use crate::Edp;
@@ -25,6 +25,9 @@ pub(crate) enum Shows {
     Progress,
     /// A state, which changes only when the engine says so.
     StateOnly,
+    /// A job the engine does not watch, though it watches others
+    /// (`Watch::Polled`): its end is learnt only by polling.
+    Unwatched,
 }
 
 impl Shows {
@@ -32,16 +35,21 @@ impl Shows {
         if info.get("progress").is_some() { Shows::Progress } else { Shows::StateOnly }
     }
 
-    pub(crate) fn of_report(report: &edp_engine_api::wire::StatusReport) -> Self {
-        if report.progress.is_some() { Shows::Progress } else { Shows::StateOnly }
+    pub(crate) fn of_report(report: &StatusReport) -> Self {
+        match (report.watch, &report.progress) {
+            (Watch::Polled, _) => Shows::Unwatched,
+            (Watch::AsDeclared, Some(_)) => Shows::Progress,
+            (Watch::AsDeclared, None) => Shows::StateOnly,
+        }
     }
 }
 
 /// How often this row's engine wants it polled. A job the engine watches
 /// on this host (it sends a hint when the job changes: local, spark-submit)
 /// is polled only as a safety net, every `fallback_poll`, unless it shows
-/// progress, which is polled at the engine's rhythm slowing down to that.
-/// (Tracking 10,000 such jobs then costs a few polls a second: see
+/// progress, which is polled at the engine's rhythm slowing down to that,
+/// or the engine said it does not watch that one (`Watch::Polled`), which
+/// is polled at the engine's rhythm. (Tracking 10,000 such jobs then costs a few polls a second: see
 /// BENCHMARKS.md, "Tracking many running jobs".) The first poll after a
 /// launch is at the engine's rhythm ([`first_poll`]): it is how a job's
 /// progress is first seen.
@@ -54,6 +62,7 @@ pub(crate) fn polling(edp: &Edp, engine: &LoadedEngine, row: &Model, shows: Show
     match shows {
         Shows::Progress => PollingHints { initial_ms: hints.initial_ms, max_ms: hints.max_ms.max(fallback) },
         Shows::StateOnly => PollingHints { initial_ms: fallback, max_ms: fallback },
+        Shows::Unwatched => hints,
     }
 }
 

@@ -35,7 +35,9 @@ pub fn spark_env() -> Value {
 }
 
 /// edpd with the spark plugin (and the local one, and the supervisor),
-/// polling Spark jobs often.
+/// polling Spark jobs often. A job the engine says it watches is polled
+/// only hourly otherwise: an end that is neither hinted nor polled at the
+/// engine's rhythm (a driver on a worker) outlasts every deadline here.
 pub async fn start_app() -> TestApp {
     build::ensure_package_built("edp-engine-spark");
     let plugin = build::artifact(&format!("libedp_engine_spark.{}", std::env::consts::DLL_EXTENSION));
@@ -43,6 +45,7 @@ pub async fn start_app() -> TestApp {
         .plugin(plugin)
         .env("EDP__ENGINES__SPARK__POLL_INITIAL_MS", "300")
         .env("EDP__ENGINES__SPARK__POLL_MAX_MS", "1500")
+        .env("EDP__JOBS__FALLBACK_POLL_SECS", "3600")
         .start()
         .await
 }
