@@ -35,6 +35,10 @@ pub const MAIN_CLASS: &str = "edp.java.main_class";
 /// Set on every app, so that its driver can be found by execution id.
 pub const EXECUTION_ID_PROPERTY: &str = "spark.edp.execution_id";
 pub const PYTHON_RUNNER: &str = "org.apache.spark.deploy.PythonRunner";
+/// Properties that make spark-submit return once a cluster-mode
+/// application is submitted, rather than at its end.
+const WAIT_FOR_APP: [&str; 2] =
+    ["spark.yarn.submit.waitAppCompletion", "spark.kubernetes.submission.waitAppCompletion"];
 
 /// Runs a Python app's main file in REST submissions; see `launcher.py`.
 pub const LAUNCHER_NAME: &str = "edp-pyspark-launcher.py";
@@ -230,6 +234,17 @@ pub fn plan(job: &JobRequest, cluster: &ClusterConfig, default_work_dir: &std::p
     }
     if properties.contains_key(EXECUTION_ID_PROPERTY) {
         return Err(Error::invalid_input(format!("`{EXECUTION_ID_PROPERTY}` is set by the engine")));
+    }
+    // spark-submit is how a YARN or Kubernetes cluster-mode application is
+    // followed to its end: one that returns at submission would end the
+    // job SUCCEEDED while the application runs on.
+    if let Some(key) =
+        WAIT_FOR_APP.iter().find(|k| properties.get(**k).is_some_and(|v| v.eq_ignore_ascii_case("false")))
+    {
+        return Err(Error::invalid_input(format!(
+            "`{key}=false` would end the job at the application's submission: edp follows the application through \
+             spark-submit to its end (leave it unset)"
+        )));
     }
     let main_class = match (python, main_class) {
         (false, Some(class)) => Some(class),
@@ -636,6 +651,12 @@ mod tests {
         let unknown_source =
             request("app.py", json!({"edp.substitute_data_source_for_name": true}), &["datasource://zz"]);
         assert!(plan(&unknown_source, &local, Path::new("/w")).is_err());
+        let yarn = cluster(json!({"spark_home": "/s", "master": "yarn", "deploy_mode": "cluster"}));
+        let returns_at_submission = request("app.py", json!({"spark.yarn.submit.waitAppCompletion": "False"}), &[]);
+        let refused = plan(&returns_at_submission, &yarn, Path::new("/w")).expect_err("refused");
+        assert!(refused.message.contains("spark.yarn.submit.waitAppCompletion"), "{}", refused.message);
+        let waits = request("app.py", json!({"spark.yarn.submit.waitAppCompletion": "true"}), &[]);
+        assert!(plan(&waits, &yarn, Path::new("/w")).is_ok());
         let unused = plan(&request("app.py", json!({}), &[]), &local, Path::new("/w")).unwrap();
         assert!(unused.warnings.iter().any(|w| w.contains("datasource://in")), "{:?}", unused.warnings);
     }
