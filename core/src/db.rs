@@ -65,6 +65,44 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// How a write is committed on Postgres (SQLite has one way: WAL with
+/// `synchronous = NORMAL`, see [`connect`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Answered once the write-ahead log is flushed: what nothing could
+    /// tell again if a database crash lost it (a user's request, a job
+    /// stored before its launch, a launch's failure).
+    Flushed,
+    /// Answered before the flush (`synchronous_commit = off`): what the
+    /// scheduler learns again from the engine or the clock if a crash of
+    /// the database server loses it (a launch recorded, a poll's report, a
+    /// cancel's end, a lease). It is visible to every reader at once, as
+    /// any commit; only its durability waits, for at most three times
+    /// Postgres' `wal_writer_delay` (600 ms by default), and any later
+    /// flushed commit makes it durable with itself. Its loss costs time,
+    /// never a job: the row goes back to its last flushed state, and the
+    /// steps that wrote it run again when its lease expires (a launch is
+    /// found again by its submission tag; a job's end is asked again).
+    Unflushed,
+}
+
+/// How many connections the unflushed writes have (beside `connect`'s 16).
+const UNFLUSHED_CONNECTIONS: u32 = 8;
+
+/// The connection for [`Commit::Unflushed`] writes beside `db`: on
+/// Postgres a pool of its own, with the same server and settings and
+/// `synchronous_commit = off` (a startup option: no statement more), opened
+/// as its connections are first needed; on SQLite `db` itself.
+pub(crate) fn unflushed(db: &DatabaseConnection) -> DatabaseConnection {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return db.clone();
+    }
+    let pool = db.get_postgres_connection_pool();
+    let server = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
+    let relaxed = pool.options().clone().max_connections(UNFLUSHED_CONNECTIONS).connect_lazy_with(server);
+    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(relaxed)
+}
+
 /// The row a query selects by its primary key, if any.
 ///
 /// Not `Select::one`: that adds `LIMIT ?` with a bound value, and SQLite
@@ -122,5 +160,30 @@ pub fn lock_sqlite(url: &str) -> crate::Result<Option<std::fs::File>> {
             )))
         }
         Err(e) => Err(io(e.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use super::*;
+
+    async fn synchronous_commit(db: &DatabaseConnection) -> String {
+        let show = Statement::from_string(db.get_database_backend(), "SHOW synchronous_commit");
+        let row = db.query_one_raw(show).await.expect("SHOW").expect("a row");
+        row.try_get_by_index::<String>(0).expect("text")
+    }
+
+    /// On Postgres the unflushed writes have connections of their own that
+    /// do not wait for the log's flush; the others still do.
+    #[tokio::test]
+    async fn unflushed_writes_do_not_wait_for_the_log_and_the_others_do() {
+        let url = std::env::var("EDP_TEST_PG_URL")
+            .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
+        let db = Database::connect(&url).await.expect("connect");
+        assert_eq!(synchronous_commit(&db).await, "on");
+        assert_eq!(synchronous_commit(&unflushed(&db)).await, "off");
+        assert_eq!(synchronous_commit(&db).await, "on", "the main pool is unchanged");
     }
 }

@@ -44,6 +44,9 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
+    /// `db` for writes committed without waiting for the log's flush
+    /// (`db::Commit::Unflushed`).
+    unflushed: DatabaseConnection,
     /// Reads without sqlx's hand-offs (executions, catalog lookups), on an
     /// SQLite file.
     reads: Option<sqlite_reads::SqliteReads>,
@@ -65,7 +68,17 @@ impl Edp {
                 .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
                 .ok()
         });
-        Self(Arc::new(Inner { db, reads, _checkpoints, engines, settings, jobs: manager::State::default(), hints }))
+        let unflushed = db::unflushed(&db);
+        Self(Arc::new(Inner {
+            db,
+            unflushed,
+            reads,
+            _checkpoints,
+            engines,
+            settings,
+            jobs: manager::State::default(),
+            hints,
+        }))
     }
 
     /// Makes an execution due now: its engine said it changed.
@@ -77,6 +90,14 @@ impl Edp {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.0.db
+    }
+
+    /// Where a write committed `commit`'s way goes.
+    pub(crate) fn db_for(&self, commit: db::Commit) -> &DatabaseConnection {
+        match commit {
+            db::Commit::Flushed => &self.0.db,
+            db::Commit::Unflushed => &self.0.unflushed,
+        }
     }
 
     pub(crate) fn sqlite_reads(&self) -> Option<&sqlite_reads::SqliteReads> {

@@ -11,6 +11,7 @@ use edp_engine_api::wire::{Launched, StatusReport};
 use sea_orm::Set;
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::entity::job_execution::{ActiveModel, Model};
 use crate::error::{Error, Result};
 use crate::scope::Scope;
@@ -204,7 +205,8 @@ fn with_engine_facts(row: &Model, mut changes: ActiveModel) -> ActiveModel {
 /// is done by the next pass (on the node that owns the job).
 async fn settle(edp: &Edp, row: &Model, lease: &Lease, changes: ActiveModel) -> Result<()> {
     let ending = crate::observe::ending(&changes);
-    if rows::settle(edp, lease, Status::ToBeKilled, changes).await? {
+    // Lost, the cancel (TOBEKILLED, flushed by the API) runs again.
+    if rows::settle(edp, Commit::Unflushed, lease, Status::ToBeKilled, changes).await? {
         crate::observe::ended(row, ending);
     } else {
         lease::release(edp, lease).await?;

@@ -10,6 +10,7 @@
 use sea_orm::Set;
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::error::Result;
 use crate::status::Status;
 use crate::time;
@@ -21,7 +22,8 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
     let Claimed { row, lease } = claimed;
     let Some(engine) = edp.engines().get(&row.engine) else {
         let reason = format!("engine '{}' is not loaded", row.engine);
-        if rows::settle(edp, &lease, Status::Pending, rows::finish(&row, Status::Failed, &reason)).await? {
+        let failed = rows::finish(&row, Status::Failed, &reason);
+        if rows::settle(edp, Commit::Flushed, &lease, Status::Pending, failed).await? {
             crate::observe::job_ended(&row, Status::Failed, Some(&reason));
         }
         return Ok(());
@@ -50,13 +52,15 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
             } else {
                 launched_row.next_action_at = Set(Some(policy::cap(&row, rows::later(poll::first_poll(&engine)))));
             }
-            if rows::settle(edp, &lease, Status::Pending, launched_row).await? {
+            // Unflushed: lost, the launch is resumed and its submission
+            // tag finds the job the engine has (`run_job` is idempotent).
+            if rows::settle(edp, Commit::Unflushed, &lease, Status::Pending, launched_row).await? {
                 crate::observe::job_launched(&row, &engine_job_id, status);
             } else {
                 // A cancel came while the engine was launching: keep
                 // TOBEKILLED, record what the kill needs, cancel now.
                 recorded.next_action_at = Set(Some(time::now()));
-                if rows::settle_any(edp, &lease, recorded).await? {
+                if rows::settle_any(edp, Commit::Unflushed, &lease, recorded).await? {
                     crate::observe::job_launched(&row, &engine_job_id, Status::ToBeKilled);
                 }
                 edp.jobs().wake();
@@ -68,7 +72,7 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
             retry.attempts = Set(attempts);
             retry.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(1 << attempts.min(6)))));
             retry.info = Set(rows::info_with(&row, Status::Pending, "launch_error", e.to_string().into()));
-            if rows::settle(edp, &lease, Status::Pending, retry).await? {
+            if rows::settle(edp, Commit::Unflushed, &lease, Status::Pending, retry).await? {
                 crate::observe::launch_retried(&row, attempts, &e);
             } else {
                 lease::release(edp, &lease).await?;
@@ -78,7 +82,9 @@ pub(crate) async fn launch(edp: &Edp, claimed: Claimed) -> Result<()> {
         Err(e) => {
             let failed = rows::finish(&row, Status::Failed, &e.to_string());
             let ending = crate::observe::ending(&failed);
-            if rows::settle(edp, &lease, Status::Pending, failed).await? {
+            // Flushed: lost, the launch would be tried again after a user
+            // was told it failed.
+            if rows::settle(edp, Commit::Flushed, &lease, Status::Pending, failed).await? {
                 crate::observe::ended(&row, ending);
             } else {
                 lease::release(edp, &lease).await?;

@@ -27,6 +27,7 @@ use sea_orm::{
 };
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::entity::job_execution::{self, Column as C, Model};
 use crate::error::Result;
 use crate::status::Status;
@@ -158,7 +159,10 @@ pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
     let now = time::now();
     let node = edp.settings().node_id.as_str();
     let launched = Condition::any().add(C::Status.ne(Status::Pending.as_str())).add(C::EngineJobId.is_not_null());
-    let claimed = take(edp.db(), edp, Condition::all().add(C::Id.eq(id)).add(mine(node)).add(launched), now).await?;
+    // Unflushed, as every lease on a launched row (the releases below): a
+    // lease a crash of the database loses was only ever a promise to look.
+    let which = Condition::all().add(C::Id.eq(id)).add(mine(node)).add(launched);
+    let claimed = take(edp.db_for(Commit::Unflushed), edp, which, now).await?;
     Ok(claimed.into_iter().next())
 }
 
@@ -350,7 +354,7 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
             .col_expr(C::NextActionAt, next_at.into())
             .filter(C::Id.is_in(ids))
             .filter(C::LeaseToken.eq(token))
-            .exec(edp.db())
+            .exec(edp.db_for(Commit::Unflushed))
             .await?;
     }
     Ok(())
@@ -372,7 +376,7 @@ pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time
         .col_expr(C::NextActionAt, Expr::val(due))
         .filter(C::Id.eq(lease.id.clone()))
         .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db())
+        .exec(edp.db_for(Commit::Unflushed))
         .await?;
     Ok(())
 }
@@ -380,7 +384,11 @@ pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time
 /// A lease given back with nothing else changed: the row changed under the
 /// task (a cancel, a delete), and whoever changed it set when it is due.
 pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
-    unleased().filter(C::Id.eq(lease.id.clone())).filter(C::LeaseToken.eq(lease.token.clone())).exec(edp.db()).await?;
+    unleased()
+        .filter(C::Id.eq(lease.id.clone()))
+        .filter(C::LeaseToken.eq(lease.token.clone()))
+        .exec(edp.db_for(Commit::Unflushed))
+        .await?;
     Ok(())
 }
 

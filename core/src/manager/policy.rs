@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::entity::job_execution::{ActiveModel, Model};
 use crate::error::{Error, Result};
 use crate::status::Status;
@@ -172,7 +173,7 @@ pub(crate) async fn time_out(edp: &Edp, claimed: Claimed) -> Result<()> {
     changes.cancel_deadline = Set(Some(rows::later(edp.settings().cancel_timeout)));
     changes.next_action_at = Set(Some(time::now()));
     tracing::info!(execution = %row.id, "job timed out; cancelling it");
-    if !rows::settle(edp, &lease, was, changes).await? {
+    if !rows::settle(edp, Commit::Unflushed, &lease, was, changes).await? {
         super::lease::release(edp, &lease).await?;
     }
     edp.jobs().wake();

@@ -7,6 +7,7 @@ use edp_engine_api::wire::{PollingHints, StatusReport, Watch};
 use sea_orm::Set;
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::entity::job_execution::Model;
 use crate::error::{Error, Result};
 use crate::scope::Scope;
@@ -123,7 +124,8 @@ async fn settle(
     changes: crate::entity::job_execution::ActiveModel,
 ) -> Result<()> {
     let ending = crate::observe::ending(&changes);
-    if rows::settle(edp, lease, was, changes).await? {
+    // Lost, the engine is asked again.
+    if rows::settle(edp, Commit::Unflushed, lease, was, changes).await? {
         if ending.is_some() {
             // A job that ended frees a slot (a cluster's or a project's
             // limit): the next pass comes at once if launches wait for one.

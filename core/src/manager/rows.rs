@@ -8,6 +8,7 @@ use sea_orm::{ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::Edp;
+use crate::db::Commit;
 use crate::entity::job_execution::{self, ActiveModel, Model};
 use crate::error::{Error, Result};
 use crate::status::Status;
@@ -132,28 +133,34 @@ fn releasing(mut changes: ActiveModel) -> ActiveModel {
 }
 
 /// A task's last write: `changes` if this node still holds `lease` and the
-/// row still has the status it was read with, giving the lease back.
-/// Returns whether it did; if not, the caller gives the lease back
-/// ([`lease::release`]) unless it was lost.
-pub(crate) async fn settle(edp: &Edp, lease: &Lease, expected: Status, changes: ActiveModel) -> Result<bool> {
+/// row still has the status it was read with, giving the lease back,
+/// committed `commit`'s way. Returns whether it did; if not, the caller
+/// gives the lease back ([`lease::release`]) unless it was lost.
+pub(crate) async fn settle(
+    edp: &Edp,
+    commit: Commit,
+    lease: &Lease,
+    expected: Status,
+    changes: ActiveModel,
+) -> Result<bool> {
     let done = job_execution::Entity::update_many()
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
         .filter(job_execution::Column::Status.eq(expected.as_str()))
-        .exec(edp.db())
+        .exec(edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)
 }
 
 /// A write under `lease` whatever the status now (what the engine said,
 /// which the next step needs), giving the lease back.
-pub(crate) async fn settle_any(edp: &Edp, lease: &Lease, changes: ActiveModel) -> Result<bool> {
+pub(crate) async fn settle_any(edp: &Edp, commit: Commit, lease: &Lease, changes: ActiveModel) -> Result<bool> {
     let done = job_execution::Entity::update_many()
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db())
+        .exec(edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)
 }
