@@ -259,7 +259,7 @@ pub async fn refresh_gauges(edp: &Edp) -> Result<()> {
     let overdue = oldest_due.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
     metrics::gauge!(names::OVERDUE).set(overdue);
 
-    let (size, idle, max) = pool(edp.db());
+    let (size, idle, max) = pools(edp);
     metrics::gauge!(names::DB_POOL, "state" => "in_use").set((size as usize).saturating_sub(idle) as f64);
     metrics::gauge!(names::DB_POOL, "state" => "idle").set(idle as f64);
     metrics::gauge!(names::DB_POOL_MAX).set(max as f64);
@@ -282,6 +282,17 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
 }
 
 /// (connections open, idle, most allowed).
+/// Every connection of this edpd: on Postgres the unflushed writes' pool
+/// besides the main one (`db::Commit`); on SQLite they are one pool.
+fn pools(edp: &Edp) -> (u32, usize, u32) {
+    let main = pool(edp.db());
+    if edp.db().get_database_backend() != sea_orm::DbBackend::Postgres {
+        return main;
+    }
+    let unflushed = pool(edp.db_for(crate::db::Commit::Unflushed));
+    (main.0 + unflushed.0, main.1 + unflushed.1, main.2 + unflushed.2)
+}
+
 fn pool(db: &sea_orm::DatabaseConnection) -> (u32, usize, u32) {
     match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
