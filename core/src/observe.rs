@@ -281,9 +281,9 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
     labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
 }
 
-/// (connections open, idle, most allowed).
-/// Every connection of this edpd: on Postgres the unflushed writes' pool
-/// besides the main one (`db::Commit`); on SQLite they are one pool.
+/// Every connection of this edpd, as [`pool`] counts them: on Postgres the
+/// unflushed writes' pool besides the main one (`db::Commit`); on SQLite
+/// they are one pool.
 fn pools(edp: &Edp) -> (u32, usize, u32) {
     let main = pool(edp.db());
     if edp.db().get_database_backend() != sea_orm::DbBackend::Postgres {
@@ -293,6 +293,7 @@ fn pools(edp: &Edp) -> (u32, usize, u32) {
     (main.0 + unflushed.0, main.1 + unflushed.1, main.2 + unflushed.2)
 }
 
+/// (connections open, idle, most allowed).
 fn pool(db: &sea_orm::DatabaseConnection) -> (u32, usize, u32) {
     match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {

@@ -50,8 +50,8 @@ impl Shows {
 /// is polled only as a safety net, every `fallback_poll`, unless it shows
 /// progress, which is polled at the engine's rhythm slowing down to that,
 /// or the engine said it does not watch that one (`Watch::Polled`), which
-/// is polled at the engine's rhythm. (Tracking 10,000 such jobs then costs a few polls a second: see
-/// BENCHMARKS.md, "Tracking many running jobs".) The first poll after a
+/// is polled at the engine's rhythm. (Tracking 10,000 such jobs then costs
+/// a few polls a second: see BENCHMARKS.md, "Tracking many running jobs".) The first poll after a
 /// launch is at the engine's rhythm ([`first_poll`]): it is how a job's
 /// progress is first seen.
 pub(crate) fn polling(edp: &Edp, engine: &LoadedEngine, row: &Model, shows: Shows) -> PollingHints {

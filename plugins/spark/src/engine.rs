@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use edp_engine_api::plugin::{Engine, EngineContext, Error, Result, blocking};
 use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, JobStatus, Launched,
-    LogChunk, LogRequest, Object, Placement, StatusReport, Validated, Watch,
+    LogChunk, LogRequest, Object, Placement, StatusReport, Validated,
 };
 use edp_supervised::job as supervised;
 use edp_supervised::{JOB_DIR_KEY, JobDir, JobSpec, LaunchPlan, Watcher, cancel, launch, layout, logs};
@@ -151,8 +151,6 @@ impl SparkEngine {
         let (mut report, learnt) = t.driver(&driver_id, cancelled).report(&self.http).await?;
         report.info.insert("spark_submit".into(), json!(observed.status.as_str()));
         report.extra = t.learnt(Some(&driver_id), learnt.as_deref());
-        // The driver runs on a worker: no hint tells of its end.
-        report.watch = Watch::Polled;
         Ok(report)
     }
 }
@@ -304,7 +302,6 @@ impl Engine for SparkEngine {
                     Some(id) => {
                         let mut report = t.driver(&id, true).kill(&self.http).await?;
                         report.extra = t.learnt(Some(&id), None);
-                        report.watch = Watch::Polled;
                         Ok(report)
                     }
                     None => Ok(submit::without_driver(self.observe(&handle.execution_id, &t.dir).await?)),

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use edp_engine_api::plugin::{Error, Result, blocking};
-use edp_engine_api::wire::{JobStatus, LogChunk, StatusReport};
+use edp_engine_api::wire::{JobStatus, LogChunk, StatusReport, Watch};
 use edp_supervised::JobDir;
 use edp_supervised::layout::{now_ms, write_atomic};
 use rustix::fs::{FlockOperation, flock};
@@ -64,7 +64,9 @@ pub fn map_state(driver: &DriverStatus, cancel_requested: bool) -> StatusReport 
         // A state of a later Spark: not an end edp knows of.
         _ => (JobStatus::Running, None),
     };
-    let mut report = StatusReport::new(status);
+    // A driver runs on a worker: nothing on edpd's host sees it end, so no
+    // hint tells of it, whether spark-submit or REST submitted it.
+    let mut report = StatusReport { watch: Watch::Polled, ..StatusReport::new(status) };
     if status == JobStatus::Succeeded {
         report.return_code = Some(0);
     }
@@ -460,6 +462,7 @@ mod tests {
             let report = map_state(&status(state), cancel);
             assert_eq!(report.status, expected, "{state}");
             assert_eq!(report.info["driver_state"], state);
+            assert_eq!(report.watch, Watch::Polled, "{state}: no hint tells of a driver's end");
         }
         let error = DriverStatus {
             message: Some("Exception from the cluster:\njava.nio.file.NoSuchFileException: /x.jar\n\tat a".into()),
