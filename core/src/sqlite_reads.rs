@@ -37,7 +37,8 @@ use sea_orm::sea_query::Value;
 use std::str::FromStr;
 
 use sea_orm::{
-    ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
+    ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryTrait, Select,
 };
 use serde::de::DeserializeOwned;
 
@@ -144,6 +145,17 @@ impl SqliteReads {
         E: EntityTrait,
         E::Model: DeserializeOwned,
     {
+        self.rows_as(select)
+    }
+
+    /// As [`Self::models`], into `M`: an entity's model with columns of
+    /// joined tables beside it (read by name, as text or numbers: only `E`'s
+    /// columns have declared types).
+    pub(crate) fn rows_as<E, M>(&self, select: Select<E>) -> Result<Vec<M>>
+    where
+        E: EntityTrait,
+        M: DeserializeOwned,
+    {
         let (sql, values) = statement(select)?;
         let rows = self.with(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -195,6 +207,19 @@ where
     match edp.sqlite_reads() {
         Some(reads) => reads.models(select),
         None => Ok(select.all(edp.db()).await?),
+    }
+}
+
+/// `select.into_model::<M>().all(db)` on `edp`'s database: on an SQLite
+/// file through [`SqliteReads::rows_as`], on the calling thread.
+pub(crate) async fn all_as<E, M>(edp: &crate::Edp, select: Select<E>) -> Result<Vec<M>>
+where
+    E: EntityTrait,
+    M: DeserializeOwned + FromQueryResult + Send + Sync,
+{
+    match edp.sqlite_reads() {
+        Some(reads) => reads.rows_as(select),
+        None => Ok(select.into_model::<M>().all(edp.db()).await?),
     }
 }
 
@@ -587,6 +612,22 @@ mod tests {
         let links = job_template_binary::Entity::find().order_by_desc(job_template_binary::Column::Position);
         assert_eq!(reads.models(links.clone()).unwrap(), links.clone().all(&db).await.unwrap());
         assert_eq!(reads.models(links).unwrap().len(), 2);
+        // A template's binaries joined to their links, as a launch reads
+        // them: the links' order, a column of the joined table.
+        let row = job_template_binary::Model {
+            job_template_id: "t0".into(),
+            role: "lib".into(),
+            position: 0,
+            job_binary_id: "b1".into(),
+        };
+        row.into_active_model().reset_all().insert(&db).await.unwrap();
+        let linked = crate::catalog::job_templates::linked("t0");
+        let read: Vec<crate::catalog::job_templates::Linked> = reads.rows_as(linked.clone()).unwrap();
+        assert_eq!(read, linked.into_model().all(&db).await.unwrap());
+        let role = |role: &str| -> Vec<&str> {
+            read.iter().filter(|l| l.link_role == role).map(|l| l.binary.id.as_str()).collect()
+        };
+        assert_eq!((role("main"), role("lib")), (vec!["b0", "b1"], vec!["b1"]));
 
         // An internal binary's metadata, its bytes replaced by none (as
         // `job_binaries::find_internal_meta` selects it).

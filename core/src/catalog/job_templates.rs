@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    Set, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -198,25 +199,32 @@ pub(crate) async fn find(edp: &Edp, scope: &Scope, id: &str) -> Result<job_templ
     catalog::find::<job_template::Entity>(edp, scope, id).await
 }
 
-/// A template's mains and libs, in order, as rows.
+/// A template's binary, with the role it has there.
+#[derive(Deserialize, sea_orm::FromQueryResult, Debug, PartialEq)]
+pub(crate) struct Linked {
+    #[serde(flatten)]
+    #[sea_orm(nested)]
+    pub binary: job_binary::Model,
+    pub link_role: String,
+}
+
+/// A template's binaries as [`Linked`] rows, in their order.
+pub(crate) fn linked(template_id: &str) -> Select<job_binary::Entity> {
+    let links = job_template_binary::Entity::belongs_to(job_binary::Entity)
+        .from(job_template_binary::Column::JobBinaryId)
+        .to(job_binary::Column::Id);
+    job_binary::Entity::find()
+        .join_rev(JoinType::InnerJoin, links.into())
+        .column_as(job_template_binary::Column::Role, "link_role")
+        .filter(job_template_binary::Column::JobTemplateId.eq(template_id))
+        .order_by_asc(job_template_binary::Column::Position)
+}
+
+/// A template's mains and libs, in order, as rows: one statement (a
+/// launch's lookups are its latency on Postgres, a round trip each).
 pub(crate) async fn binaries(edp: &Edp, template_id: &str) -> Result<(Vec<job_binary::Model>, Vec<job_binary::Model>)> {
-    let links = crate::sqlite_reads::all(
-        edp,
-        job_template_binary::Entity::find()
-            .filter(job_template_binary::Column::JobTemplateId.eq(template_id))
-            .order_by_asc(job_template_binary::Column::Position),
-    )
-    .await?;
-    let ids: Vec<String> = links.iter().map(|l| l.job_binary_id.clone()).collect();
-    let by_id: HashMap<String, job_binary::Model> =
-        crate::sqlite_reads::all(edp, job_binary::Entity::find().filter(job_binary::Column::Id.is_in(ids)))
-            .await?
-            .into_iter()
-            .map(|b| (b.id.clone(), b))
-            .collect();
-    let pick = |role: &str| {
-        links.iter().filter(|l| l.role == role).filter_map(|l| by_id.get(&l.job_binary_id).cloned()).collect()
-    };
+    let linked: Vec<Linked> = crate::sqlite_reads::all_as(edp, linked(template_id)).await?;
+    let pick = |role: &str| linked.iter().filter(|l| l.link_role == role).map(|l| l.binary.clone()).collect();
     Ok((pick(MAIN), pick(LIB)))
 }
 

@@ -38,10 +38,13 @@ pub(crate) struct Resolved {
 
 pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &NewJob) -> Result<Resolved> {
     // Looked up together: on Postgres each is a round trip (on SQLite
-    // both run on this thread, one after the other).
-    let (template, cluster) = tokio::join!(
+    // all run on this thread, one after the other). The template's
+    // binaries are read by the id given, and used only once the template
+    // is known to be one the caller sees.
+    let (template, cluster, binaries) = tokio::join!(
         job_templates::find(edp, scope, &new.job_template_id),
-        clusters::find(edp, scope, &new.cluster_id)
+        clusters::find(edp, scope, &new.cluster_id),
+        job_templates::binaries(edp, &new.job_template_id)
     );
     let template = template
         .map_err(not_found_as(|| Error::InvalidReference(format!("job template {} not found", new.job_template_id))))?;
@@ -64,7 +67,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
 
     let input = data_source(edp, scope, "input", new.input_id.as_deref(), execution_id).await?;
     let output = data_source(edp, scope, "output", new.output_id.as_deref(), execution_id).await?;
-    let (mains, libs) = template_binaries(edp, scope, &template).await?;
+    let (mains, libs) = usable_binaries(scope, &template, binaries?)?;
     let parts = Parts {
         kind: &template.kind,
         name: &template.name,
@@ -119,7 +122,15 @@ pub(super) async fn template_binaries(
     scope: &Scope,
     template: &job_template::Model,
 ) -> Result<(Vec<Source>, Vec<Source>)> {
-    let (mains, libs) = job_templates::binaries(edp, &template.id).await?;
+    usable_binaries(scope, template, job_templates::binaries(edp, &template.id).await?)
+}
+
+/// A template's mains and libs as sources, when `scope` may use each.
+fn usable_binaries(
+    scope: &Scope,
+    template: &job_template::Model,
+    (mains, libs): (Vec<job_binary::Model>, Vec<job_binary::Model>),
+) -> Result<(Vec<Source>, Vec<Source>)> {
     if let Some(hidden) = mains.iter().chain(&libs).find(|b| !scope.sees(&b.project_id, b.is_public)) {
         return Err(Error::InvalidReference(format!(
             "job template {} runs job binary {}, which belongs to another project and is not public",
