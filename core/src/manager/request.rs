@@ -37,14 +37,17 @@ pub(crate) struct Resolved {
 }
 
 pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &NewJob) -> Result<Resolved> {
-    // Looked up together: on Postgres each is a round trip (on SQLite
-    // all run on this thread, one after the other). The template's
-    // binaries are read by the id given, and used only once the template
-    // is known to be one the caller sees.
-    let (template, cluster, binaries) = tokio::join!(
+    // Everything the request names, looked up at once: on Postgres each is
+    // a round trip, on a connection of its own (on SQLite all run on this
+    // thread, one after the other). What is found is used, and its errors
+    // told, in the order of the checks below; the template's binaries,
+    // read by the id given, only once the template is one the caller sees.
+    let (template, cluster, binaries, input, output) = tokio::join!(
         job_templates::find(edp, scope, &new.job_template_id),
         clusters::find(edp, scope, &new.cluster_id),
-        job_templates::binaries(edp, &new.job_template_id)
+        job_templates::binaries(edp, &new.job_template_id),
+        data_source(edp, scope, "input", new.input_id.as_deref(), execution_id),
+        data_source(edp, scope, "output", new.output_id.as_deref(), execution_id)
     );
     let template = template
         .map_err(not_found_as(|| Error::InvalidReference(format!("job template {} not found", new.job_template_id))))?;
@@ -65,8 +68,7 @@ pub(crate) async fn resolve(edp: &Edp, scope: &Scope, execution_id: &str, new: &
     host::check_cluster(scope, &cluster)?;
     let engine = engine_for(edp, &cluster, &template.kind)?;
 
-    let input = data_source(edp, scope, "input", new.input_id.as_deref(), execution_id).await?;
-    let output = data_source(edp, scope, "output", new.output_id.as_deref(), execution_id).await?;
+    let (input, output) = (input?, output?);
     let (mains, libs) = usable_binaries(scope, &template, binaries?)?;
     let parts = Parts {
         kind: &template.kind,
@@ -210,11 +212,12 @@ pub(super) async fn assemble(
     let mut args = job_configs.args()?;
     let given = given.cloned().unwrap_or_default();
     // Data-source arguments name a data source by id; the job gets its URL.
+    // Looked up at once, their errors told in order.
     let mut ds_urls = std::collections::HashMap::new();
-    for id in data_source_values(interface, &given) {
-        let row = data_sources::find(edp, scope, &id)
-            .await
-            .map_err(not_found_as(|| Error::InvalidReference(format!("data source {id} not found"))))?;
+    let ids = data_source_values(interface, &given);
+    let found = futures::future::join_all(ids.iter().map(|id| data_sources::find(edp, scope, id))).await;
+    for (id, row) in ids.into_iter().zip(found) {
+        let row = row.map_err(not_found_as(|| Error::InvalidReference(format!("data source {id} not found"))))?;
         let url = expand(&row.url, execution_id);
         check_file_source(edp, &row.kind, &url)?;
         ds_urls.insert(id, url);
@@ -240,8 +243,8 @@ pub(super) async fn assemble(
         }
     }
 
-    let mains = stage_all(edp, scope, mains, &staging).await?;
-    let libs = stage_all(edp, scope, libs, &staging).await?;
+    let (mains, libs) = tokio::join!(stage_all(edp, scope, mains, &staging), stage_all(edp, scope, libs, &staging));
+    let (mains, libs) = (mains?, libs?);
 
     // Engines that push status changes get a URL carrying a secret of this
     // execution's own, so nobody else can make edpd poll it.
@@ -333,62 +336,63 @@ pub(crate) fn expand(url: &str, execution_id: &str) -> String {
     out
 }
 
-/// The binaries as local files (or, in a dry run, placeholders). Stored
+/// The binaries as local files (or, in a dry run, placeholders), in their
+/// order, all staged (their internal binaries' metadata read) at once. Stored
 /// ones are binaries the launching project may use; each carries only bytes
 /// its own project may read. Given ones name what the caller may use.
 async fn stage_all(edp: &Edp, scope: &Scope, sources: Vec<Source>, staging: &Staging<'_>) -> Result<Vec<Binary>> {
-    let mut staged = Vec::with_capacity(sources.len());
-    for source in sources {
-        let binary = match source {
-            Source::Stored(row) => {
-                let path = match job_binaries::location(&row.url)? {
-                    Location::Internal(id) => {
-                        let owner = Scope::member(row.project_id.clone());
-                        Some(match staging {
-                            Staging::Cache => stage_internal(edp, &owner, &id, &row.name).await?,
-                            Staging::Placeholders(dir) => {
-                                internal_placeholder(edp, &owner, &id, &row.name, dir).await?
-                            }
-                        })
-                    }
-                    Location::File(path) => {
-                        edp.settings().file_roots.check("job binary", &path)?;
-                        Some(path)
-                    }
-                    Location::Hdfs => None,
-                };
-                Binary { id: row.id, name: row.name, url: row.url, path }
-            }
-            Source::Given { name, url } => {
-                let Staging::Placeholders(dir) = staging else {
-                    return Err(Error::Internal("a binary given inline outside a dry run".into()));
-                };
-                validate::name("job binary", &name, job_binaries::NAME_MAX)?;
-                let made_up = uuid::Uuid::new_v4().to_string();
-                match url {
-                    Some(url) => {
-                        let path = match job_binaries::location(&url)? {
-                            Location::Internal(id) => Some(internal_placeholder(edp, scope, &id, &name, dir).await?),
-                            Location::File(path) => {
-                                edp.settings().file_roots.check("job binary", &path)?;
-                                Some(path)
-                            }
-                            Location::Hdfs => None,
-                        };
-                        Binary { id: made_up, name, url, path }
-                    }
-                    // The client's own file: rendered as the internal binary
-                    // a submission would upload.
-                    None => {
-                        let path = placeholder(dir, &name).await?;
-                        Binary { id: made_up.clone(), name, url: format!("internal-db://{made_up}"), path: Some(path) }
-                    }
+    // Each one's error as a sequential staging would tell it: the first in
+    // order, not the first to come back.
+    let staged = futures::future::join_all(sources.into_iter().map(|source| stage(edp, scope, source, staging)));
+    staged.await.into_iter().collect()
+}
+
+async fn stage(edp: &Edp, scope: &Scope, source: Source, staging: &Staging<'_>) -> Result<Binary> {
+    Ok(match source {
+        Source::Stored(row) => {
+            let path = match job_binaries::location(&row.url)? {
+                Location::Internal(id) => {
+                    let owner = Scope::member(row.project_id.clone());
+                    Some(match staging {
+                        Staging::Cache => stage_internal(edp, &owner, &id, &row.name).await?,
+                        Staging::Placeholders(dir) => internal_placeholder(edp, &owner, &id, &row.name, dir).await?,
+                    })
+                }
+                Location::File(path) => {
+                    edp.settings().file_roots.check("job binary", &path)?;
+                    Some(path)
+                }
+                Location::Hdfs => None,
+            };
+            Binary { id: row.id, name: row.name, url: row.url, path }
+        }
+        Source::Given { name, url } => {
+            let Staging::Placeholders(dir) = staging else {
+                return Err(Error::Internal("a binary given inline outside a dry run".into()));
+            };
+            validate::name("job binary", &name, job_binaries::NAME_MAX)?;
+            let made_up = uuid::Uuid::new_v4().to_string();
+            match url {
+                Some(url) => {
+                    let path = match job_binaries::location(&url)? {
+                        Location::Internal(id) => Some(internal_placeholder(edp, scope, &id, &name, dir).await?),
+                        Location::File(path) => {
+                            edp.settings().file_roots.check("job binary", &path)?;
+                            Some(path)
+                        }
+                        Location::Hdfs => None,
+                    };
+                    Binary { id: made_up, name, url, path }
+                }
+                // The client's own file: rendered as the internal binary
+                // a submission would upload.
+                None => {
+                    let path = placeholder(dir, &name).await?;
+                    Binary { id: made_up.clone(), name, url: format!("internal-db://{made_up}"), path: Some(path) }
                 }
             }
-        };
-        staged.push(binary);
-    }
-    Ok(staged)
+        }
+    })
 }
 
 /// The staged copy when a launch already wrote one, else a placeholder;
