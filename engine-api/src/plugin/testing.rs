@@ -97,6 +97,12 @@ impl TestHost {
         self.wait_until(within, || self.hinted(execution_id)).await
     }
 
+    /// Waits up to `within` for a hint of `execution_id`, failing the test
+    /// if none comes.
+    pub async fn expect_hint(&self, execution_id: &str, within: Duration) {
+        assert!(self.wait_for_hint(execution_id, within).await, "no status hint for {execution_id} within {within:?}");
+    }
+
     /// Waits up to `within` until `count` hints were told in all; whether
     /// they were.
     #[must_use]

@@ -30,7 +30,7 @@ async fn shell_job_succeeds_with_readable_logs_and_a_hint() {
     assert_eq!(launched.info["work_dir"], json!(env.job_dir(ID)));
     let handle = handle(&job, &launched);
 
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = wait_terminal(&engine, &handle).await;
     assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
     assert_eq!(report.return_code, Some(0));
@@ -111,7 +111,7 @@ async fn cancel_kills_the_whole_process_group() {
     assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
     let group = Pid::from_raw(pgid).expect("pid");
     assert_eq!(test_kill_process_group(group), Err(Errno::SRCH), "processes of the group are left");
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
 
     // Cancelling again changes nothing.
     let again = engine.cancel_job(handle.clone()).await.expect("second cancel");
@@ -189,11 +189,11 @@ async fn jobs_survive_an_engine_restart() {
     let (second, second_hints) = env.engine();
     assert_eq!(second.get_job_status(handle.clone()).await.expect("status").status, JobStatus::Running);
     fs::write(dir.join("go"), "").expect("go");
-    hinted(&second_hints, ID).await;
+    second_hints.expect_hint(ID, DEADLINE).await;
     let report = second.get_job_status(handle.clone()).await.expect("status");
     assert_eq!(report.status, JobStatus::Succeeded);
     assert_eq!(read_stream(&second, &handle, "stdout", 100).await, "done\n");
-    hinted(&first_hints, ID).await;
+    first_hints.expect_hint(ID, DEADLINE).await;
     drop(first);
 }
 
@@ -301,7 +301,7 @@ async fn find_job_answers_what_a_launch_started_and_starts_nothing() {
     // What it found is what a cancel needs: its handle kills the job.
     let report = engine.cancel_job(handle(&job, &found)).await.expect("cancel");
     assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let found = engine.find_job(job.clone()).await.expect("find").expect("the ended job");
     assert_eq!(found.status, JobStatus::Killed);
     assert_eq!(fs::read_to_string(env.job_dir(ID).join("runs")).expect("runs"), "run\n", "find_job started it again");

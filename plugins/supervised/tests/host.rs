@@ -72,7 +72,7 @@ async fn a_job_runs_with_the_engines_environment_and_its_end_is_told() {
     assert_eq!(status, JobStatus::Running);
     let dir = env.job_dir(ID);
 
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = supervisor.observe(ID, &dir).await.expect("status");
     assert_eq!(report.status, JobStatus::Failed, "{:?}", report.info);
     assert_eq!(report.return_code, Some(3));
@@ -192,7 +192,7 @@ async fn every_end_of_many_jobs_is_told() {
         launch.await.expect("task").expect("start");
     }
     for id in &ids {
-        hinted(&hints, id).await;
+        hints.expect_hint(id, DEADLINE).await;
         let report = supervisor.observe(id, &env.job_dir(id)).await.expect("status");
         assert_eq!(report.status, JobStatus::Succeeded, "{id}: {:?}", report.info);
     }
@@ -212,7 +212,7 @@ async fn a_killed_worker_leaves_its_jobs_to_the_keeper_which_records_their_exits
     assert_eq!(parent(job), Some(keeper), "the job is the keeper's now");
     assert_eq!(supervisor.observe(ID, &dir).await.expect("status").status, JobStatus::Running);
     fs::write(dir.file("go"), "").expect("go");
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = supervisor.observe(ID, &dir).await.expect("status");
     assert_eq!(report.status, JobStatus::Failed, "{:?}", report.info);
     assert_eq!(report.return_code, Some(7), "{:?}", report.info);
@@ -249,7 +249,7 @@ async fn a_job_outlives_its_whole_supervisor_and_ends_failed_with_its_exit_statu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     fs::write(dir.file("go"), "").expect("go");
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = supervisor.observe(ID, &dir).await.expect("status");
     assert_eq!(report.status, JobStatus::Failed, "{:?}", report.info);
     assert_eq!(report.return_code, None);
@@ -290,7 +290,7 @@ async fn cancel_ends_the_jobs_children_grandchildren_and_orphans() {
     let report = supervisor.observe(ID, &dir).await.expect("status");
     assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
     assert_eq!(group_members(pgid), Vec::<i32>::new(), "processes of the job are left");
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +387,7 @@ async fn a_state_directory_too_long_for_a_socket_address_works() {
     assert!(state.join("sock").as_os_str().len() > 108);
     let (supervisor, hints) = env.host_supervisor_in(&state);
     supervisor.start(ID, env.job(ID, "exit 0\n", &[]), nothing).await.expect("start");
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     assert_eq!(wait_terminal(&env.job_dir(ID)).await.status, JobStatus::Succeeded);
 }
 

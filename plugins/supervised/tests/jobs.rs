@@ -32,7 +32,7 @@ async fn a_job_runs_as_specified_and_its_logs_read_in_any_chunks() {
     assert!(start(&plan, &watcher, ID), "a fresh directory gets a supervisor");
     let dir = env.job_dir(ID);
 
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = wait_terminal(&dir).await;
     assert_eq!(report.status, JobStatus::Succeeded, "{:?}", report.info);
     assert_eq!(report.return_code, Some(0));
@@ -148,7 +148,7 @@ async fn cancel_kills_the_whole_process_group_and_delete_waits_for_it() {
     let group = Pid::from_raw(pgid).expect("pid");
     assert_eq!(test_kill_process_group(group), Err(Errno::SRCH), "processes of the group are left");
     assert!(!cancel::group_exists(pgid));
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
 
     // Cancelling again changes nothing.
     cancel::cancel(&dir, Duration::from_secs(2)).await.expect("second cancel");
@@ -205,7 +205,7 @@ async fn a_job_cancelled_before_its_supervisor_starts_never_runs() {
     fs::create_dir_all(dir.path()).expect("dir");
     fs::write(dir.file(layout::CANCEL_REQUESTED), "").expect("marker");
     start(&env.shell(ID, "echo ran > ran\n", &[]), &watcher, ID);
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     let report = wait_terminal(&dir).await;
     assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
     assert!(!dir.has("ran"), "the job ran");
@@ -295,9 +295,9 @@ async fn a_supervisor_that_is_not_our_child_is_watched_through_its_pid() {
     second.watch_pid(ID, pid);
     second.watch_pid(ID, pid);
     fs::write(dir.file("go"), "").expect("go");
-    hinted(&second_hints, ID).await;
+    second_hints.expect_hint(ID, DEADLINE).await;
     assert_eq!(status::observe(&dir).expect("status").report.status, JobStatus::Succeeded);
-    hinted(&first_hints, ID).await;
+    first_hints.expect_hint(ID, DEADLINE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +309,7 @@ async fn what_the_job_leaves_running_is_ended_after_it() {
     let dir = env.job_dir(ID);
     assert_eq!(wait_terminal(&dir).await.status, JobStatus::Succeeded);
     // The supervisor exits (the hint) once the leftovers are gone.
-    hinted(&hints, ID).await;
+    hints.expect_hint(ID, DEADLINE).await;
     assert!(!dir.locked().expect("lock"), "the supervisor still holds the lock");
     let pgid = dir.pid(layout::JOB_PID).expect("job.pid").expect("a job pid");
     assert!(!cancel::group_exists(pgid), "the job's leftovers still run");

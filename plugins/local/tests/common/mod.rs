@@ -51,11 +51,6 @@ pub fn supervisor() -> &'static Path {
     })
 }
 
-/// Waits for a status hint of `id`.
-pub async fn hinted(hints: &TestHost, id: &str) {
-    assert!(hints.wait_for_hint(id, DEADLINE).await, "no status hint for {id}");
-}
-
 /// A work directory and the engines over it. Dropping it kills whatever
 /// job is left, so a failed test leaves no processes behind.
 pub struct Env {

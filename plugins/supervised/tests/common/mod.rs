@@ -22,11 +22,6 @@ pub fn watcher() -> (Watcher, TestHost) {
     (watcher, hints)
 }
 
-/// Waits for a status hint of `id`.
-pub async fn hinted(hints: &TestHost, id: &str) {
-    assert!(hints.wait_for_hint(id, DEADLINE).await, "no status hint for {id}");
-}
-
 /// A work directory for job directories. Dropping it kills whatever job is
 /// left, so a failed test leaves no processes behind.
 pub struct Env {
