@@ -269,3 +269,81 @@ pub(crate) fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -
     };
     problem.map_or(Ok(()), |p| Err(Error::Validation(p)))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use edp_migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, IntoActiveModel};
+
+    use super::*;
+
+    /// On Postgres (sea-orm's reading of the nested model), a template's
+    /// binaries come in one statement with their roles, in their order, as
+    /// `sqlite_reads` reads them on SQLite (whose test compares its reading
+    /// with sea-orm's there).
+    #[tokio::test]
+    async fn a_templates_binaries_and_roles_in_one_statement_on_postgres() {
+        let admin_url = std::env::var("EDP_TEST_PG_URL")
+            .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
+        let name = format!("edp_linked_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.expect("admin connection");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        let db = Database::connect(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)).await.expect("connect");
+        Migrator::up(&db, None).await.expect("migrate");
+
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
+        let template = job_template::Model {
+            id: "t".into(),
+            project_id: "p".into(),
+            name: "t".into(),
+            description: String::new(),
+            kind: "Shell".into(),
+            interface: serde_json::json!([]),
+            is_public: false,
+            is_protected: false,
+            created_at: at,
+            updated_at: at,
+        };
+        template.into_active_model().reset_all().insert(&db).await.expect("template");
+        for id in ["b0", "b1"] {
+            let binary = job_binary::Model {
+                id: id.into(),
+                project_id: "p".into(),
+                name: format!("{id}.sh"),
+                description: String::new(),
+                url: "internal-db://x".into(),
+                extra: (id == "b0").then(|| serde_json::json!({"user": "u"})),
+                is_public: id == "b1",
+                is_protected: false,
+                created_at: at,
+                updated_at: at,
+            };
+            binary.into_active_model().reset_all().insert(&db).await.expect("binary");
+        }
+        for (role, position, binary) in [(MAIN, 1, "b0"), (LIB, 0, "b1"), (MAIN, 0, "b1")] {
+            let link = job_template_binary::Model {
+                job_template_id: "t".into(),
+                role: role.into(),
+                position,
+                job_binary_id: binary.into(),
+            };
+            link.into_active_model().reset_all().insert(&db).await.expect("link");
+        }
+
+        let read: Vec<Linked> = linked("t").into_model().all(&db).await.expect("one statement");
+        let role = |role: &str| -> Vec<&str> {
+            read.iter().filter(|l| l.link_role == role).map(|l| l.binary.id.as_str()).collect()
+        };
+        assert_eq!((role(MAIN), role(LIB)), (vec!["b1", "b0"], vec!["b1"]));
+        let b0 = read.iter().find(|l| l.binary.id == "b0").expect("b0");
+        assert_eq!(
+            (b0.binary.extra.clone(), b0.binary.is_public, b0.binary.created_at),
+            (Some(serde_json::json!({"user": "u"})), false, at)
+        );
+        assert!(linked("none").into_model::<Linked>().all(&db).await.expect("none").is_empty());
+
+        db.close().await.expect("close");
+        admin.execute_unprepared(&format!("DROP DATABASE {name}")).await.expect("drop database");
+    }
+}
