@@ -92,15 +92,15 @@ const UNFLUSHED_CONNECTIONS: u32 = 8;
 /// The connection for [`Commit::Unflushed`] writes beside `db`: on
 /// Postgres a pool of its own, with the same server and settings and
 /// `synchronous_commit = off` (a startup option: no statement more), opened
-/// as its connections are first needed; on SQLite `db` itself.
-pub(crate) fn unflushed(db: &DatabaseConnection) -> DatabaseConnection {
+/// as its connections are first needed; on SQLite none (`db` takes them).
+pub(crate) fn unflushed(db: &DatabaseConnection) -> Option<DatabaseConnection> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        return db.clone();
+        return None;
     }
     let pool = db.get_postgres_connection_pool();
     let server = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
     let relaxed = pool.options().clone().max_connections(UNFLUSHED_CONNECTIONS).connect_lazy_with(server);
-    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(relaxed)
+    Some(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(relaxed))
 }
 
 /// The row a query selects by its primary key, if any.
@@ -183,7 +183,7 @@ mod tests {
             .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
         let db = Database::connect(&url).await.expect("connect");
         assert_eq!(synchronous_commit(&db).await, "on");
-        assert_eq!(synchronous_commit(&unflushed(&db)).await, "off");
+        assert_eq!(synchronous_commit(&unflushed(&db).expect("a pool of its own")).await, "off");
         assert_eq!(synchronous_commit(&db).await, "on", "the main pool is unchanged");
     }
 }

@@ -44,9 +44,9 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
-    /// `db` for writes committed without waiting for the log's flush
-    /// (`db::Commit::Unflushed`).
-    unflushed: DatabaseConnection,
+    /// The pool for writes committed without waiting for the log's flush
+    /// (`db::Commit::Unflushed`), where the database has one (Postgres).
+    unflushed: Option<DatabaseConnection>,
     /// Reads without sqlx's hand-offs (executions, catalog lookups), on an
     /// SQLite file.
     reads: Option<sqlite_reads::SqliteReads>,
@@ -96,8 +96,14 @@ impl Edp {
     pub(crate) fn db_for(&self, commit: db::Commit) -> &DatabaseConnection {
         match commit {
             db::Commit::Flushed => &self.0.db,
-            db::Commit::Unflushed => &self.0.unflushed,
+            db::Commit::Unflushed => self.0.unflushed.as_ref().unwrap_or(&self.0.db),
         }
+    }
+
+    /// Every connection pool of this edpd: the main one, and the unflushed
+    /// writes' where it is a pool of its own.
+    pub(crate) fn pools(&self) -> impl Iterator<Item = &DatabaseConnection> {
+        std::iter::once(&self.0.db).chain(self.0.unflushed.as_ref())
     }
 
     pub(crate) fn sqlite_reads(&self) -> Option<&sqlite_reads::SqliteReads> {

@@ -281,16 +281,9 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
     labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
 }
 
-/// Every connection of this edpd, as [`pool`] counts them: on Postgres the
-/// unflushed writes' pool besides the main one (`db::Commit`); on SQLite
-/// they are one pool.
+/// Every connection of this edpd ([`Edp::pools`]), as [`pool`] counts them.
 fn pools(edp: &Edp) -> (u32, usize, u32) {
-    let main = pool(edp.db());
-    if edp.db().get_database_backend() != sea_orm::DbBackend::Postgres {
-        return main;
-    }
-    let unflushed = pool(edp.db_for(crate::db::Commit::Unflushed));
-    (main.0 + unflushed.0, main.1 + unflushed.1, main.2 + unflushed.2)
+    edp.pools().map(pool).fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
 }
 
 /// (connections open, idle, most allowed).
