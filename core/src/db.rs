@@ -163,6 +163,21 @@ pub fn lock_sqlite(url: &str) -> crate::Result<Option<std::fs::File>> {
     }
 }
 
+/// How SQLite runs `query` with its values bound (as they are when edpd
+/// runs it): the details of `EXPLAIN QUERY PLAN`, one line a step.
+#[cfg(test)]
+pub(crate) async fn sqlite_plan(
+    db: &DatabaseConnection,
+    query: &impl sea_orm::sea_query::QueryStatementWriter,
+) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (sql, values) = query.build(sea_orm::sea_query::SqliteQueryBuilder);
+    let explain =
+        Statement::from_sql_and_values(sea_orm::DatabaseBackend::Sqlite, format!("EXPLAIN QUERY PLAN {sql}"), values);
+    let rows = db.query_all_raw(explain).await.expect("EXPLAIN QUERY PLAN");
+    rows.iter().map(|row| row.try_get::<String>("", "detail").expect("detail")).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Statement};

@@ -11,6 +11,7 @@ mod m20261207_000006_job_policies;
 mod m20261207_000007_list_indexes;
 mod m20261208_000008_due_index;
 mod m20261209_000009_deletions;
+mod m20261210_000010_queue_indexes;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_list_indexes::Migration),
             Box::new(m20261208_000008_due_index::Migration),
             Box::new(m20261209_000009_deletions::Migration),
+            Box::new(m20261210_000010_queue_indexes::Migration),
         ]
     }
 }

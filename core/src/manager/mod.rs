@@ -41,7 +41,7 @@ pub(crate) use cancel::cancel_for_flow;
 pub use dry_run::{DryRunAnswer, DryRunJob, InlineBinary, InlineDataSource, InlineTemplate, dry_run};
 pub use output::{OutputChunk, output};
 pub use policy::{Defaults as JobDefaults, MAX_ATTEMPTS, MAX_RETRY_DELAY_SECS};
-pub use scheduler::{Pass, spawn, tick, tick_hints};
+pub use scheduler::{Pass, recover, spawn, tick, tick_hints};
 
 /// In-memory coordination of this node's background work (what is shared
 /// with other nodes is in the rows: see `lease`).

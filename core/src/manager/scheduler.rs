@@ -43,13 +43,21 @@ pub(crate) const RESERVED_FOR_ACTIONS: usize = 2;
 /// How long a pass waits after its wake while the last one left due rows
 /// unclaimed for want of slots (a backlog). Every step that ends and every
 /// job that ends wakes the loop; under a backlog that was a pass per wake,
-/// each pass's claims (which order the due rows) costing as much for one
-/// freed slot as for several. Waiting lets the steps ending meanwhile free
+/// each pass's statements costing as much for one freed slot as for
+/// several. Waiting lets the steps ending meanwhile free
 /// their slots too, and one pass claims for all of them: 15% fewer SQLite
 /// steps a launch under `edp-bench`'s load (BENCHMARKS.md, issue 16). Nothing waits when there
 /// is no backlog; with one (a hung cluster, more jobs than slots), a hint
 /// waits this much longer for its pass.
 const BACKLOG_GATHER: Duration = Duration::from_millis(1);
+
+/// What a start does before its first pass ([`spawn`] runs it; tests that
+/// drive passes themselves may): the leases a previous run of this node
+/// held are let go, and every unfinished row it may work on is made due,
+/// rows already due keeping their place in their queue.
+pub async fn recover(edp: &Edp) -> Result<()> {
+    lease::recover(edp).await
+}
 
 /// Starts the loop. `hints` carries execution ids engines report as changed.
 pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
@@ -59,7 +67,7 @@ pub fn spawn(edp: Edp, mut hints: UnboundedReceiver<String>) -> JoinHandle<()> {
         // looked at once: that is how running jobs are re-attached, and
         // launches interrupted by a crash resumed (the engine finds them by
         // their submission tag).
-        if let Err(e) = lease::recover(&edp).await {
+        if let Err(e) = recover(&edp).await {
             tracing::error!(error = %e, "could not schedule unfinished jobs after start");
         }
         let mut wanted: HashSet<String> = HashSet::new();
@@ -133,7 +141,8 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     for (cluster, oldest) in lease::due_clusters(edp).await? {
         let slots = state.cluster(&cluster, edp.settings().cluster_concurrency);
         let free = slots.all.available_permits();
-        let slots::Claims { claimed: actions, left_due } = slots::claim_actions(edp, &cluster, free as u64).await?;
+        let slots::Claims { claimed: actions, left_due } =
+            slots::claim_actions(edp, &cluster, free as u64, &slots.telling).await?;
         let free = free.saturating_sub(actions.len()).min(slots.polls.available_permits());
         let polls = lease::claim_due(edp, &cluster, Work::Polls, free as u64).await?;
         // The cluster has due rows, by `due_clusters`.
@@ -357,6 +366,8 @@ pub(crate) struct ClusterSlots {
     all: Arc<Semaphore>,
     /// What polls may take of `all`.
     polls: Arc<Semaphore>,
+    /// When the cluster's queue was last told why it waits.
+    telling: slots::Telling,
 }
 
 struct Permits {
@@ -442,6 +453,7 @@ impl SchedulerState {
                 Arc::new(ClusterSlots {
                     all: Arc::new(Semaphore::new(concurrency)),
                     polls: Arc::new(Semaphore::new(concurrency - RESERVED_FOR_ACTIONS)),
+                    telling: slots::Telling::default(),
                 })
             })
             .clone()

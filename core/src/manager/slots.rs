@@ -14,11 +14,13 @@
 //! never claimed anywhere else (`lease::claim_one` refuses them).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -39,14 +41,37 @@ pub(crate) struct Claims {
     pub left_due: bool,
 }
 
+/// When this node last told a cluster's queue why it waits, and what.
+/// Telling reads the queue's head (up to [`LOOKAHEAD`] rows), which was
+/// most of a pass's work where a limited cluster's jobs end quickly (a pass
+/// for each): the same reason is told again at most once a second, which
+/// is how soon a job queued meanwhile is told it.
+#[derive(Default)]
+pub(crate) struct Telling(Mutex<Option<(String, Instant)>>);
+
+/// How often the queue's head is told the same reason again.
+const TELL_AGAIN: Duration = Duration::from_secs(1);
+
+impl Telling {
+    /// Whether to tell `reason` now (and so noted).
+    fn now(&self, reason: &str) -> bool {
+        let mut last = self.0.lock().expect("telling");
+        let again = last.as_ref().is_none_or(|(told, at)| told != reason || at.elapsed() >= TELL_AGAIN);
+        if again {
+            *last = Some((reason.to_string(), Instant::now()));
+        }
+        again
+    }
+}
+
 /// Claims a cluster's due cancels and launches, at most `limit` (its free
 /// engine-call slots), and no more launches than its job limit and their
 /// projects' limit have room for; marks the launches left waiting.
-pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Claims> {
+pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64, telling: &Telling) -> Result<Claims> {
     let cluster = limit_of(edp, cluster_id).await?;
     let per_project = edp.settings().project_job_limit;
     if cluster.as_ref().is_none_or(|(_, max)| max.is_none()) && per_project.is_none() {
-        let claimed = lease::claim_due(edp, cluster_id, Work::Actions, limit).await?;
+        let claimed = lease::claim_actions(edp, cluster_id, limit).await?;
         let left_due = lease::took_all(claimed.len(), limit);
         return Ok(Claims { claimed, left_due });
     }
@@ -74,7 +99,10 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Re
         // writes could only fail against the API's concurrent inserts.
         claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
     };
-    mark_waiting(edp, waiting).await?;
+    match waiting {
+        Waiting::Queue { reason, .. } if !telling.now(&reason) => {}
+        waiting => mark_waiting(edp, waiting).await?,
+    }
     Ok(claims)
 }
 
@@ -85,26 +113,35 @@ struct Limits {
     per_project: Option<u32>,
 }
 
+/// The due launches a pass left waiting, and why.
+enum Waiting {
+    /// A cluster's queue (no project limit): its head, after the launches
+    /// claimed, all for one reason.
+    Queue { cluster_id: String, reason: String },
+    /// Launches read one by one (projects limited), each with its reason.
+    Each(Vec<Told>),
+}
+
 /// A due launch left waiting, and why.
-struct Waiting {
+struct Told {
     id: String,
     info: Value,
     reason: String,
 }
 
-/// How many due launches are looked at per pass beyond the free slots (the
-/// head of the queue may be projects at their limit).
+/// How many due launches are looked at per pass beyond the free slots: to
+/// pick past projects at their limit, and to tell those waiting why.
 const LOOKAHEAD: u64 = 500;
 
 /// Counts the slots held, then claims cancels and the launches that fit,
-/// in submission order.
+/// in queue order.
 async fn claim_within(
     db: &impl ConnectionTrait,
     edp: &Edp,
     cluster_id: &str,
     limits: &Limits,
     limit: u64,
-) -> Result<(Claims, Vec<Waiting>)> {
+) -> Result<(Claims, Waiting)> {
     use job_execution::Column as C;
     let mut claimed = lease::claim_due_on(db, edp, cluster_id, Work::Cancels, limit).await?;
     let cancels_left = lease::took_all(claimed.len(), limit);
@@ -113,43 +150,51 @@ async fn claim_within(
     if let Some(max) = limits.cluster {
         room = Ord::min(room, (max as u64).saturating_sub(running));
     }
-    let candidates: Vec<(String, String, Value)> = job_execution::Entity::find()
-        .select_only()
-        .columns([C::Id, C::ProjectId, C::Info])
-        .filter(C::ClusterId.eq(cluster_id))
-        .filter(lease::due(&edp.settings().node_id, time::now()))
-        .filter(C::Status.eq(Status::Pending.as_str()))
-        .order_by_asc(C::CreatedAt)
-        .order_by_asc(C::Id)
-        .limit(room + LOOKAHEAD)
-        .into_tuple()
-        .all(db)
-        .await?;
-    // Any not picked below, or more beyond the look-ahead, wait.
-    let mut left_due = cancels_left || lease::took_all(candidates.len(), room + LOOKAHEAD);
-    let mut by_project: HashMap<String, u64> = HashMap::new();
-    if limits.per_project.is_some() {
-        let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
-        let counts: Vec<(String, i64)> = job_execution::Entity::find()
-            .select_only()
-            .column(C::ProjectId)
-            .column_as(Expr::col(C::Id).count(), "n")
-            .filter(C::ProjectId.is_in(projects))
-            .filter(C::Submitted.eq(true))
-            .filter(C::Status.is_in(Status::ACTIVE.map(Status::as_str)))
-            .group_by(C::ProjectId)
+    if limits.per_project.is_none() {
+        // The queue's head, in the order of its index: the claim reads the
+        // rows it takes, not the queue behind them.
+        let launches = lease::claim_due_on(db, edp, cluster_id, Work::Launches, room).await?;
+        let queued = lease::took_all(launches.len(), room);
+        let total = running + launches.len() as u64;
+        claimed.extend(launches);
+        let reason = format!("waiting for a slot on cluster {} ({total} running)", limits.name);
+        let waiting = if queued {
+            Waiting::Queue { cluster_id: cluster_id.to_string(), reason }
+        } else {
+            // It took fewer than it had room for: none is left waiting.
+            Waiting::Each(Vec::new())
+        };
+        return Ok((Claims { claimed, left_due: cancels_left || queued }, waiting));
+    }
+    let candidates: Vec<(String, String, Value)> =
+        lease::queue(cluster_id, Work::Launches, &edp.settings().node_id, time::now())
+            .columns([C::ProjectId, C::Info])
+            .limit(room + LOOKAHEAD)
             .into_tuple()
             .all(db)
             .await?;
-        by_project = counts.into_iter().map(|(p, n)| (p, n as u64)).collect();
-    }
+    // Any not picked below, or more beyond the look-ahead, wait.
+    let mut left_due = cancels_left || lease::took_all(candidates.len(), room + LOOKAHEAD);
+    let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
+    let counts: Vec<(String, i64)> = job_execution::Entity::find()
+        .select_only()
+        .column(C::ProjectId)
+        .column_as(Expr::col(C::Id).count(), "n")
+        .filter(C::ProjectId.is_in(projects))
+        .filter(Expr::col(C::Submitted).eq(Expr::Constant(true.into())))
+        .filter(lease::status_in(Status::ACTIVE))
+        .group_by(C::ProjectId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_project: HashMap<String, u64> = counts.into_iter().map(|(p, n)| (p, n as u64)).collect();
     let (mut picked, mut waiting) = (Vec::new(), Vec::new());
     let mut full = Vec::new();
     for (id, project, info) in candidates {
         let held = by_project.get(&project).copied().unwrap_or(0);
         if let Some(max) = limits.per_project.filter(|&max| held >= u64::from(max)) {
             let reason = format!("waiting for a slot of project {project} ({held} running, at most {max})");
-            waiting.push(Waiting { id, info, reason });
+            waiting.push(Told { id, info, reason });
         } else if (picked.len() as u64) < room {
             picked.push(id);
             *by_project.entry(project).or_default() += 1;
@@ -163,10 +208,10 @@ async fn claim_within(
     // Behind a cluster's limit (not merely its busy engine-call slots).
     for (id, info) in full.into_iter().filter(|_| limits.cluster.is_some()) {
         let reason = format!("waiting for a slot on cluster {} ({total} running)", limits.name);
-        waiting.push(Waiting { id, info, reason });
+        waiting.push(Told { id, info, reason });
     }
     claimed.extend(lease::claim_ids_on(db, edp, picked).await?);
-    Ok((Claims { claimed, left_due }, waiting))
+    Ok((Claims { claimed, left_due }, Waiting::Each(waiting)))
 }
 
 /// The cluster's name and job limit.
@@ -179,25 +224,53 @@ async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<
     crate::db::single(limit, edp.db()).await
 }
 
-/// Jobs holding a slot: a launch was begun and they have not ended.
+/// How many jobs hold a slot.
 async fn occupied(db: &impl ConnectionTrait, which: Condition) -> Result<u64> {
+    Ok(holding(which).count(db).await?)
+}
+
+/// Jobs holding a slot: a launch was begun and they have not ended. (Read
+/// from `(cluster_id, submitted, status)` for a cluster's: the launches
+/// that wait are not submitted, and not read.)
+fn holding(which: Condition) -> sea_orm::Select<job_execution::Entity> {
     use job_execution::Column as C;
-    Ok(job_execution::Entity::find()
+    // Literals, as the claims' statuses (`lease::literal`): bound, Postgres'
+    // generic plan may read the statuses' index, the queue with them.
+    job_execution::Entity::find()
         .filter(which)
-        .filter(C::Submitted.eq(true))
-        .filter(C::Status.is_in(Status::ACTIVE.map(Status::as_str)))
-        .count(db)
-        .await?)
+        .filter(Expr::col(C::Submitted).eq(Expr::Constant(true.into())))
+        .filter(lease::status_in(Status::ACTIVE))
 }
 
 /// Sets `info.reason` on due launches left waiting, where it says something
 /// else; only rows still unclaimed and unlaunched are written.
-async fn mark_waiting(edp: &Edp, waiting: Vec<Waiting>) -> Result<()> {
+async fn mark_waiting(edp: &Edp, waiting: Waiting) -> Result<()> {
     use job_execution::Column as C;
     let mut by_reason: HashMap<String, Vec<String>> = HashMap::new();
-    for w in waiting {
-        if w.info.get("reason").and_then(Value::as_str) != Some(w.reason.as_str()) {
-            by_reason.entry(w.reason).or_default().push(w.id);
+    match waiting {
+        Waiting::Queue { cluster_id, reason } => {
+            // One statement, in the database: the head of the queue, less
+            // the rows that already say so (the info is the whole of it).
+            let info = json!({"status": Status::Pending.as_str(), "reason": reason});
+            let head = lease::queue(&cluster_id, Work::Launches, &edp.settings().node_id, time::now())
+                .limit(LOOKAHEAD)
+                .into_query();
+            job_execution::Entity::update_many()
+                .col_expr(C::Info, Expr::val(info.clone()))
+                .col_expr(C::UpdatedAt, Expr::val(time::now()))
+                .filter(C::Id.in_subquery(head))
+                .filter(C::Info.ne(info))
+                .filter(C::Submitted.eq(false))
+                .exec(edp.db())
+                .await?;
+            return Ok(());
+        }
+        Waiting::Each(waiting) => {
+            for w in waiting {
+                if w.info.get("reason").and_then(Value::as_str) != Some(w.reason.as_str()) {
+                    by_reason.entry(w.reason).or_default().push(w.id);
+                }
+            }
         }
     }
     for (reason, ids) in by_reason {
@@ -213,4 +286,26 @@ async fn mark_waiting(edp: &Edp, waiting: Vec<Waiting>) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cluster's slots are counted and its waiting launches marked without
+    /// reading the whole queue (BENCHMARKS.md, "A queue's depth").
+    #[tokio::test]
+    async fn the_slots_held_and_the_queues_head_are_read_from_their_indexes() {
+        use job_execution::Column as C;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let held = holding(Condition::all().add(C::ClusterId.eq("c"))).into_query();
+        let plan = crate::db::sqlite_plan(&db, &held).await;
+        let slots = "idx_job_executions_cluster_slots (cluster_id=? AND submitted=? AND status=?)";
+        assert!(plan.contains(slots), "{plan}");
+        let head = lease::queue("c", Work::Launches, "n1", time::now()).limit(LOOKAHEAD).into_query();
+        let plan = crate::db::sqlite_plan(&db, &head).await;
+        assert!(plan.contains("idx_job_executions_due_by_status") && !plan.contains("TEMP B-TREE"), "{plan}");
+    }
 }

@@ -65,6 +65,43 @@ async fn a_failed_attempt_is_submitted_again_under_a_new_tag_and_a_killed_one_is
     assert!(!script.jobs.lock().unwrap().contains_key(&format!("{killed}-a2")));
 }
 
+/// A cluster's queue runs in submission order, and a restart keeps it: a
+/// start makes due what was not, and leaves the due rows their times,
+/// which are their places in the queue (were they all made due at the
+/// restart's instant, the order would be the ids').
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clusters_queue_runs_in_submission_order_across_a_restart() {
+    let script = set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    catalog::clusters::declare(&edp, "default", "scripted", "scripted", Default::default(), vec![], Some(1))
+        .await
+        .expect("a limit");
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(launch_with(&edp, &cluster, &template, json!({})).await);
+    }
+    drop(edp);
+    let edp = node(&dir, "n1").await;
+    manager::recover(&edp).await.expect("the start's recovery");
+    let mut started: Vec<String> = Vec::new();
+    for _ in 0..ids.len() {
+        pass(&edp, &[]).await;
+        let running: Vec<String> = {
+            let jobs = script.jobs.lock().unwrap();
+            jobs.iter().filter(|(_, j)| j.status == JobStatus::Running).map(|(id, _)| id.clone()).collect()
+        };
+        assert_eq!(running.len(), 1, "one slot, one job running: {running:?} after {started:?}");
+        let id = running[0].clone();
+        script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+        pass(&edp, &[&id]).await;
+        assert_eq!(status(&edp, &id).await, "SUCCEEDED");
+        started.push(id);
+    }
+    assert_eq!(started, ids, "the order the jobs ran in");
+}
+
 /// Two nodes pass at once over one Postgres database: the engine never has
 /// more than the cluster's limit of jobs running, and every job runs. (With
 /// the lock on the cluster's row removed, this fails in about half its runs:
