@@ -9,8 +9,11 @@
 //! - `(cluster_id, status, next_action_at, id)`, of the rows with something
 //!   to do: each kind of work of a cluster is one range, read in the order
 //!   it is claimed in, so a claim reads the rows it takes;
-//! - `(cluster_id, submitted, status)`: the slots held are counted without
-//!   reading the launches that wait (not submitted).
+//! - `(cluster_id, submitted, status)`: the slots a cluster's jobs hold are
+//!   counted without reading the launches that wait (not submitted);
+//! - `(submitted, status, project_id)`: likewise a project's (its limit
+//!   spans clusters). Lists never filter on `submitted`, so their plans
+//!   (by `created_at`) stay as they were.
 //!
 //! They replace `(cluster_id, next_action_at)` (SQLite, which keeps no
 //! statistics, preferred it to the new one and walked the queue again) and
@@ -23,6 +26,7 @@ pub struct Migration;
 
 const DUE_BY_STATUS: &str = "idx_job_executions_due_by_status";
 const SLOTS: &str = "idx_job_executions_cluster_slots";
+const PROJECT_SLOTS: &str = "idx_job_executions_project_slots";
 const DUE_BY_CLUSTER: &str = "idx_job_executions_due_by_cluster";
 const CLUSTER: &str = "idx_job_executions_cluster";
 
@@ -46,6 +50,16 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_index(
+            Index::create()
+                .name(PROJECT_SLOTS)
+                .table(JobExecutions::Table)
+                .col(JobExecutions::Submitted)
+                .col(JobExecutions::Status)
+                .col(JobExecutions::ProjectId)
+                .to_owned(),
+        )
+        .await?;
         m.drop_index(Index::drop().name(DUE_BY_CLUSTER).table(JobExecutions::Table).to_owned()).await?;
         m.drop_index(Index::drop().name(CLUSTER).table(JobExecutions::Table).to_owned()).await
     }
@@ -60,6 +74,7 @@ impl MigrationTrait for Migration {
             Index::create().name(CLUSTER).table(JobExecutions::Table).col(JobExecutions::ClusterId).to_owned(),
         )
         .await?;
+        m.drop_index(Index::drop().name(PROJECT_SLOTS).table(JobExecutions::Table).to_owned()).await?;
         m.drop_index(Index::drop().name(SLOTS).table(JobExecutions::Table).to_owned()).await?;
         m.drop_index(Index::drop().name(DUE_BY_STATUS).table(JobExecutions::Table).to_owned()).await
     }
@@ -69,6 +84,7 @@ impl MigrationTrait for Migration {
 enum JobExecutions {
     Table,
     ClusterId,
+    ProjectId,
     Submitted,
     Status,
 }

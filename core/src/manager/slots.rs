@@ -176,17 +176,7 @@ async fn claim_within(
     // Any not picked below, or more beyond the look-ahead, wait.
     let mut left_due = cancels_left || lease::took_all(candidates.len(), room + LOOKAHEAD);
     let projects: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
-    let counts: Vec<(String, i64)> = job_execution::Entity::find()
-        .select_only()
-        .column(C::ProjectId)
-        .column_as(Expr::col(C::Id).count(), "n")
-        .filter(C::ProjectId.is_in(projects))
-        .filter(Expr::col(C::Submitted).eq(Expr::Constant(true.into())))
-        .filter(lease::status_in(Status::ACTIVE))
-        .group_by(C::ProjectId)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let counts: Vec<(String, i64)> = held_by_projects(projects).into_tuple().all(db).await?;
     let mut by_project: HashMap<String, u64> = counts.into_iter().map(|(p, n)| (p, n as u64)).collect();
     let (mut picked, mut waiting) = (Vec::new(), Vec::new());
     let mut full = Vec::new();
@@ -222,6 +212,17 @@ async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<
         .column(cluster::Column::MaxConcurrentJobs)
         .into_tuple();
     crate::db::single(limit, edp.db()).await
+}
+
+/// How many slots each of `projects` holds (`project_id`, `n`), from
+/// `(submitted, status, project_id)`: the launches that wait are not read.
+fn held_by_projects(projects: Vec<String>) -> sea_orm::Select<job_execution::Entity> {
+    use job_execution::Column as C;
+    holding(Condition::all().add(C::ProjectId.is_in(projects)))
+        .select_only()
+        .column(C::ProjectId)
+        .column_as(Expr::col(C::Id).count(), "n")
+        .group_by(C::ProjectId)
 }
 
 /// How many jobs hold a slot.
@@ -292,8 +293,9 @@ async fn mark_waiting(edp: &Edp, waiting: Waiting) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A cluster's slots are counted and its waiting launches marked without
-    /// reading the whole queue (BENCHMARKS.md, "A queue's depth").
+    /// A cluster's and a project's slots are counted, and a queue's waiting
+    /// launches marked, without reading the whole queue (BENCHMARKS.md, "A
+    /// queue's depth").
     #[tokio::test]
     async fn the_slots_held_and_the_queues_head_are_read_from_their_indexes() {
         use job_execution::Column as C;
@@ -304,6 +306,9 @@ mod tests {
         let plan = crate::db::sqlite_plan(&db, &held).await;
         let slots = "idx_job_executions_cluster_slots (cluster_id=? AND submitted=? AND status=?)";
         assert!(plan.contains(slots), "{plan}");
+        let plan = crate::db::sqlite_plan(&db, &held_by_projects(vec!["p".into(), "q".into()]).into_query()).await;
+        let projects = "idx_job_executions_project_slots (submitted=? AND status=? AND project_id=?)";
+        assert!(plan.contains(projects), "{plan}");
         let head = lease::queue("c", Work::Launches, "n1", time::now()).limit(LOOKAHEAD).into_query();
         let plan = crate::db::sqlite_plan(&db, &head).await;
         assert!(plan.contains("idx_job_executions_due_by_status") && !plan.contains("TEMP B-TREE"), "{plan}");

@@ -14,7 +14,10 @@
 //! edpd's CPU a launch over the same span, and edpd's CPU while the
 //! backlog waited for slots.
 //!
-//! `cargo run --release -p edp-tests --bin edp-backlog -- [--steps 500,20000] [--measured N] [--limit L] [--postgres]`
+//! With `--project`, the limit is the project's (`[auth]
+//! max_concurrent_jobs_per_project`) and the cluster has none.
+//!
+//! `cargo run --release -p edp-tests --bin edp-backlog -- [--steps 500,20000] [--measured N] [--limit L] [--project] [--postgres]`
 
 use std::time::{Duration, Instant};
 
@@ -23,17 +26,26 @@ use edp_tests::bench::cpu_secs;
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
-const USAGE: &str = "edp-backlog [--steps 500,20000] [--measured N] [--limit L] [--postgres]";
+const USAGE: &str = "edp-backlog [--steps 500,20000] [--measured N] [--limit L] [--project] [--postgres]";
+
+/// Whose limit the queue waits behind.
+#[derive(Clone, Copy, Debug)]
+enum LimitOf {
+    Cluster,
+    Project,
+}
 
 struct Options {
     steps: Vec<usize>,
     measured: usize,
     limit: u32,
+    limit_of: LimitOf,
     postgres: bool,
 }
 
 fn options() -> Options {
-    let mut o = Options { steps: vec![500, 20000], measured: 400, limit: 2, postgres: false };
+    let mut o =
+        Options { steps: vec![500, 20000], measured: 400, limit: 2, limit_of: LimitOf::Cluster, postgres: false };
     let mut args = edp_tests::bench::Args::new(USAGE);
     while let Some(option) = args.next_option() {
         match option.as_str() {
@@ -46,6 +58,7 @@ fn options() -> Options {
             }
             "--measured" => o.measured = args.value(&option),
             "--limit" => o.limit = args.value(&option),
+            "--project" => o.limit_of = LimitOf::Project,
             "--postgres" => o.postgres = true,
             other => args.wrong(&format!("unknown option {other}")),
         }
@@ -74,10 +87,11 @@ struct Step {
 async fn run(o: Options) {
     tokio::task::spawn_blocking(edp_tests::build::ensure_built).await.expect("build");
     println!(
-        "edp backlog benchmark: {} cores, backlogs {:?}, the first {} timed, cluster limit {}, {}",
+        "edp backlog benchmark: {} cores, backlogs {:?}, the first {} timed, {:?} limit {}, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         o.steps,
         o.measured,
+        o.limit_of,
         o.limit,
         if o.postgres { "Postgres" } else { "SQLite" }
     );
@@ -114,10 +128,16 @@ async fn step(o: &Options, backlog: usize) -> Step {
     if let Some(db) = &pg {
         builder = builder.env("EDP__DATABASE__URL", &db.url());
     }
+    let mut body = json!({"name": "queue", "plugin_name": "local"});
+    match o.limit_of {
+        LimitOf::Cluster => body["max_concurrent_jobs"] = o.limit.into(),
+        LimitOf::Project => {
+            builder = builder.env("EDP__AUTH__MAX_CONCURRENT_JOBS_PER_PROJECT", &o.limit.to_string());
+        }
+    }
     let app = builder.start().await;
     let edpd = app.pid().expect("edpd runs");
 
-    let body = json!({"name": "queue", "plugin_name": "local", "max_concurrent_jobs": o.limit});
     let cluster = app.post("/v2/clusters", body).await.expect(202)["cluster"]["id"].clone();
     let on_queue = |mut launch: Value| {
         launch["cluster_id"] = cluster.clone();
