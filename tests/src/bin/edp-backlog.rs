@@ -17,7 +17,8 @@
 //! With `--project`, the limit is the project's (`[auth]
 //! max_concurrent_jobs_per_project`) and the cluster has none.
 //!
-//! `cargo run --release -p edp-tests --bin edp-backlog -- [--steps 500,20000] [--measured N] [--limit L] [--project] [--postgres]`
+//! `cargo run --release -p edp-tests --bin edp-backlog -- --help` lists its options (written once, in
+//! `options()`).
 
 use std::time::{Duration, Instant};
 

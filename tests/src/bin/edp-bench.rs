@@ -16,7 +16,8 @@
 //! The load generator is this process (reqwest), on the same two cores as
 //! the server: it costs both servers alike, so compare the ratios.
 //!
-//! `cargo run --release -p edp-tests --bin edp-bench -- [--jobs N] [--clients C] [--seconds S] [--latency-jobs N] [--postgres]`
+//! `cargo run --release -p edp-tests --bin edp-bench -- --help` lists its options (written once, in
+//! `options()`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};

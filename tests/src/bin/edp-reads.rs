@@ -17,7 +17,8 @@
 //! Content-Length), so that it costs as little of the two shared cores as
 //! it can, like wrk.
 //!
-//! `cargo run --release -p edp-tests --bin edp-reads -- [--jobs N] [--clients C] [--seconds S] [--postgres]`
+//! `cargo run --release -p edp-tests --bin edp-reads -- --help` lists its options (written once, in
+//! `options()`).
 //! (`--postgres` uses a fresh database on EDP_TEST_PG_URL, dropped after.)
 
 use std::process::Command;

@@ -7,7 +7,8 @@
 //! Every job is cancelled at the end, through the API (which also measures
 //! how long 10,000 cancels take to be carried out).
 //!
-//! `cargo run --release -p edp-tests --bin edp-tracking -- [--steps 1000,5000,10000] [--window S]`
+//! `cargo run --release -p edp-tests --bin edp-tracking -- --help` lists its options (written once, in
+//! `options()`).
 
 use std::path::Path;
 use std::sync::Arc;
