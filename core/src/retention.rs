@@ -82,19 +82,23 @@ pub async fn purge(edp: &Edp) -> Result<Purged> {
 }
 
 async fn purge_flows(edp: &Edp, cutoff: DateTime<Utc>) -> Result<u64> {
+    use crate::events::deletions::{FlowOwner, delete_flow};
     let running = crate::flows::FlowStatus::Running.as_str();
-    let rows = flow::Entity::find()
+    let rows: Vec<(String, String, bool)> = flow::Entity::find()
+        .select_only()
+        .columns(FlowOwner::COLUMNS)
         .filter(flow::Column::Status.ne(running))
         .filter(flow::Column::EndTime.lt(cutoff))
         .order_by_asc(flow::Column::EndTime)
         .limit(edp.settings().retention.batch)
+        .into_tuple()
         .all(edp.db())
         .await?;
     let mut purged = 0;
-    for row in rows {
+    for (id, project_id, is_public) in rows {
         // Conditional again (`delete_flow` keeps a running flow): a flow is
         // never re-opened, but stay exact.
-        if crate::events::deletions::delete_flow(edp, &row).await? {
+        if delete_flow(edp, &FlowOwner { id, project_id, is_public }).await? {
             purged += 1;
         }
     }

@@ -46,15 +46,33 @@ pub(crate) async fn delete_job(edp: &Edp, row: &job_execution::Model) -> Result<
     .await
 }
 
+/// What a flow's deletion needs of its row (a purge reads no more).
+pub(crate) struct FlowOwner {
+    pub id: String,
+    pub project_id: String,
+    pub is_public: bool,
+}
+
+impl FlowOwner {
+    /// The columns, in order, a purge reads into one.
+    pub(crate) const COLUMNS: [flow::Column; 3] = [flow::Column::Id, flow::Column::ProjectId, flow::Column::IsPublic];
+}
+
+impl From<&flow::Model> for FlowOwner {
+    fn from(row: &flow::Model) -> Self {
+        Self { id: row.id.clone(), project_id: row.project_id.clone(), is_public: row.is_public }
+    }
+}
+
 /// Deletes the flow's row if it is still there and not running, and records
 /// the deletion. Returns whether this call deleted it.
-pub(crate) async fn delete_flow(edp: &Edp, row: &flow::Model) -> Result<bool> {
+pub(crate) async fn delete_flow(edp: &Edp, flow: &FlowOwner) -> Result<bool> {
     let delete = flow::Entity::delete_many()
-        .filter(flow::Column::Id.eq(row.id.as_str()))
+        .filter(flow::Column::Id.eq(flow.id.as_str()))
         .filter(flow::Column::Status.ne(crate::flows::FlowStatus::Running.as_str()));
     delete_recorded(
         edp,
-        Deleted { kind: Kind::Flow, id: &row.id, project_id: &row.project_id, is_public: row.is_public },
+        Deleted { kind: Kind::Flow, id: &flow.id, project_id: &flow.project_id, is_public: flow.is_public },
         delete,
     )
     .await

@@ -273,7 +273,7 @@ pub async fn delete(edp: &Edp, scope: &Scope, id: &str) -> Result<()> {
     if row.status == FlowStatus::Running.as_str() {
         return Err(Error::DeletionFailed(format!("flow {id} is still running: cancel it first")));
     }
-    crate::events::deletions::delete_flow(edp, &row).await?;
+    crate::events::deletions::delete_flow(edp, &(&row).into()).await?;
     Ok(())
 }
 

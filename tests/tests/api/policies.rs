@@ -302,6 +302,15 @@ async fn finished_jobs_past_retention_are_purged_with_their_work_directories() {
     let job = wait_for(&app, &old, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(job["info"]["status"], "SUCCEEDED", "{job}");
     assert!(app.job_dir(&old).exists() && app.job_dir(&format!("{old}-a2")).exists());
+    // A finished flow goes too, and its job after it.
+    let quick = shell_template(&app, "quick", "true\n").await;
+    let one = json!({"name": "one", "jobs": [{"key": "a", "job_template_id": quick, "cluster_id": cluster}]});
+    let flow = app.post("/v2/flows", one).await.expect(202)["flow"]["id"].as_str().expect("flow id").to_string();
+    let flow_job = eventually("the flow to end", Duration::from_secs(30), || async {
+        let flow = app.get(&format!("/v2/flows/{flow}")).await.expect(200)["flow"].clone();
+        (flow["status"] == "SUCCEEDED").then(|| flow["jobs"][0]["execution_id"].as_str().map(str::to_string)).flatten()
+    })
+    .await;
     // A running job is never purged, however old.
     let sleeper = shell_template(&app, "sleeper", "sleep 600\n").await;
     let running = launch(&app, &sleeper, &cluster, json!({})).await;
@@ -313,6 +322,11 @@ async fn finished_jobs_past_retention_are_purged_with_their_work_directories() {
     .await;
     eventually("its work directories to be gone", Duration::from_secs(10), || async {
         (!app.job_dir(&old).exists() && !app.job_dir(&format!("{old}-a2")).exists()).then_some(())
+    })
+    .await;
+    eventually("the finished flow and its job to be purged", Duration::from_secs(30), || async {
+        let flow_gone = app.get(&format!("/v2/flows/{flow}")).await.status == 404;
+        (flow_gone && app.get(&format!("/v2/jobs/{flow_job}")).await.status == 404).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
