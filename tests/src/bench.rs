@@ -193,6 +193,15 @@ impl Args {
         }
     }
 
+    /// The comma-separated values after `option`, parsed.
+    pub fn list<T: std::str::FromStr>(&mut self, option: &str) -> Vec<T> {
+        let values: String = self.value(option);
+        match values.split(',').map(str::parse).collect() {
+            Ok(values) => values,
+            Err(_) => self.wrong(&format!("{option}: values separated by commas")),
+        }
+    }
+
     /// Says what is wrong, and how to call the program; exits 2.
     pub fn wrong(&self, problem: &str) -> ! {
         eprintln!("{problem}\nusage: {}", self.usage);

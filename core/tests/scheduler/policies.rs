@@ -65,6 +65,12 @@ async fn a_failed_attempt_is_submitted_again_under_a_new_tag_and_a_killed_one_is
     assert!(!script.jobs.lock().unwrap().contains_key(&format!("{killed}-a2")));
 }
 
+/// The jobs the engine runs now (by submission tag).
+fn running(script: &Script) -> Vec<String> {
+    let jobs = script.jobs.lock().unwrap();
+    jobs.iter().filter(|(_, j)| j.status == JobStatus::Running).map(|(id, _)| id.clone()).collect()
+}
+
 /// A cluster's queue runs in submission order, and a restart keeps it: a
 /// start makes due what was not, and leaves the due rows their times,
 /// which are their places in the queue (were they all made due at the
@@ -88,10 +94,7 @@ async fn a_clusters_queue_runs_in_submission_order_across_a_restart() {
     let mut started: Vec<String> = Vec::new();
     for _ in 0..ids.len() {
         pass(&edp, &[]).await;
-        let running: Vec<String> = {
-            let jobs = script.jobs.lock().unwrap();
-            jobs.iter().filter(|(_, j)| j.status == JobStatus::Running).map(|(id, _)| id.clone()).collect()
-        };
+        let running = running(&script);
         assert_eq!(running.len(), 1, "one slot, one job running: {running:?} after {started:?}");
         let id = running[0].clone();
         script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
@@ -130,10 +133,7 @@ async fn two_nodes_on_postgres_never_run_more_than_a_clusters_limit() {
     for round in 0..100 {
         let wanted: Vec<&str> = ids.iter().map(String::as_str).collect();
         tokio::join!(pass(&n1, &wanted), pass(&n2, &wanted));
-        let running: Vec<String> = {
-            let jobs = script.jobs.lock().unwrap();
-            jobs.iter().filter(|(_, j)| j.status == JobStatus::Running).map(|(id, _)| id.clone()).collect()
-        };
+        let running = running(&script);
         assert!(running.len() <= 2, "round {round}: {} running: {running:?}", running.len());
         let mut done = 0;
         for id in &ids {

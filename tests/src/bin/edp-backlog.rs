@@ -50,13 +50,7 @@ fn options() -> Options {
     let mut args = edp_tests::bench::Args::new(USAGE);
     while let Some(option) = args.next_option() {
         match option.as_str() {
-            "--steps" => {
-                let steps: String = args.value(&option);
-                o.steps = match steps.split(',').map(str::parse).collect() {
-                    Ok(steps) => steps,
-                    Err(_) => args.wrong("--steps: numbers, separated by commas"),
-                };
-            }
+            "--steps" => o.steps = args.list(&option),
             "--measured" => o.measured = args.value(&option),
             "--limit" => o.limit = args.value(&option),
             "--project" => o.limit_of = LimitOf::Project,

@@ -32,13 +32,7 @@ fn options() -> Options {
     let mut args = edp_tests::bench::Args::new("edp-tracking [--steps 1000,5000,10000] [--window S]");
     while let Some(option) = args.next_option() {
         match option.as_str() {
-            "--steps" => {
-                let steps: String = args.value(&option);
-                o.steps = match steps.split(',').map(str::parse).collect() {
-                    Ok(steps) => steps,
-                    Err(_) => args.wrong("--steps: numbers, separated by commas"),
-                };
-            }
+            "--steps" => o.steps = args.list(&option),
             "--window" => o.window = Duration::from_secs(args.value(&option)),
             other => args.wrong(&format!("unknown option {other}")),
         }
