@@ -100,6 +100,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64, telli
         claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
     };
     match waiting {
+        Waiting::Nobody => {}
         Waiting::Queue { reason, .. } if !telling.now(&reason) => {}
         waiting => mark_waiting(edp, waiting).await?,
     }
@@ -115,6 +116,8 @@ struct Limits {
 
 /// The due launches a pass left waiting, and why.
 enum Waiting {
+    /// None: it took fewer than it had room for.
+    Nobody,
     /// A cluster's queue (no project limit): its head, after the launches
     /// claimed, all for one reason.
     Queue { cluster_id: String, reason: String },
@@ -161,8 +164,7 @@ async fn claim_within(
         let waiting = if queued {
             Waiting::Queue { cluster_id: cluster_id.to_string(), reason }
         } else {
-            // It took fewer than it had room for: none is left waiting.
-            Waiting::Each(Vec::new())
+            Waiting::Nobody
         };
         return Ok((Claims { claimed, left_due: cancels_left || queued }, waiting));
     }
@@ -249,6 +251,7 @@ async fn mark_waiting(edp: &Edp, waiting: Waiting) -> Result<()> {
     use job_execution::Column as C;
     let mut by_reason: HashMap<String, Vec<String>> = HashMap::new();
     match waiting {
+        Waiting::Nobody => return Ok(()),
         Waiting::Queue { cluster_id, reason } => {
             // One statement, in the database: the head of the queue, less
             // the rows that already say so (the info is the whole of it).
