@@ -124,7 +124,7 @@ pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u6
 /// Claims up to `limit` due cancels and launches of one cluster, cancels
 /// first. Two statements, each reading one range of the index in order:
 /// one statement ordering both would sort every launch that waits.
-pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Vec<Claimed>> {
+pub(crate) async fn claim_cancels_then_launches(edp: &Edp, cluster_id: &str, limit: u64) -> Result<Vec<Claimed>> {
     let mut claimed = claim_due(edp, cluster_id, Work::Cancels, limit).await?;
     let room = limit.saturating_sub(claimed.len() as u64);
     claimed.extend(claim_due(edp, cluster_id, Work::Launches, room).await?);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set, Statement, TransactionTrait,
+    QueryTrait, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -31,7 +31,6 @@ use crate::status::Status;
 use crate::time;
 
 use super::lease::{self, Claimed, Work};
-use super::rows;
 
 /// What a cluster's claims took, and whether they may have left due rows
 /// behind (for want of slots or under a limit): a backlog, which a freed
@@ -71,7 +70,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64, telli
     let cluster = limit_of(edp, cluster_id).await?;
     let per_project = edp.settings().project_job_limit;
     if cluster.as_ref().is_none_or(|(_, max)| max.is_none()) && per_project.is_none() {
-        let claimed = lease::claim_actions(edp, cluster_id, limit).await?;
+        let claimed = lease::claim_cancels_then_launches(edp, cluster_id, limit).await?;
         let left_due = lease::took_all(claimed.len(), limit);
         return Ok(Claims { claimed, left_due });
     }
@@ -99,11 +98,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64, telli
         // writes could only fail against the API's concurrent inserts.
         claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
     };
-    match waiting {
-        Waiting::Nobody => {}
-        Waiting::Queue { reason, .. } if !telling.now(&reason) => {}
-        waiting => mark_waiting(edp, waiting).await?,
-    }
+    mark_waiting(edp, waiting, telling).await?;
     Ok(claims)
 }
 
@@ -161,11 +156,8 @@ async fn claim_within(
         let total = running + launches.len() as u64;
         claimed.extend(launches);
         let reason = format!("waiting for a slot on cluster {} ({total} running)", limits.name);
-        let waiting = if queued {
-            Waiting::Queue { cluster_id: cluster_id.to_string(), reason }
-        } else {
-            Waiting::Nobody
-        };
+        let waiting =
+            if queued { Waiting::Queue { cluster_id: cluster_id.to_string(), reason } } else { Waiting::Nobody };
         return Ok((Claims { claimed, left_due: cancels_left || queued }, waiting));
     }
     let candidates: Vec<(String, String, Value)> =
@@ -246,49 +238,52 @@ fn holding(which: Condition) -> sea_orm::Select<job_execution::Entity> {
 }
 
 /// Sets `info.reason` on due launches left waiting, where it says something
-/// else; only rows still unclaimed and unlaunched are written.
-async fn mark_waiting(edp: &Edp, waiting: Waiting) -> Result<()> {
+/// else; only rows still unclaimed and unlaunched are written. A queue's
+/// head is told in the database (its rows are not read here), and the same
+/// reason at most once every [`TELL_AGAIN`]; launches read one by one are
+/// told where their info, read with them, says otherwise.
+async fn mark_waiting(edp: &Edp, waiting: Waiting, telling: &Telling) -> Result<()> {
     use job_execution::Column as C;
-    let mut by_reason: HashMap<String, Vec<String>> = HashMap::new();
     match waiting {
-        Waiting::Nobody => return Ok(()),
+        Waiting::Nobody => Ok(()),
+        Waiting::Queue { reason, .. } if !telling.now(&reason) => Ok(()),
         Waiting::Queue { cluster_id, reason } => {
-            // One statement, in the database: the head of the queue, less
-            // the rows that already say so (the info is the whole of it).
-            let info = json!({"status": Status::Pending.as_str(), "reason": reason});
             let head = lease::queue(&cluster_id, Work::Launches, &edp.settings().node_id, time::now())
                 .limit(LOOKAHEAD)
                 .into_query();
-            job_execution::Entity::update_many()
-                .col_expr(C::Info, Expr::val(info.clone()))
-                .col_expr(C::UpdatedAt, Expr::val(time::now()))
-                .filter(C::Id.in_subquery(head))
-                .filter(C::Info.ne(info))
-                .filter(C::Submitted.eq(false))
-                .exec(edp.db())
-                .await?;
-            return Ok(());
+            tell(edp, reason, Condition::all().add(C::Id.in_subquery(head))).await
         }
         Waiting::Each(waiting) => {
+            let mut by_reason: HashMap<String, Vec<String>> = HashMap::new();
             for w in waiting {
                 if w.info.get("reason").and_then(Value::as_str) != Some(w.reason.as_str()) {
                     by_reason.entry(w.reason).or_default().push(w.id);
                 }
             }
+            for (reason, ids) in by_reason {
+                tell(edp, reason, Condition::all().add(C::Id.is_in(ids))).await?;
+            }
+            Ok(())
         }
     }
-    for (reason, ids) in by_reason {
-        let mut changes = rows::blank();
-        changes.info = Set(json!({"status": Status::Pending.as_str(), "reason": reason}));
-        job_execution::Entity::update_many()
-            .set(changes)
-            .filter(C::Id.is_in(ids))
-            .filter(C::Status.eq(Status::Pending.as_str()))
-            .filter(C::Submitted.eq(false))
-            .filter(C::LeaseOwner.is_null())
-            .exec(edp.db())
-            .await?;
-    }
+}
+
+/// Writes `reason` into the `which` rows still waiting (PENDING, not
+/// submitted, unclaimed) whose info does not say it already (the info is
+/// the whole of it): one statement.
+async fn tell(edp: &Edp, reason: String, which: Condition) -> Result<()> {
+    use job_execution::Column as C;
+    let info = json!({"status": Status::Pending.as_str(), "reason": reason});
+    job_execution::Entity::update_many()
+        .col_expr(C::Info, Expr::val(info.clone()))
+        .col_expr(C::UpdatedAt, Expr::val(time::now()))
+        .filter(which)
+        .filter(lease::status_in([Status::Pending]))
+        .filter(C::Submitted.eq(false))
+        .filter(C::LeaseOwner.is_null())
+        .filter(C::Info.ne(info))
+        .exec(edp.db())
+        .await?;
     Ok(())
 }
 
