@@ -11,7 +11,10 @@
 //! one row. Every write a task makes is conditional on its token (and the
 //! status it read), and clears the lease ([`rows::settle`]): a node whose
 //! lease expired (it hung, it died) can no longer write, and a dead node's
-//! leases are taken over once they expire.
+//! leases are taken over once they expire. One step works without a lease:
+//! the poll of a row an engine hinted at, whose engine call only reads and
+//! whose one write is conditional on the lease being [`free`]
+//! (`rows::settle_unclaimed`).
 //!
 //! Host-bound rows (jobs running as processes on an edpd host) belong to
 //! one node: only it claims them. A host-bound launch is claimed by any
@@ -91,8 +94,13 @@ impl Work {
 }
 
 /// A lease nobody holds now.
-fn free(now: DateTime<Utc>) -> Condition {
+pub(crate) fn free(now: DateTime<Utc>) -> Condition {
     Condition::any().add(C::LeaseOwner.is_null()).add(C::LeaseExpiresAt.lt(now))
+}
+
+/// [`free`], read from a row in hand.
+pub(crate) fn is_free(row: &Model, now: DateTime<Utc>) -> bool {
+    row.lease_owner.is_none() || row.lease_expires_at.is_some_and(|expires| expires < now)
 }
 
 /// Rows this node may work on: remote ones, its own host-bound ones, and

@@ -79,25 +79,53 @@ pub(crate) fn first_poll(engine: &LoadedEngine) -> std::time::Duration {
 /// others (`unchanged`).
 pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged) -> Result<()> {
     let Claimed { row, lease } = claimed;
-    let was = rows::status(&row);
+    match ask(edp, &row).await? {
+        Answer::Unchanged { status, next } => {
+            unchanged.push(lease, status, next);
+            Ok(())
+        }
+        Answer::Changes(changes) => settle(edp, &row, Held::Lease(&lease), changes).await,
+    }
+}
+
+/// [`poll_once`] of a row an engine hinted at (a job of this node ended),
+/// read but not claimed: the engine call only reads, so the row is written
+/// once, if the answer changes it, under the conditions of
+/// [`rows::settle_unclaimed`]; a claim first was a second write of each
+/// job's end (issue 16). An answer that changes nothing writes nothing.
+pub(crate) async fn poll_hinted(edp: &Edp, row: Model) -> Result<()> {
+    match ask(edp, &row).await? {
+        Answer::Unchanged { .. } => Ok(()),
+        Answer::Changes(changes) => settle(edp, &row, Held::Nothing, changes).await,
+    }
+}
+
+/// What a poll learnt.
+enum Answer {
+    /// Nothing the row shows: only when to ask again.
+    Unchanged { status: Status, next: chrono::DateTime<chrono::Utc> },
+    /// The row's changes (boxed: a whole row's worth of fields).
+    Changes(Box<crate::entity::job_execution::ActiveModel>),
+}
+
+/// Asks the row's engine for its job's status.
+async fn ask(edp: &Edp, row: &Model) -> Result<Answer> {
+    let was = rows::status(row);
     let Some(engine) = edp.engines().get(&row.engine) else {
         let mut later = rows::blank();
         later.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(60))));
         later.info =
-            Set(rows::info_with(&row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
-        return settle(edp, &row, &lease, was, later).await;
+            Set(rows::info_with(row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
+        return Ok(Answer::Changes(Box::new(later)));
     };
-    let handle = rows::handle(&row)?;
+    let handle = rows::handle(row)?;
     let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
-        Ok(report) => match rows::apply_report(&row, polling(edp, &engine, &row, Shows::of_report(&report)), report) {
-            Report::Unchanged { status, next } => {
-                unchanged.push(lease, status, next);
-                return Ok(());
-            }
+        Ok(report) => match rows::apply_report(row, polling(edp, &engine, row, Shows::of_report(&report)), report) {
+            Report::Unchanged { status, next } => return Ok(Answer::Unchanged { status, next }),
             Report::Changed { changes, .. } => *changes,
         },
         Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
-            rows::finish(&row, Status::Failed, &format!("the engine no longer knows this job: {message}"))
+            rows::finish(row, Status::Failed, &format!("the engine no longer knows this job: {message}"))
         }
         Err(e) => {
             tracing::debug!(execution = %row.id, error = %e, "poll failed");
@@ -107,11 +135,20 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
             // A failed poll is tried again at the engine's own rhythm, not
             // at a watched job's fallback: the answer is still owed.
             retry.next_action_at = Set(Some(rows::later(rows::backoff(engine.description.polling, attempts))));
-            retry.info = Set(rows::info_with(&row, was, "poll_error", e.to_string().into()));
+            retry.info = Set(rows::info_with(row, was, "poll_error", e.to_string().into()));
             retry
         }
     };
-    settle(edp, &row, &lease, was, changes).await
+    Ok(Answer::Changes(Box::new(changes)))
+}
+
+/// What a poll's write is conditional on, beside the status it read.
+#[derive(Clone, Copy)]
+enum Held<'a> {
+    /// This node's lease on the row.
+    Lease(&'a Lease),
+    /// Nothing: the row was read, not claimed ([`poll_hinted`]).
+    Nothing,
 }
 
 /// The task's last write; if the API changed the row meanwhile (a cancel),
@@ -119,13 +156,17 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
 async fn settle(
     edp: &Edp,
     row: &Model,
-    lease: &Lease,
-    was: Status,
-    changes: crate::entity::job_execution::ActiveModel,
+    held: Held<'_>,
+    changes: Box<crate::entity::job_execution::ActiveModel>,
 ) -> Result<()> {
+    let was = rows::status(row);
     let ending = crate::observe::ending(&changes);
     // Lost, the engine is asked again.
-    if rows::settle(edp, Commit::Unflushed, lease, was, changes).await? {
+    let written = match held {
+        Held::Lease(lease) => rows::settle(edp, Commit::Unflushed, lease, was, *changes).await?,
+        Held::Nothing => rows::settle_unclaimed(edp, Commit::Unflushed, row, was, *changes).await?,
+    };
+    if written {
         if ending.is_some() {
             // A job that ended frees a slot (a cluster's or a project's
             // limit): the next pass comes at once if launches wait for one.
@@ -133,7 +174,9 @@ async fn settle(
         }
         crate::observe::ended(row, ending);
     } else {
-        lease::release(edp, lease).await?;
+        if let Held::Lease(lease) = held {
+            lease::release(edp, lease).await?;
+        }
         edp.jobs().wake();
     }
     Ok(())
@@ -181,7 +224,7 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
     };
     let hints = polling(edp, &engine, &row, Shows::of_report(&report));
     let (_, changes) = rows::apply_report(&row, hints, report).into_changes();
-    settle(edp, &row, &lease, rows::status(&row), changes).await
+    settle(edp, &row, Held::Lease(&lease), Box::new(changes)).await
 }
 
 /// Claims the execution, waiting for a step under way to finish first (a

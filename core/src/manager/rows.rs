@@ -17,8 +17,13 @@ use crate::time;
 use super::lease::Lease;
 use super::policy;
 
+/// The row as it is now, whoever's it is (on an SQLite file read on the
+/// calling thread, as the API's reads are: `crate::sqlite_reads`).
 pub(crate) async fn load(edp: &Edp, id: &str) -> Result<Option<Model>> {
-    crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await
+    match edp.sqlite_reads() {
+        Some(reads) => reads.execution(id, &crate::scope::Scope::admin(""), crate::sqlite_reads::Extra::Whole),
+        None => crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await,
+    }
 }
 
 pub(crate) fn status(row: &Model) -> Status {
@@ -148,6 +153,35 @@ pub(crate) async fn settle(
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
         .filter(job_execution::Column::Status.eq(expected.as_str()))
+        .exec(edp.db_for(commit))
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// A poll's last write without a lease (`poll::poll_hinted`): `changes` if
+/// nobody holds the row's lease, and it still has the status and the
+/// engine job it was read with, clearing a lease that lapsed. The same
+/// guarantees as [`settle`] for a write whose engine call only read: any
+/// step that changed the row since (a cancel, an end another poll
+/// recorded, a retry's new launch) changed one of those, and one that
+/// holds it now will write what it learns itself. Returns whether it did.
+pub(crate) async fn settle_unclaimed(
+    edp: &Edp,
+    commit: Commit,
+    row: &Model,
+    expected: Status,
+    changes: ActiveModel,
+) -> Result<bool> {
+    let engine_job = match &row.engine_job_id {
+        Some(job) => job_execution::Column::EngineJobId.eq(job.clone()),
+        None => job_execution::Column::EngineJobId.is_null(),
+    };
+    let done = job_execution::Entity::update_many()
+        .set(releasing(changes))
+        .filter(job_execution::Column::Id.eq(row.id.clone()))
+        .filter(job_execution::Column::Status.eq(expected.as_str()))
+        .filter(engine_job)
+        .filter(super::lease::free(time::now()))
         .exec(edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)

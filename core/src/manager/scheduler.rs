@@ -1,6 +1,6 @@
 //! The background loop. Each pass ([`tick`]) claims due work cluster by
 //! cluster and hands each claimed row to its step (launch, poll, cancel,
-//! delete); engines' hints (a job ended) are claimed at once.
+//! delete); engines' hints (a job ended) are looked at at once.
 //!
 //! **Fairness.** Work is claimed per cluster, never as one global
 //! oldest-first batch, and only as much as that cluster has free slots
@@ -35,7 +35,7 @@ use super::{cancel, launch, nodes, policy, poll, rows, slots};
 const IDLE: Duration = Duration::from_secs(1);
 /// How soon a step that failed with an error is tried again.
 const STEP_RETRY: Duration = Duration::from_secs(5);
-/// How soon the loop looks again at hinted rows it could not claim yet,
+/// How soon the loop looks again at hinted rows that were busy,
 /// and gives back the leases of polls that found nothing new.
 const SOON: Duration = Duration::from_millis(50);
 /// Slots of each cluster that polls leave free for cancels and launches.
@@ -127,10 +127,10 @@ impl Pass {
     }
 }
 
-/// One pass: give back the leases of polls that found nothing new, claim
-/// what engines hinted at, then what is due, cluster by cluster; advance
-/// flows; say when to look again. `wanted` keeps hinted ids that could not
-/// be claimed yet (their row is busy).
+/// One pass: give back the leases of polls that found nothing new, look at
+/// what engines hinted at, then claim what is due, cluster by cluster;
+/// advance flows; say when to look again. `wanted` keeps hinted ids that
+/// could not be looked at yet (their row is busy).
 pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
     let state = &edp.jobs().scheduler;
     // The leases it gives back are due again later: `next_due` below sees them.
@@ -153,7 +153,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
             crate::observe::picked_up(oldest);
         }
         for claimed in actions.into_iter().chain(polls) {
-            tasks.push(run(edp, claimed));
+            tasks.push(run(edp, Task::Claimed(claimed)));
         }
     }
 
@@ -167,7 +167,7 @@ pub async fn tick(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass> {
 }
 
 /// The part of a pass that engines' hints need, and all a hint alone
-/// wakes: give back the leases of polls that found nothing new, and claim
+/// wakes: give back the leases of polls that found nothing new, and poll
 /// the hinted rows (a job ended: its end is recorded at once). What is
 /// due is left to the next whole pass ([`tick`]), at the time the last one
 /// said or at a wake: a hint changes nothing of it, and looking (the due
@@ -178,18 +178,19 @@ pub async fn tick_hints(edp: &Edp, wanted: &mut HashSet<String>) -> Result<Pass>
     let state = &edp.jobs().scheduler;
     let next = until(state.unchanged.flush(edp).await?);
     let mut tasks = Vec::new();
-    // Set while hinted rows are being claimed, so that a step giving back
+    // Set while hinted rows are being looked at, so that a step giving back
     // one of their leases meanwhile has them looked at again at once.
     state.hints_waiting.store(!wanted.is_empty(), Ordering::Relaxed);
     for id in std::mem::take(wanted) {
         if state.hold_hint(&id) {
             continue;
         }
-        match claim_hinted(edp, &id).await {
+        match look_at_hinted(edp, &id).await {
+            Hinted::Poll(row) => tasks.push(run(edp, Task::Hinted(*row))),
             Hinted::Claimed(claimed) if rows::status(&claimed.row).is_terminal() && !claimed.row.delete_requested => {
                 lease::release(edp, &claimed.lease).await?;
             }
-            Hinted::Claimed(claimed) => tasks.push(run(edp, *claimed)),
+            Hinted::Claimed(claimed) => tasks.push(run(edp, Task::Claimed(*claimed))),
             Hinted::Busy => {
                 wanted.insert(id);
             }
@@ -225,12 +226,15 @@ pub(crate) fn may_launch_at_once(edp: &Edp, cluster: &crate::entity::cluster::Mo
 /// Launches a row inserted with this node's claim on it.
 pub(crate) fn launch_at_once(edp: &Edp, claimed: Claimed) {
     crate::observe::picked_up(claimed.row.created_at);
-    run(edp, claimed);
+    run(edp, Task::Claimed(claimed));
 }
 
 /// What became of a hinted row.
 enum Hinted {
-    /// Boxed: a whole row, beside two empty variants.
+    /// Due for a poll, read and not claimed: [`poll::poll_hinted`] writes
+    /// it once, if the engine's answer changes it. Boxed: a whole row.
+    Poll(Box<crate::entity::job_execution::Model>),
+    /// Boxed: a whole row, beside empty variants.
     Claimed(Box<Claimed>),
     /// Its lease is held (or the database failed): kept for the next pass.
     /// A hint is never lost to a busy row or a passing database error: a
@@ -239,6 +243,33 @@ enum Hinted {
     Busy,
     /// Finished, gone, or another node's: its end is looked at there.
     NotOurs,
+}
+
+/// Reads a hinted row and decides: a poll (most hints: a job ended) runs on
+/// the row as read; any other step (a cancel, a time-out, a delete) claims
+/// it first ([`claim_hinted`]).
+async fn look_at_hinted(edp: &Edp, id: &str) -> Hinted {
+    let row = match rows::load(edp, id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return Hinted::NotOurs,
+        Err(e) => {
+            tracing::warn!(execution = %id, error = %e, "could not look at hinted job; will again");
+            return Hinted::Busy;
+        }
+    };
+    // Held by a step (here, or on the node launching it): kept until the
+    // lease is given back.
+    if !lease::is_free(&row, crate::time::now()) && row.next_action_at.is_some() {
+        return Hinted::Busy;
+    }
+    let status = rows::status(&row);
+    if (status.is_terminal() && !row.delete_requested) || !lease::claimable_by_hint(&row, &edp.settings().node_id) {
+        return Hinted::NotOurs;
+    }
+    match Step::of(&row) {
+        Step::Poll => Hinted::Poll(Box::new(row)),
+        _ => claim_hinted(edp, id).await,
+    }
 }
 
 /// Claims a hinted row. A row freed between the claim and the look at it
@@ -268,34 +299,68 @@ async fn claim_hinted(edp: &Edp, id: &str) -> Hinted {
     Hinted::Busy
 }
 
-/// Runs a claimed row's step in a task of its own, within its cluster's and
+/// A row a step works on.
+enum Task {
+    /// Claimed: this node holds its lease.
+    Claimed(Claimed),
+    /// Read, not claimed: a hinted job's poll ([`Hinted::Poll`]).
+    Hinted(crate::entity::job_execution::Model),
+}
+
+impl Task {
+    fn row(&self) -> &crate::entity::job_execution::Model {
+        match self {
+            Task::Claimed(claimed) => &claimed.row,
+            Task::Hinted(row) => row,
+        }
+    }
+
+    fn step(&self) -> Step {
+        match self {
+            Task::Claimed(claimed) => Step::of(&claimed.row),
+            Task::Hinted(_) => Step::Poll,
+        }
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        match self {
+            Task::Claimed(claimed) => Some(claimed.lease.clone()),
+            Task::Hinted(_) => None,
+        }
+    }
+
+    async fn work(self, edp: &Edp, step: Step) -> Result<()> {
+        let claimed = match self {
+            Task::Hinted(row) => return poll::poll_hinted(edp, row).await,
+            Task::Claimed(claimed) => claimed,
+        };
+        match step {
+            Step::Launch => launch::launch(edp, claimed).await,
+            Step::Cancel => cancel::run(edp, claimed).await,
+            Step::Poll => poll::poll_once(edp, claimed, &edp.jobs().scheduler.unchanged).await,
+            Step::Delete => delete(edp, claimed).await,
+            Step::Nothing => lease::release(edp, &claimed.lease).await,
+            Step::TimeOut => policy::time_out(edp, claimed).await,
+        }
+    }
+}
+
+/// Runs a row's step in a task of its own, within its cluster's and
 /// engine's slots.
-fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
-    tracing::debug!(execution = %claimed.row.id, status = %claimed.row.status, "dispatched");
-    let in_step = InStep::begin(edp, &claimed.row.id);
+fn run(edp: &Edp, task: Task) -> JoinHandle<()> {
+    let row = task.row();
+    tracing::debug!(execution = %row.id, status = %row.status, "dispatched");
+    let in_step = InStep::begin(edp, &row.id);
     let edp = edp.clone();
     tokio::spawn(async move {
-        let id = claimed.row.id.clone();
-        let lease = claimed.lease.clone();
-        let in_flow = claimed.row.flow_id.is_some();
-        let step = Step::of(&claimed.row);
-        let permits = edp.jobs().scheduler.permits(&edp, &claimed.row, step).await;
-        let outcome = match step {
-            Step::Launch => launch::launch(&edp, claimed).await,
-            Step::Cancel => cancel::run(&edp, claimed).await,
-            Step::Poll => poll::poll_once(&edp, claimed, &edp.jobs().scheduler.unchanged).await,
-            Step::Delete => delete(&edp, claimed).await,
-            Step::Nothing => lease::release(&edp, &claimed.lease).await,
-            Step::TimeOut => policy::time_out(&edp, claimed).await,
-        };
+        let (id, in_flow) = (task.row().id.clone(), task.row().flow_id.is_some());
+        let (step, lease) = (task.step(), task.lease());
+        let permits = edp.jobs().scheduler.permits(&edp, task.row(), step).await;
+        let outcome = task.work(&edp, step).await;
         drop(permits);
         if let Err(e) = outcome {
             tracing::error!(execution = %id, error = %e, "background step failed; will retry");
-            // Soon, rather than when its lease expires (if the step did
-            // not write or give it back already).
-            if let Err(e) = lease::release_for_retry(&edp, &lease, STEP_RETRY).await {
-                tracing::warn!(execution = %id, error = %e, "could not give the lease back; it expires");
-            }
+            retry_soon(&edp, &id, lease).await;
         }
         // Its lease is given back: a hint held meanwhile is claimed now.
         drop(in_step);
@@ -309,6 +374,27 @@ fn run(edp: &Edp, claimed: Claimed) -> JoinHandle<()> {
             edp.jobs().scheduler.freed(&edp);
         }
     })
+}
+
+/// After a step failed with an error, its row is looked at again in
+/// [`STEP_RETRY`]: rather than when its lease expires (if the step did not
+/// write or give it back already), or, for a hinted poll, than its next
+/// poll.
+async fn retry_soon(edp: &Edp, id: &str, lease: Option<Lease>) {
+    match lease {
+        Some(lease) => {
+            if let Err(e) = lease::release_for_retry(edp, &lease, STEP_RETRY).await {
+                tracing::warn!(execution = %id, error = %e, "could not give the lease back; it expires");
+            }
+        }
+        None => {
+            let (edp, id) = (edp.clone(), id.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(STEP_RETRY).await;
+                edp.poke(&id);
+            });
+        }
+    }
 }
 
 /// The step a claimed row is due for.

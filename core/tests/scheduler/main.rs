@@ -196,7 +196,7 @@ async fn a_hint_that_comes_while_the_launch_holds_the_row_is_told_again_when_it_
     assert_eq!(status(&edp, &id).await, "RUNNING");
     let again = tokio::time::timeout(Duration::from_secs(10), told.recv()).await.expect("the held hint told again");
     assert_eq!(again.as_deref(), Some(id.as_str()));
-    // ... and the pass it wakes claims the row and records the end.
+    // ... and the pass it wakes reads the row, asks, and records the end.
     let mut wanted: HashSet<String> = [id.clone()].into();
     manager::tick_hints(&edp, &mut wanted).await.unwrap().finish().await;
     assert!(wanted.is_empty());
@@ -204,7 +204,7 @@ async fn a_hint_that_comes_while_the_launch_holds_the_row_is_told_again_when_it_
 }
 
 /// The same hint on a node where the step does not run (another node
-/// launches the job): its claim finds the row busy, and the hint is kept
+/// launches the job): its look at the row finds it busy, and the hint is kept
 /// until the lease is given back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hint_for_a_row_another_node_holds_is_kept_until_it_can_be_claimed() {
@@ -241,7 +241,7 @@ async fn an_ended_job_whose_launch_is_held(edp: &Edp, script: &Script) -> (Strin
     (id, launching)
 }
 
-/// A hint alone wakes only the hinted row's claim: the ended job is
+/// A hint alone wakes only the hinted row's poll: the ended job is
 /// recorded at once, and what is due meanwhile (a job waiting for its
 /// launch) waits for the next whole pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +270,7 @@ async fn a_pass_for_hints_alone_records_the_hinted_end_and_leaves_due_work_to_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
+async fn a_due_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
     set_script(Script::default());
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
@@ -280,14 +280,92 @@ async fn a_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
     let updated = column(&edp, &id, "updated_at").await;
     let info = manager::get(&edp, &scope(), &id, false).await.unwrap().info;
 
-    pass(&edp, &[&id]).await;
+    make_due(&edp, &id).await;
+    pass(&edp, &[]).await;
     // Its lease waits for the next pass to go back with the others.
     assert_eq!(column(&edp, &id, "lease_owner").await.as_deref(), Some("n1"));
     pass(&edp, &[]).await;
     assert_eq!(column(&edp, &id, "lease_owner").await, None);
     assert_eq!(column(&edp, &id, "updated_at").await, updated, "an unchanged poll changed the row");
     assert_eq!(manager::get(&edp, &scope(), &id, false).await.unwrap().info, info);
-    assert!(column(&edp, &id, "next_action_at").await.is_some(), "it is polled again later");
+    let next = column(&edp, &id, "next_action_at").await.expect("it is polled again later");
+    assert!(next.as_str() > "2001", "its next poll is later, not the past due time: {next}");
+}
+
+/// A hinted job's poll runs on the row as read, unclaimed: an answer that
+/// changes nothing leaves the row exactly as it was, no lease taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hinted_poll_that_finds_nothing_new_leaves_the_row_as_it_was() {
+    let script = set_script(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    let before: Vec<_> = columns(&edp, &id, &["updated_at", "next_action_at", "lease_owner", "lease_token"]).await;
+    let calls = *script.status_calls.lock().unwrap();
+
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    manager::tick_hints(&edp, &mut wanted).await.unwrap().finish().await;
+    assert!(wanted.is_empty());
+    assert_eq!(*script.status_calls.lock().unwrap(), calls + 1, "the hinted job's engine was asked");
+    let after = columns(&edp, &id, &["updated_at", "next_action_at", "lease_owner", "lease_token"]).await;
+    assert_eq!(after, before);
+}
+
+/// A hinted poll holds no lease, so its write is conditional on nobody
+/// holding one: a step that claimed the row meanwhile (here, on another
+/// node) writes what it learns itself, and the poll's answer is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hinted_polls_answer_is_not_written_over_a_row_claimed_meanwhile() {
+    let script = gated(Gate::Open);
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+
+    // The job ends; its hinted poll is held by the engine...
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
+    script.gate.as_ref().unwrap().send_replace(false);
+    let calls = *script.status_calls.lock().unwrap();
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    let polling = manager::tick_hints(&edp, &mut wanted).await.unwrap();
+    engine_called(&script.status_calls, calls + 1, "the hinted poll").await;
+    // ...while a step elsewhere claims the row...
+    sea_orm::ConnectionTrait::execute_unprepared(
+        edp.db(),
+        &format!(
+            "UPDATE job_executions SET lease_owner = 'n2', lease_token = 'held', lease_expires_at = '2999-01-01T00:00:00Z' WHERE id = '{id}'"
+        ),
+    )
+    .await
+    .unwrap();
+    // ...then the engine answers SUCCEEDED: the poll must not write it.
+    script.gate.as_ref().unwrap().send_replace(true);
+    polling.finish().await;
+    assert_eq!(status(&edp, &id).await, "RUNNING", "written over a row another step holds");
+    assert_eq!(column(&edp, &id, "lease_token").await.as_deref(), Some("held"));
+}
+
+/// Makes a job's next step due now (a pass claims it).
+async fn make_due(edp: &Edp, id: &str) {
+    sea_orm::ConnectionTrait::execute_unprepared(
+        edp.db(),
+        &format!("UPDATE job_executions SET next_action_at = '2000-01-01T00:00:00Z' WHERE id = '{id}'"),
+    )
+    .await
+    .unwrap();
+}
+
+/// Several of [`column`]'s columns.
+async fn columns(edp: &Edp, id: &str, names: &[&str]) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for name in names {
+        values.push(column(edp, id, name).await);
+    }
+    values
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
