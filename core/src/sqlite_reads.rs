@@ -57,8 +57,9 @@ pub(crate) enum Extra {
     Shown,
 }
 
-/// How much of the database file a read connection maps.
-const MMAP_SIZE: i64 = 1 << 30;
+/// How many KiB of pages each read connection keeps (SQLite's
+/// `cache_size`; its default is 2,000).
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// Idle connections kept; more are opened under load and closed after.
 const IDLE: usize = 4;
@@ -91,11 +92,12 @@ impl SqliteReads {
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "query_only", true)?;
-        // Pages read through a memory map, not a `pread` each: with more
-        // jobs than the page cache holds (100,000), those system calls were
-        // a third of a read (issue 16). Address space only, shared with the
-        // OS page cache; writes stay on sqlx's connections.
-        conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        // Not a memory map: SQLite unmaps the whole file whenever a read
+        // begins after another connection wrote (every read, while jobs
+        // launch), and each unmap stops the other core to flush its TLB
+        // (BENCHMARKS.md, issue 16). A larger page cache keeps what a read
+        // benchmark's maps kept, where nothing writes.
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
