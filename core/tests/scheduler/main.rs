@@ -349,6 +349,38 @@ async fn a_hinted_polls_answer_is_not_written_over_a_row_claimed_meanwhile() {
     assert_eq!(column(&edp, &id, "lease_token").await.as_deref(), Some("held"));
 }
 
+/// Nor over a row whose job was launched again meanwhile (a retry: same
+/// status, another engine job): an end learnt of the earlier job is not the
+/// new one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hinted_polls_answer_is_not_written_over_a_later_launch_of_the_job() {
+    let script = gated(Gate::Open);
+    let dir = tempfile::tempdir().unwrap();
+    let edp = node(&dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Failed;
+    script.gate.as_ref().unwrap().send_replace(false);
+    let calls = *script.status_calls.lock().unwrap();
+    let mut wanted: HashSet<String> = [id.clone()].into();
+    let polling = manager::tick_hints(&edp, &mut wanted).await.unwrap();
+    engine_called(&script.status_calls, calls + 1, "the hinted poll").await;
+    // The row now tracks another launch of the job, RUNNING as well.
+    sea_orm::ConnectionTrait::execute_unprepared(
+        edp.db(),
+        &format!("UPDATE job_executions SET engine_job_id = 'second-launch' WHERE id = '{id}'"),
+    )
+    .await
+    .unwrap();
+    script.gate.as_ref().unwrap().send_replace(true);
+    polling.finish().await;
+    assert_eq!(status(&edp, &id).await, "RUNNING", "the earlier job's end was written over the later one");
+    assert_eq!(column(&edp, &id, "engine_job_id").await.as_deref(), Some("second-launch"));
+}
+
 /// Makes a job's next step due now (a pass claims it).
 async fn make_due(edp: &Edp, id: &str) {
     sea_orm::ConnectionTrait::execute_unprepared(
