@@ -318,33 +318,8 @@ async fn a_hinted_poll_that_finds_nothing_new_leaves_the_row_as_it_was() {
 /// node) writes what it learns itself, and the poll's answer is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hinted_polls_answer_is_not_written_over_a_row_claimed_meanwhile() {
-    let script = gated(Gate::Open);
-    let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-    pass(&edp, &[]).await;
-    assert_eq!(status(&edp, &id).await, "RUNNING");
-
-    // The job ends; its hinted poll is held by the engine...
-    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Succeeded;
-    script.gate.as_ref().unwrap().send_replace(false);
-    let calls = *script.status_calls.lock().unwrap();
-    let mut wanted: HashSet<String> = [id.clone()].into();
-    let polling = manager::tick_hints(&edp, &mut wanted).await.unwrap();
-    engine_called(&script.status_calls, calls + 1, "the hinted poll").await;
-    // ...while a step elsewhere claims the row...
-    sea_orm::ConnectionTrait::execute_unprepared(
-        edp.db(),
-        &format!(
-            "UPDATE job_executions SET lease_owner = 'n2', lease_token = 'held', lease_expires_at = '2999-01-01T00:00:00Z' WHERE id = '{id}'"
-        ),
-    )
-    .await
-    .unwrap();
-    // ...then the engine answers SUCCEEDED: the poll must not write it.
-    script.gate.as_ref().unwrap().send_replace(true);
-    polling.finish().await;
+    let claimed = "lease_owner = 'n2', lease_token = 'held', lease_expires_at = '2999-01-01T00:00:00Z'";
+    let (edp, id, _dir) = hinted_poll_across(JobStatus::Succeeded, claimed).await;
     assert_eq!(status(&edp, &id).await, "RUNNING", "written over a row another step holds");
     assert_eq!(column(&edp, &id, "lease_token").await.as_deref(), Some("held"));
 }
@@ -354,6 +329,15 @@ async fn a_hinted_polls_answer_is_not_written_over_a_row_claimed_meanwhile() {
 /// new one's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hinted_polls_answer_is_not_written_over_a_later_launch_of_the_job() {
+    let (edp, id, _dir) = hinted_poll_across(JobStatus::Failed, "engine_job_id = 'second-launch'").await;
+    assert_eq!(status(&edp, &id).await, "RUNNING", "the earlier job's end was written over the later one");
+    assert_eq!(column(&edp, &id, "engine_job_id").await.as_deref(), Some("second-launch"));
+}
+
+/// A running job that ends `ended` at the engine, whose hinted poll the
+/// engine holds while its row changes (`meanwhile`: an UPDATE's SET), then
+/// answers; the node, the job, and its directory, once the poll is done.
+async fn hinted_poll_across(ended: JobStatus, meanwhile: &str) -> (Edp, String, TempDir) {
     let script = gated(Gate::Open);
     let dir = tempfile::tempdir().unwrap();
     let edp = node(&dir, "n1").await;
@@ -362,23 +346,21 @@ async fn a_hinted_polls_answer_is_not_written_over_a_later_launch_of_the_job() {
     pass(&edp, &[]).await;
     assert_eq!(status(&edp, &id).await, "RUNNING");
 
-    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = JobStatus::Failed;
+    script.jobs.lock().unwrap().get_mut(&id).unwrap().status = ended;
     script.gate.as_ref().unwrap().send_replace(false);
     let calls = *script.status_calls.lock().unwrap();
     let mut wanted: HashSet<String> = [id.clone()].into();
     let polling = manager::tick_hints(&edp, &mut wanted).await.unwrap();
     engine_called(&script.status_calls, calls + 1, "the hinted poll").await;
-    // The row now tracks another launch of the job, RUNNING as well.
     sea_orm::ConnectionTrait::execute_unprepared(
         edp.db(),
-        &format!("UPDATE job_executions SET engine_job_id = 'second-launch' WHERE id = '{id}'"),
+        &format!("UPDATE job_executions SET {meanwhile} WHERE id = '{id}'"),
     )
     .await
     .unwrap();
     script.gate.as_ref().unwrap().send_replace(true);
     polling.finish().await;
-    assert_eq!(status(&edp, &id).await, "RUNNING", "the earlier job's end was written over the later one");
-    assert_eq!(column(&edp, &id, "engine_job_id").await.as_deref(), Some("second-launch"));
+    (edp, id, dir)
 }
 
 /// Makes a job's next step due now (a pass claims it).
