@@ -149,6 +149,16 @@ async fn engine_called(calls: &std::sync::Mutex<usize>, n: usize, what: &str) {
     }
 }
 
+/// A node, and a job a pass of it launched: RUNNING, its lease given back.
+async fn running_job(dir: &TempDir) -> (Edp, String) {
+    let edp = node(dir, "n1").await;
+    let (cluster, template) = objects(&edp).await;
+    let id = launch(&edp, &cluster, &template).await;
+    pass(&edp, &[]).await;
+    assert_eq!(status(&edp, &id).await, "RUNNING");
+    (edp, id)
+}
+
 fn engine_status(script: &Script, id: &str) -> Option<JobStatus> {
     script.jobs.lock().unwrap().get(id).map(|j| j.status)
 }
@@ -273,10 +283,7 @@ async fn a_pass_for_hints_alone_records_the_hinted_end_and_leaves_due_work_to_th
 async fn a_due_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
     set_script(Script::default());
     let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-    pass(&edp, &[]).await;
+    let (edp, id) = running_job(&dir).await;
     let updated = column(&edp, &id, "updated_at").await;
     let info = manager::get(&edp, &scope(), &id, false).await.unwrap().info;
 
@@ -298,10 +305,7 @@ async fn a_due_poll_that_finds_nothing_new_writes_nothing_but_the_next_poll() {
 async fn a_hinted_poll_that_finds_nothing_new_leaves_the_row_as_it_was() {
     let script = set_script(Script::default());
     let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-    pass(&edp, &[]).await;
+    let (edp, id) = running_job(&dir).await;
     let before: Vec<_> = columns(&edp, &id, &["updated_at", "next_action_at", "lease_owner", "lease_token"]).await;
     let calls = *script.status_calls.lock().unwrap();
 
@@ -340,11 +344,7 @@ async fn a_hinted_polls_answer_is_not_written_over_a_later_launch_of_the_job() {
 async fn hinted_poll_across(ended: JobStatus, meanwhile: &str) -> (Edp, String, TempDir) {
     let script = gated(Gate::Open);
     let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-    pass(&edp, &[]).await;
-    assert_eq!(status(&edp, &id).await, "RUNNING");
+    let (edp, id) = running_job(&dir).await;
 
     script.jobs.lock().unwrap().get_mut(&id).unwrap().status = ended;
     script.gate.as_ref().unwrap().send_replace(false);
@@ -424,11 +424,7 @@ async fn a_lease_keeps_a_second_node_off_a_row_until_it_expires() {
 async fn a_cancel_during_a_poll_is_not_overwritten_by_it() {
     let script = gated(Gate::Open);
     let dir = tempfile::tempdir().unwrap();
-    let edp = node(&dir, "n1").await;
-    let (cluster, template) = objects(&edp).await;
-    let id = launch(&edp, &cluster, &template).await;
-    pass(&edp, &[]).await;
-    assert_eq!(status(&edp, &id).await, "RUNNING");
+    let (edp, id) = running_job(&dir).await;
 
     // A poll starts and is held by the engine...
     script.gate.as_ref().unwrap().send_replace(false);
