@@ -127,7 +127,7 @@ pub(crate) async fn run(edp: &Edp, claimed: Claimed) -> Result<()> {
         // The engine's word is confirmed by reading the status back.
         match engine.client.get_job_status(&handle, timeout).await {
             Ok(report) if report.status.is_terminal() => {
-                let (_, changes) = rows::apply_report(&row, hints, report).into_changes();
+                let changes = rows::apply_report(&row, hints, report).into_changes();
                 return settle(edp, &row, &lease, with_engine_facts(&row, changes)).await;
             }
             Ok(report) => last = Some(report),

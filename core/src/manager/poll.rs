@@ -80,11 +80,11 @@ pub(crate) fn first_poll(engine: &LoadedEngine) -> std::time::Duration {
 pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged) -> Result<()> {
     let Claimed { row, lease } = claimed;
     match ask(edp, &row).await? {
-        Answer::Unchanged { status, next } => {
+        Report::Unchanged { status, next } => {
             unchanged.push(lease, status, next);
             Ok(())
         }
-        Answer::Changes(changes) => settle(edp, &row, Held::Lease(&lease), changes).await,
+        Report::Changed(changes) => settle(edp, &row, Held::Lease(&lease), changes).await,
     }
 }
 
@@ -95,35 +95,27 @@ pub(crate) async fn poll_once(edp: &Edp, claimed: Claimed, unchanged: &Unchanged
 /// job's end (issue 16). An answer that changes nothing writes nothing.
 pub(crate) async fn poll_hinted(edp: &Edp, row: Model) -> Result<()> {
     match ask(edp, &row).await? {
-        Answer::Unchanged { .. } => Ok(()),
-        Answer::Changes(changes) => settle(edp, &row, Held::Nothing, changes).await,
+        Report::Unchanged { .. } => Ok(()),
+        Report::Changed(changes) => settle(edp, &row, Held::Nothing, changes).await,
     }
 }
 
-/// What a poll learnt.
-enum Answer {
-    /// Nothing the row shows: only when to ask again.
-    Unchanged { status: Status, next: chrono::DateTime<chrono::Utc> },
-    /// The row's changes (boxed: a whole row's worth of fields).
-    Changes(Box<crate::entity::job_execution::ActiveModel>),
-}
-
-/// Asks the row's engine for its job's status.
-async fn ask(edp: &Edp, row: &Model) -> Result<Answer> {
+/// Asks the row's engine for its job's status: what the answer (or the
+/// failure to get one) makes of the row.
+async fn ask(edp: &Edp, row: &Model) -> Result<Report> {
     let was = rows::status(row);
     let Some(engine) = edp.engines().get(&row.engine) else {
         let mut later = rows::blank();
         later.next_action_at = Set(Some(rows::later(std::time::Duration::from_secs(60))));
         later.info =
             Set(rows::info_with(row, was, "poll_error", format!("engine '{}' is not loaded", row.engine).into()));
-        return Ok(Answer::Changes(Box::new(later)));
+        return Ok(Report::Changed(Box::new(later)));
     };
     let handle = rows::handle(row)?;
     let changes = match engine.client.get_job_status(&handle, edp.settings().call_timeout).await {
-        Ok(report) => match rows::apply_report(row, polling(edp, &engine, row, Shows::of_report(&report)), report) {
-            Report::Unchanged { status, next } => return Ok(Answer::Unchanged { status, next }),
-            Report::Changed { changes, .. } => *changes,
-        },
+        Ok(report) => {
+            return Ok(rows::apply_report(row, polling(edp, &engine, row, Shows::of_report(&report)), report));
+        }
         Err(CallError::Engine { kind, message }) if kind == ErrorKind::NOT_FOUND => {
             rows::finish(row, Status::Failed, &format!("the engine no longer knows this job: {message}"))
         }
@@ -139,7 +131,7 @@ async fn ask(edp: &Edp, row: &Model) -> Result<Answer> {
             retry
         }
     };
-    Ok(Answer::Changes(Box::new(changes)))
+    Ok(Report::Changed(Box::new(changes)))
 }
 
 /// What a poll's write is conditional on, beside the status it read.
@@ -223,7 +215,7 @@ pub(crate) async fn suspend_or_resume(edp: &Edp, scope: &Scope, row: Model, acti
         }
     };
     let hints = polling(edp, &engine, &row, Shows::of_report(&report));
-    let (_, changes) = rows::apply_report(&row, hints, report).into_changes();
+    let changes = rows::apply_report(&row, hints, report).into_changes();
     settle(edp, &row, Held::Lease(&lease), Box::new(changes)).await
 }
 

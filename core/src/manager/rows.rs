@@ -253,11 +253,9 @@ pub(crate) fn quiet_interval(hints: PollingHints, since: DateTime<Utc>) -> Durat
 pub(crate) enum Report {
     /// Nothing the row shows would change: no write, only the next poll.
     Unchanged { status: Status, next: DateTime<Utc> },
-    Changed {
-        status: Status,
-        /// Boxed: a whole row's worth of fields, beside a status and a time.
-        changes: Box<ActiveModel>,
-    },
+    /// The row's changes (boxed: a whole row's worth of fields, beside a
+    /// status and a time).
+    Changed(Box<ActiveModel>),
 }
 
 /// The changes an engine's status report makes to a row.
@@ -298,20 +296,20 @@ pub(crate) fn apply_report(row: &Model, hints: PollingHints, report: StatusRepor
         changes.next_action_at = Set(Some(policy::cap(row, later(backoff(hints, 0)))));
     }
     changes.attempts = Set(0);
-    let (status, changes) = if status.is_terminal() { policy::on_end(row, status, changes) } else { (status, changes) };
-    Report::Changed { status, changes: Box::new(changes) }
+    let changes = if status.is_terminal() { policy::on_end(row, status, changes).1 } else { changes };
+    Report::Changed(Box::new(changes))
 }
 
 impl Report {
     /// The changes as a write, whether or not the row would show a
     /// difference (a task that must write anyway).
-    pub(crate) fn into_changes(self) -> (Status, ActiveModel) {
+    pub(crate) fn into_changes(self) -> ActiveModel {
         match self {
-            Report::Changed { status, changes } => (status, *changes),
-            Report::Unchanged { status, next } => {
+            Report::Changed(changes) => *changes,
+            Report::Unchanged { next, .. } => {
                 let mut changes = blank();
                 changes.next_action_at = Set(Some(next));
-                (status, changes)
+                changes
             }
         }
     }
