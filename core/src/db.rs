@@ -23,6 +23,10 @@ use crate::error::Result;
 /// connection that waits for itself until `acquire_timeout`.
 const SQLITE_CONNECTIONS: u32 = 1;
 
+/// How long a statement waits for a connection (or for one to open)
+/// before it fails as the database being unavailable.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a Postgres connection sits idle before it is tested as it is
 /// taken from the pool.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -33,7 +37,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let sqlite = url.starts_with("sqlite");
     let connections = if sqlite { SQLITE_CONNECTIONS } else { 16 };
     let mut options = ConnectOptions::new(url.to_string());
-    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).max_connections(connections);
+    options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT).max_connections(connections);
     // sqlx pings a connection each time it is taken from the pool (and
     // again as it goes back): a round trip to Postgres, or a hand-off to
     // SQLite's connection thread and back, before each statement. A file
@@ -176,6 +180,40 @@ pub(crate) async fn sqlite_plan(
         Statement::from_sql_and_values(sea_orm::DatabaseBackend::Sqlite, format!("EXPLAIN QUERY PLAN {sql}"), values);
     let rows = db.query_all_raw(explain).await.expect("EXPLAIN QUERY PLAN");
     rows.iter().map(|row| row.try_get::<String>("", "detail").expect("detail")).collect::<Vec<_>>().join("\n")
+}
+
+/// A fresh Postgres database with edpd's schema, for a test (on the
+/// server `EDP_TEST_PG_URL` names); [`ScratchPg::remove`] drops it.
+#[cfg(test)]
+pub(crate) struct ScratchPg {
+    /// The server's own database, where the test's is made and dropped.
+    pub(crate) admin: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) name: String,
+}
+
+#[cfg(test)]
+impl ScratchPg {
+    pub(crate) async fn new() -> Self {
+        use sea_orm::ConnectionTrait;
+        let admin_url = std::env::var("EDP_TEST_PG_URL")
+            .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
+        let name = format!("edp_core_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.expect("admin connection");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        let db = Database::connect(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)).await.expect("connect");
+        Migrator::up(&db, None).await.expect("migrate");
+        Self { admin, db, name }
+    }
+
+    pub(crate) async fn remove(self) {
+        use sea_orm::ConnectionTrait;
+        self.db.close().await.expect("close");
+        self.admin
+            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .expect("drop database");
+    }
 }
 
 #[cfg(test)]

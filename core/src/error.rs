@@ -71,14 +71,23 @@ fn unreachable(e: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
-            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
-            // Postgres's SQLSTATE classes 08 (connection exception) and 57P
-            // (the server shutting down, restarting, or ending this
-            // backend); SQLite's codes are numbers.
-            Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-            _ => false,
-        },
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            connection_lost(e) || matches!(&**e, Sqlx::PoolTimedOut | Sqlx::PoolClosed)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a statement failed because its connection is gone (closed,
+/// reset, ended by the server) rather than because of the statement.
+pub(crate) fn connection_lost(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        Sqlx::Io(_) | Sqlx::WorkerCrashed => true,
+        // Postgres's SQLSTATE classes 08 (connection exception) and 57P
+        // (the server shutting down, restarting, or ending this
+        // backend); SQLite's codes are numbers.
+        Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
         _ => false,
     }
 }

@@ -17,6 +17,8 @@ pub mod manager;
 pub mod model;
 pub mod observe;
 pub mod paging;
+mod pg_reads;
+mod reads;
 pub mod redact;
 pub mod retention;
 pub mod scope;
@@ -47,9 +49,8 @@ struct Inner {
     /// The pool for writes committed without waiting for the log's flush
     /// (`db::Commit::Unflushed`), where the database has one (Postgres).
     unflushed: Option<DatabaseConnection>,
-    /// Reads without sqlx's hand-offs (executions, catalog lookups), on an
-    /// SQLite file.
-    reads: Option<sqlite_reads::SqliteReads>,
+    /// Where the API's reads go (executions, catalog lookups).
+    reads: reads::Reads,
     /// The write-ahead log's checkpoints, on an SQLite file.
     _checkpoints: Option<sqlite_checkpoints::Checkpointer>,
     engines: Engines,
@@ -62,12 +63,13 @@ impl Edp {
     /// `hints` is the sending half of the channel given to
     /// [`manager::spawn`]: an execution id sent there is polled at once.
     pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings, hints: UnboundedSender<String>) -> Self {
-        let reads = sqlite_reads::SqliteReads::of(&db);
-        let _checkpoints = reads.as_ref().and_then(|reads| {
-            sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf())
+        let reads = reads::Reads::of(&db);
+        let _checkpoints = match &reads {
+            reads::Reads::SqliteFile(reads) => sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf())
                 .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
-                .ok()
-        });
+                .ok(),
+            reads::Reads::Postgres(_) | reads::Reads::Orm => None,
+        };
         let unflushed = db::unflushed(&db);
         Self(Arc::new(Inner {
             db,
@@ -106,8 +108,8 @@ impl Edp {
         std::iter::once(&self.0.db).chain(self.0.unflushed.as_ref())
     }
 
-    pub(crate) fn sqlite_reads(&self) -> Option<&sqlite_reads::SqliteReads> {
-        self.0.reads.as_ref()
+    pub(crate) fn reads(&self) -> &reads::Reads {
+        &self.0.reads
     }
 
     pub fn engines(&self) -> &Engines {

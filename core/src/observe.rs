@@ -281,9 +281,14 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
     labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
 }
 
-/// Every connection of this edpd ([`Edp::pools`]), as [`pool`] counts them.
+/// Every connection of this edpd ([`Edp::pools`], as [`pool`] counts them,
+/// and the reads' own on Postgres).
 fn pools(edp: &Edp) -> (u32, usize, u32) {
-    edp.pools().map(pool).fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
+    let reads = match edp.reads() {
+        crate::reads::Reads::Postgres(reads) => reads.counts(),
+        crate::reads::Reads::SqliteFile(_) | crate::reads::Reads::Orm => (0, 0, 0),
+    };
+    edp.pools().map(pool).chain([reads]).fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
 }
 
 /// (connections open, idle, most allowed).

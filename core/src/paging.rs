@@ -44,7 +44,7 @@ pub(crate) fn sort<C: Copy>(sort_by: Option<&str>, allowed: &[(&str, C)], defaul
 }
 
 /// Where a page's rows are read: the ORM ([`Orm`]), or, for job
-/// executions on SQLite, `crate::sqlite_reads`.
+/// executions, `crate::reads::Executions`.
 pub(crate) trait Rows<E: EntityTrait> {
     fn all(&self, select: Select<E>) -> impl Future<Output = Result<Vec<E::Model>>> + Send;
 }

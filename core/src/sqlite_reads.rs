@@ -1,6 +1,6 @@
 //! Reads on SQLite without sqlx's thread hand-offs: job executions (every
 //! GET, list and `find`) and the catalog's lookups (`catalog::find`, a
-//! template's binaries: [`all`], [`by_key`]).
+//! template's binaries), as `crate::reads` sends them here.
 //!
 //! sqlx-sqlite runs each connection on a thread of its own: every query is
 //! sent there over a channel and its rows come back the same way, two
@@ -37,25 +37,15 @@ use sea_orm::sea_query::Value;
 use std::str::FromStr;
 
 use sea_orm::{
-    ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryTrait, Select,
+    ColumnTrait, ColumnType, DatabaseConnection, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
 };
 use serde::de::DeserializeOwned;
 
 use crate::entity::job_execution;
 use crate::error::{Error, Result};
 use crate::model::ShownExtra;
+use crate::reads::Extra;
 use crate::scope::{Role, Scope};
-
-/// How much of a row's `extra` a read builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Extra {
-    /// All of it: for rows the caller acts on.
-    Whole,
-    /// Only what showing the row reads ([`ShownExtra`]): for rows turned
-    /// straight into [`crate::model::Execution`]s, never acted on.
-    Shown,
-}
 
 /// How many KiB of pages each read connection keeps (SQLite's
 /// `cache_size`; its default is 2,000).
@@ -196,51 +186,6 @@ impl SqliteReads {
                 Err(e) => Err(e),
             }
         })
-    }
-}
-
-/// `select.all(db)` on `edp`'s database: on an SQLite file through
-/// [`SqliteReads::models`], on the calling thread.
-pub(crate) async fn all<E>(edp: &crate::Edp, select: Select<E>) -> Result<Vec<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: DeserializeOwned,
-{
-    match edp.sqlite_reads() {
-        Some(reads) => reads.models(select),
-        None => Ok(select.all(edp.db()).await?),
-    }
-}
-
-/// `select.into_model::<M>().all(db)` on `edp`'s database: on an SQLite
-/// file through [`SqliteReads::rows_as`], on the calling thread.
-pub(crate) async fn all_as<E, M>(edp: &crate::Edp, select: Select<E>) -> Result<Vec<M>>
-where
-    E: EntityTrait,
-    M: DeserializeOwned + FromQueryResult + Send + Sync,
-{
-    match edp.sqlite_reads() {
-        Some(reads) => reads.rows_as(select),
-        None => Ok(select.into_model::<M>().all(edp.db()).await?),
-    }
-}
-
-/// The row a query selects by its primary key, if any: [`all`]'s first
-/// (as [`crate::db::by_key`], without a bound `LIMIT`).
-pub(crate) async fn by_key<E>(edp: &crate::Edp, select: Select<E>) -> Result<Option<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: DeserializeOwned,
-{
-    Ok(all(edp, select).await?.into_iter().next())
-}
-
-/// Pages of executions to be shown (`Extra::Shown`).
-pub(crate) struct Shown<'a>(pub(crate) &'a SqliteReads);
-
-impl crate::paging::Rows<job_execution::Entity> for Shown<'_> {
-    async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
-        self.0.executions(select, Extra::Shown)
     }
 }
 

@@ -91,7 +91,10 @@ fn describe() {
         "How long the most overdue execution has waited unclaimed past its next_action_at, by any edpd sharing \
          the database (read at scrape; 0: nothing overdue)."
     );
-    describe_gauge!(DB_POOL, "Database connections of this edpd (both pools on Postgres), by state (in_use, idle).");
+    describe_gauge!(
+        DB_POOL,
+        "Database connections of this edpd (on Postgres both pools and the reads' own), by state (in_use, idle)."
+    );
     describe_gauge!(DB_POOL_MAX, "The most database connections this edpd opens.");
     describe_gauge!(ENGINES, "Engine plugins loaded.");
     describe_gauge!(REFUSED, "Plugin files refused (GET /v2/engines says why).");

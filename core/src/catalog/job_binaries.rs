@@ -348,7 +348,7 @@ fn internal_meta() -> sea_orm::Select<job_binary_internal::Entity> {
 }
 
 pub(crate) async fn find_internal_meta(edp: &Edp, scope: &Scope, id: &str) -> Result<job_binary_internal::Model> {
-    crate::sqlite_reads::by_key(
+    crate::reads::by_key(
         edp,
         internal_meta()
             .filter(job_binary_internal::Column::Id.eq(id))

@@ -223,7 +223,7 @@ pub(crate) fn linked(template_id: &str) -> Select<job_binary::Entity> {
 /// A template's mains and libs, in order, as rows: one statement (a
 /// launch's lookups are its latency on Postgres, a round trip each).
 pub(crate) async fn binaries(edp: &Edp, template_id: &str) -> Result<(Vec<job_binary::Model>, Vec<job_binary::Model>)> {
-    let linked: Vec<Linked> = crate::sqlite_reads::all_as(edp, linked(template_id)).await?;
+    let linked: Vec<Linked> = crate::reads::all_as(edp, linked(template_id)).await?;
     let pick = |role: &str| linked.iter().filter(|l| l.link_role == role).map(|l| l.binary.clone()).collect();
     Ok((pick(MAIN), pick(LIB)))
 }
@@ -273,8 +273,7 @@ pub(crate) fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use edp_migrations::{Migrator, MigratorTrait};
-    use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, IntoActiveModel};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
     use super::*;
 
@@ -284,13 +283,8 @@ mod tests {
     /// with sea-orm's there).
     #[tokio::test]
     async fn a_templates_binaries_and_roles_in_one_statement_on_postgres() {
-        let admin_url = std::env::var("EDP_TEST_PG_URL")
-            .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
-        let name = format!("edp_linked_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url).await.expect("admin connection");
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-        let db = Database::connect(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)).await.expect("connect");
-        Migrator::up(&db, None).await.expect("migrate");
+        let scratch = crate::db::ScratchPg::new().await;
+        let db = &scratch.db;
 
         let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
         let template = job_template::Model {
@@ -305,7 +299,7 @@ mod tests {
             created_at: at,
             updated_at: at,
         };
-        template.into_active_model().reset_all().insert(&db).await.expect("template");
+        template.into_active_model().reset_all().insert(db).await.expect("template");
         for id in ["b0", "b1"] {
             let binary = job_binary::Model {
                 id: id.into(),
@@ -319,7 +313,7 @@ mod tests {
                 created_at: at,
                 updated_at: at,
             };
-            binary.into_active_model().reset_all().insert(&db).await.expect("binary");
+            binary.into_active_model().reset_all().insert(db).await.expect("binary");
         }
         for (role, position, binary) in [(MAIN, 1, "b0"), (LIB, 0, "b1"), (MAIN, 0, "b1")] {
             let link = job_template_binary::Model {
@@ -328,10 +322,13 @@ mod tests {
                 position,
                 job_binary_id: binary.into(),
             };
-            link.into_active_model().reset_all().insert(&db).await.expect("link");
+            link.into_active_model().reset_all().insert(db).await.expect("link");
         }
 
-        let read: Vec<Linked> = linked("t").into_model().all(&db).await.expect("one statement");
+        let read: Vec<Linked> = linked("t").into_model().all(db).await.expect("one statement");
+        // The API's reads on Postgres (`crate::pg_reads`) read the same.
+        let reads = crate::pg_reads::PgReads::of(db).expect("Postgres");
+        assert_eq!(reads.all::<_, Linked>(linked("t")).await.expect("read"), read);
         let role = |role: &str| -> Vec<&str> {
             read.iter().filter(|l| l.link_role == role).map(|l| l.binary.id.as_str()).collect()
         };
@@ -341,9 +338,7 @@ mod tests {
             (b0.binary.extra.clone(), b0.binary.is_public, b0.binary.created_at),
             (Some(serde_json::json!({"user": "u"})), false, at)
         );
-        assert!(linked("none").into_model::<Linked>().all(&db).await.expect("none").is_empty());
-
-        db.close().await.expect("close");
-        admin.execute_unprepared(&format!("DROP DATABASE {name}")).await.expect("drop database");
+        assert!(linked("none").into_model::<Linked>().all(db).await.expect("none").is_empty());
+        scratch.remove().await;
     }
 }

@@ -91,15 +91,16 @@ owned! {
     job_template => "job template",
 }
 
-/// The row with this id, if the scope may see it; 404 otherwise. Read on
-/// the calling thread on SQLite (`sqlite_reads`), hence `Deserialize`:
+/// The row with this id, if the scope may see it; 404 otherwise. Read
+/// through `crate::reads` (on the calling thread on SQLite, by column name:
+/// hence `Deserialize`):
 /// an internal binary, whose row holds its bytes, has its own
 /// `job_binaries::find_blob`.
 pub(crate) async fn find<E: Owned>(edp: &crate::Edp, scope: &Scope, id: &str) -> Result<E::Model>
 where
     E::Model: serde::de::DeserializeOwned,
 {
-    crate::sqlite_reads::by_key(edp, visible_by_id::<E>(scope, id)).await?.ok_or_else(|| Error::not_found(E::WHAT, id))
+    crate::reads::by_key(edp, visible_by_id::<E>(scope, id)).await?.ok_or_else(|| Error::not_found(E::WHAT, id))
 }
 
 /// The row with this id, if the scope may see it: what [`find`] reads.

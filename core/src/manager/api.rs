@@ -13,8 +13,8 @@ use crate::entity::job_execution;
 use crate::error::{Error, Result};
 use crate::model::{Execution, Page};
 use crate::paging::{self, ListQuery};
+use crate::reads::{self, Executions, Extra};
 use crate::scope::Scope;
-use crate::sqlite_reads::{Extra, Shown};
 use crate::status::Status;
 use crate::time;
 
@@ -305,10 +305,8 @@ pub async fn list(edp: &Edp, scope: &Scope, filter: ExecutionFilter, query: &Lis
         ],
         job_execution::Column::CreatedAt,
     )?;
-    let page = match edp.sqlite_reads() {
-        Some(reads) => paging::page_from(&Shown(reads), select, job_execution::Column::Id, sort, query).await?,
-        None => paging::page(edp.db(), select, job_execution::Column::Id, sort, query).await?,
-    };
+    let page =
+        paging::page_from(&Executions(edp, Extra::Shown), select, job_execution::Column::Id, sort, query).await?;
     Ok(page.map(Into::into))
 }
 
@@ -507,15 +505,7 @@ async fn shown(edp: &Edp, scope: &Scope, id: &str) -> Result<Execution> {
 }
 
 async fn find_read(edp: &Edp, scope: &Scope, id: &str, extra: Extra) -> Result<job_execution::Model> {
-    let row = match edp.sqlite_reads() {
-        Some(reads) => reads.execution(id, scope, extra)?,
-        None => {
-            let select = job_execution::Entity::find_by_id(id)
-                .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));
-            crate::db::by_key(select, edp.db()).await?
-        }
-    };
-    row.ok_or_else(|| Error::not_found("job", id))
+    reads::execution(edp, id, scope, extra).await?.ok_or_else(|| Error::not_found("job", id))
 }
 
 /// An engine's refusal, as the user sees it.

@@ -17,13 +17,10 @@ use crate::time;
 use super::lease::Lease;
 use super::policy;
 
-/// The row as it is now, whoever's it is (on an SQLite file read on the
-/// calling thread, as the API's reads are: `crate::sqlite_reads`).
+/// The row as it is now, whoever's it is (read as the API's reads are:
+/// `crate::reads`).
 pub(crate) async fn load(edp: &Edp, id: &str) -> Result<Option<Model>> {
-    match edp.sqlite_reads() {
-        Some(reads) => reads.execution(id, &crate::scope::Scope::admin(""), crate::sqlite_reads::Extra::Whole),
-        None => crate::db::by_key(job_execution::Entity::find_by_id(id), edp.db()).await,
-    }
+    crate::reads::execution(edp, id, &crate::scope::Scope::admin(""), crate::reads::Extra::Whole).await
 }
 
 pub(crate) fn status(row: &Model) -> Status {

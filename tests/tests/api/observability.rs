@@ -406,10 +406,11 @@ async fn readyz_follows_the_database_on_postgres() {
     let db = crate::postgres::database();
     let app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
     app.get("/readyz").await.expect(200);
-    // Both pools count: 16 connections, and 8 for the writes that do not
-    // wait for the log's flush (core's `db::Commit`).
+    // Every connection counts: the pool's 16, 8 for the writes that do not
+    // wait for the log's flush (core's `db::Commit`), and the reads' own 8
+    // (core's `pg_reads`).
     let (scrape, text) = Scrape::of(&app).await;
-    assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 24.0, "{text}");
+    assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 32.0, "{text}");
     let log = app.log();
     let line = one_line(&log, "database ready", &[]);
     assert!(line.contains("url=postgres://***@") && !line.contains("edp_test:"), "credentials shown: {line}");

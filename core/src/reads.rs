@@ -1,0 +1,125 @@
+//! Where the API's reads go: job executions (every GET, list page and
+//! `find`, and a hinted job's row), and the catalog's lookups
+//! (`catalog::find`, a template's binaries).
+//!
+//! - On an SQLite file, [`crate::sqlite_reads`]: rusqlite connections on
+//!   the calling thread, without sqlx's thread hand-offs.
+//! - On Postgres, [`crate::pg_reads`]: sqlx connections outside sqlx's
+//!   pool, without its round trip as each connection goes back.
+//! - Otherwise (an in-memory SQLite database, in tests), sea-orm.
+//!
+//! Each gives what sea-orm's `select.all(db)` on `Edp::db` would, at that
+//! moment: the reads see every commit made before they began. Writes,
+//! and reads inside a transaction, stay on sea-orm.
+//!
+//! The Postgres and sea-orm branches' futures are boxed: they are
+//! kilobytes, and every SQLite read's future (and its request's, which
+//! holds it) would otherwise be as large.
+
+use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Select};
+use serde::de::DeserializeOwned;
+
+use crate::Edp;
+use crate::entity::job_execution;
+use crate::error::Result;
+use crate::pg_reads::PgReads;
+use crate::scope::Scope;
+use crate::sqlite_reads::SqliteReads;
+
+/// How much of a row's `extra` a read builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Extra {
+    /// All of it: for rows the caller acts on.
+    Whole,
+    /// Only what showing the row reads ([`crate::model::ShownExtra`]): for
+    /// rows turned straight into [`crate::model::Execution`]s, never acted
+    /// on. On SQLite only; elsewhere the whole of it is read.
+    Shown,
+}
+
+/// The read path of a database.
+pub(crate) enum Reads {
+    SqliteFile(SqliteReads),
+    /// Boxed: its connection options are large, and the enum is kept once.
+    Postgres(Box<PgReads>),
+    Orm,
+}
+
+impl Reads {
+    pub(crate) fn of(db: &DatabaseConnection) -> Self {
+        if let Some(reads) = SqliteReads::of(db) {
+            Self::SqliteFile(reads)
+        } else if let Some(reads) = PgReads::of(db) {
+            Self::Postgres(Box::new(reads))
+        } else {
+            Self::Orm
+        }
+    }
+}
+
+/// `select.all(db)` on `edp`'s database.
+pub(crate) async fn all<E>(edp: &Edp, select: Select<E>) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    match edp.reads() {
+        Reads::SqliteFile(reads) => reads.models(select),
+        Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+        Reads::Orm => Ok(Box::pin(select.all(edp.db())).await?),
+    }
+}
+
+/// `select.into_model::<M>().all(db)` on `edp`'s database.
+pub(crate) async fn all_as<E, M>(edp: &Edp, select: Select<E>) -> Result<Vec<M>>
+where
+    E: EntityTrait,
+    M: DeserializeOwned + FromQueryResult + Send + Sync,
+{
+    match edp.reads() {
+        Reads::SqliteFile(reads) => reads.rows_as(select),
+        Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+        Reads::Orm => Ok(Box::pin(select.into_model::<M>().all(edp.db())).await?),
+    }
+}
+
+/// The row a query selects by its primary key, if any: [`all`]'s first
+/// (as [`crate::db::by_key`], without a bound `LIMIT`).
+pub(crate) async fn by_key<E>(edp: &Edp, select: Select<E>) -> Result<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    Ok(all(edp, select).await?.into_iter().next())
+}
+
+/// The execution `id`, if `scope` sees it.
+pub(crate) async fn execution(
+    edp: &Edp,
+    id: &str,
+    scope: &Scope,
+    extra: Extra,
+) -> Result<Option<job_execution::Model>> {
+    let select = || {
+        job_execution::Entity::find_by_id(id)
+            .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic))
+    };
+    match edp.reads() {
+        Reads::SqliteFile(reads) => reads.execution(id, scope, extra),
+        Reads::Postgres(reads) => Ok(Box::pin(reads.all(select())).await?.into_iter().next()),
+        Reads::Orm => Box::pin(crate::db::by_key(select(), edp.db())).await,
+    }
+}
+
+/// Pages of executions, as `extra` says.
+pub(crate) struct Executions<'a>(pub(crate) &'a Edp, pub(crate) Extra);
+
+impl crate::paging::Rows<job_execution::Entity> for Executions<'_> {
+    async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
+        match self.0.reads() {
+            Reads::SqliteFile(reads) => reads.executions(select, self.1),
+            Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+            Reads::Orm => Ok(Box::pin(select.all(self.0.db())).await?),
+        }
+    }
+}
