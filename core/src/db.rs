@@ -28,8 +28,8 @@ const SQLITE_CONNECTIONS: u32 = 1;
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a Postgres connection sits idle before it is tested as it is
-/// taken from the pool.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+/// taken from the pool (or, for a write, from `crate::pg_direct`'s).
+pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and runs
 /// every pending migration. An SQLite file is created on first use.
@@ -90,21 +90,55 @@ pub(crate) enum Commit {
     Unflushed,
 }
 
-/// How many connections the unflushed writes have (beside `connect`'s 16).
-const UNFLUSHED_CONNECTIONS: u32 = 8;
+/// Where a write committed a given way goes (`Edp::db_for`): sqlx's pool,
+/// or on Postgres, for [`Commit::Unflushed`], connections of their own
+/// with `synchronous_commit = off` (a startup option: no statement more;
+/// `crate::pg_direct`). Unflushed writes are single statements: no
+/// transaction is begun on them.
+pub(crate) enum Writer<'a> {
+    Pool(&'a DatabaseConnection),
+    Direct(&'a crate::pg_direct::PgDirect),
+}
 
-/// The connection for [`Commit::Unflushed`] writes beside `db`: on
-/// Postgres a pool of its own, with the same server and settings and
-/// `synchronous_commit = off` (a startup option: no statement more), opened
-/// as its connections are first needed; on SQLite none (`db` takes them).
-pub(crate) fn unflushed(db: &DatabaseConnection) -> Option<DatabaseConnection> {
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        return None;
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for Writer<'_> {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        match self {
+            Self::Pool(db) => db.get_database_backend(),
+            Self::Direct(direct) => direct.get_database_backend(),
+        }
     }
-    let pool = db.get_postgres_connection_pool();
-    let server = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
-    let relaxed = pool.options().clone().max_connections(UNFLUSHED_CONNECTIONS).connect_lazy_with(server);
-    Some(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(relaxed))
+
+    async fn execute_raw(&self, statement: sea_orm::Statement) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        match self {
+            Self::Pool(db) => db.execute_raw(statement).await,
+            Self::Direct(direct) => direct.execute_raw(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        match self {
+            Self::Pool(db) => db.execute_unprepared(sql).await,
+            Self::Direct(direct) => direct.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(
+        &self,
+        statement: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        match self {
+            Self::Pool(db) => db.query_one_raw(statement).await,
+            Self::Direct(direct) => direct.query_one_raw(statement).await,
+        }
+    }
+
+    async fn query_all_raw(&self, statement: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        match self {
+            Self::Pool(db) => db.query_all_raw(statement).await,
+            Self::Direct(direct) => direct.query_all_raw(statement).await,
+        }
+    }
 }
 
 /// The row a query selects by its primary key, if any.
@@ -222,7 +256,7 @@ mod tests {
 
     use super::*;
 
-    async fn synchronous_commit(db: &DatabaseConnection) -> String {
+    async fn synchronous_commit(db: &impl ConnectionTrait) -> String {
         let show = Statement::from_string(db.get_database_backend(), "SHOW synchronous_commit");
         let row = db.query_one_raw(show).await.expect("SHOW").expect("a row");
         row.try_get_by_index::<String>(0).expect("text")
@@ -236,7 +270,8 @@ mod tests {
             .expect("EDP_TEST_PG_URL is not set: run ./scripts/test, which starts Postgres, or point it at one");
         let db = Database::connect(&url).await.expect("connect");
         assert_eq!(synchronous_commit(&db).await, "on");
-        assert_eq!(synchronous_commit(&unflushed(&db).expect("a pool of its own")).await, "off");
+        let unflushed = crate::pg_direct::PgDirect::of(&db, crate::pg_direct::Purpose::UnflushedWrites);
+        assert_eq!(synchronous_commit(&unflushed.expect("connections of their own")).await, "off");
         assert_eq!(synchronous_commit(&db).await, "on", "the main pool is unchanged");
     }
 }

@@ -17,7 +17,7 @@ pub mod manager;
 pub mod model;
 pub mod observe;
 pub mod paging;
-mod pg_reads;
+mod pg_direct;
 mod reads;
 pub mod redact;
 pub mod retention;
@@ -46,9 +46,10 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
-    /// The pool for writes committed without waiting for the log's flush
-    /// (`db::Commit::Unflushed`), where the database has one (Postgres).
-    unflushed: Option<DatabaseConnection>,
+    /// The connections for writes committed without waiting for the log's
+    /// flush (`db::Commit::Unflushed`), where the database has them
+    /// (Postgres).
+    unflushed: Option<pg_direct::PgDirect>,
     /// Where the API's reads go (executions, catalog lookups).
     reads: reads::Reads,
     /// The write-ahead log's checkpoints, on an SQLite file.
@@ -70,7 +71,7 @@ impl Edp {
                 .ok(),
             reads::Reads::Postgres(_) | reads::Reads::Orm => None,
         };
-        let unflushed = db::unflushed(&db);
+        let unflushed = pg_direct::PgDirect::of(&db, pg_direct::Purpose::UnflushedWrites);
         Self(Arc::new(Inner {
             db,
             unflushed,
@@ -95,17 +96,16 @@ impl Edp {
     }
 
     /// Where a write committed `commit`'s way goes.
-    pub(crate) fn db_for(&self, commit: db::Commit) -> &DatabaseConnection {
-        match commit {
-            db::Commit::Flushed => &self.0.db,
-            db::Commit::Unflushed => self.0.unflushed.as_ref().unwrap_or(&self.0.db),
+    pub(crate) fn db_for(&self, commit: db::Commit) -> db::Writer<'_> {
+        match (commit, &self.0.unflushed) {
+            (db::Commit::Unflushed, Some(direct)) => db::Writer::Direct(direct),
+            (db::Commit::Flushed, _) | (db::Commit::Unflushed, None) => db::Writer::Pool(&self.0.db),
         }
     }
 
-    /// Every connection pool of this edpd: the main one, and the unflushed
-    /// writes' where it is a pool of its own.
-    pub(crate) fn pools(&self) -> impl Iterator<Item = &DatabaseConnection> {
-        std::iter::once(&self.0.db).chain(self.0.unflushed.as_ref())
+    /// The unflushed writes' own connections, where they have them.
+    pub(crate) fn unflushed(&self) -> Option<&pg_direct::PgDirect> {
+        self.0.unflushed.as_ref()
     }
 
     pub(crate) fn reads(&self) -> &reads::Reads {

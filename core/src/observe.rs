@@ -281,14 +281,18 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
     labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
 }
 
-/// Every connection of this edpd ([`Edp::pools`], as [`pool`] counts them,
-/// and the reads' own on Postgres).
+/// Every connection of this edpd: sqlx's pool (as [`pool`] counts it), and
+/// on Postgres the reads' and the unflushed writes' own.
 fn pools(edp: &Edp) -> (u32, usize, u32) {
     let reads = match edp.reads() {
-        crate::reads::Reads::Postgres(reads) => reads.counts(),
-        crate::reads::Reads::SqliteFile(_) | crate::reads::Reads::Orm => (0, 0, 0),
+        crate::reads::Reads::Postgres(reads) => Some(reads.counts()),
+        crate::reads::Reads::SqliteFile(_) | crate::reads::Reads::Orm => None,
     };
-    edp.pools().map(pool).chain([reads]).fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
+    let unflushed = edp.unflushed().map(crate::pg_direct::PgDirect::counts);
+    std::iter::once(pool(edp.db()))
+        .chain(reads)
+        .chain(unflushed)
+        .fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
 }
 
 /// (connections open, idle, most allowed).

@@ -4,7 +4,7 @@
 //!
 //! - On an SQLite file, [`crate::sqlite_reads`]: rusqlite connections on
 //!   the calling thread, without sqlx's thread hand-offs.
-//! - On Postgres, [`crate::pg_reads`]: sqlx connections outside sqlx's
+//! - On Postgres, [`crate::pg_direct`]: sqlx connections outside sqlx's
 //!   pool, without its round trip as each connection goes back.
 //! - Otherwise (an in-memory SQLite database, in tests), sea-orm.
 //!
@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::Edp;
 use crate::entity::job_execution;
 use crate::error::Result;
-use crate::pg_reads::PgReads;
+use crate::pg_direct::{PgDirect, Purpose};
 use crate::scope::Scope;
 use crate::sqlite_reads::SqliteReads;
 
@@ -41,7 +41,7 @@ pub(crate) enum Extra {
 pub(crate) enum Reads {
     SqliteFile(SqliteReads),
     /// Boxed: its connection options are large, and the enum is kept once.
-    Postgres(Box<PgReads>),
+    Postgres(Box<PgDirect>),
     Orm,
 }
 
@@ -49,7 +49,7 @@ impl Reads {
     pub(crate) fn of(db: &DatabaseConnection) -> Self {
         if let Some(reads) = SqliteReads::of(db) {
             Self::SqliteFile(reads)
-        } else if let Some(reads) = PgReads::of(db) {
+        } else if let Some(reads) = PgDirect::of(db, Purpose::Reads) {
             Self::Postgres(Box::new(reads))
         } else {
             Self::Orm
@@ -65,7 +65,7 @@ where
 {
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.models(select),
-        Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+        Reads::Postgres(reads) => Ok(Box::pin(select.all(&**reads)).await?),
         Reads::Orm => Ok(Box::pin(select.all(edp.db())).await?),
     }
 }
@@ -78,7 +78,7 @@ where
 {
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.rows_as(select),
-        Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+        Reads::Postgres(reads) => Ok(Box::pin(select.into_model::<M>().all(&**reads)).await?),
         Reads::Orm => Ok(Box::pin(select.into_model::<M>().all(edp.db())).await?),
     }
 }
@@ -106,7 +106,7 @@ pub(crate) async fn execution(
     };
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.execution(id, scope, extra),
-        Reads::Postgres(reads) => Ok(Box::pin(reads.all(select())).await?.into_iter().next()),
+        Reads::Postgres(reads) => Box::pin(crate::db::by_key(select(), &**reads)).await,
         Reads::Orm => Box::pin(crate::db::by_key(select(), edp.db())).await,
     }
 }
@@ -118,7 +118,7 @@ impl crate::paging::Rows<job_execution::Entity> for Executions<'_> {
     async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
         match self.0.reads() {
             Reads::SqliteFile(reads) => reads.executions(select, self.1),
-            Reads::Postgres(reads) => Box::pin(reads.all(select)).await,
+            Reads::Postgres(reads) => Ok(Box::pin(select.all(&**reads)).await?),
             Reads::Orm => Ok(Box::pin(select.all(self.0.db())).await?),
         }
     }

@@ -326,9 +326,9 @@ mod tests {
         }
 
         let read: Vec<Linked> = linked("t").into_model().all(db).await.expect("one statement");
-        // The API's reads on Postgres (`crate::pg_reads`) read the same.
-        let reads = crate::pg_reads::PgReads::of(db).expect("Postgres");
-        assert_eq!(reads.all::<_, Linked>(linked("t")).await.expect("read"), read);
+        // The API's reads on Postgres (`crate::pg_direct`) read the same.
+        let reads = crate::pg_direct::PgDirect::of(db, crate::pg_direct::Purpose::Reads).expect("Postgres");
+        assert_eq!(linked("t").into_model::<Linked>().all(&reads).await.expect("read"), read);
         let role = |role: &str| -> Vec<&str> {
             read.iter().filter(|l| l.link_role == role).map(|l| l.binary.id.as_str()).collect()
         };

@@ -203,7 +203,7 @@ pub(crate) async fn claim_one(edp: &Edp, id: &str) -> Result<Option<Claimed>> {
     // Unflushed, as every lease on a launched row (the releases below): a
     // lease a crash of the database loses was only ever a promise to look.
     let which = Condition::all().add(C::Id.eq(id)).add(mine(node)).add(launched);
-    let claimed = take(edp.db_for(Commit::Unflushed), edp, which, now).await?;
+    let claimed = take(&edp.db_for(Commit::Unflushed), edp, which, now).await?;
     Ok(claimed.into_iter().next())
 }
 
@@ -413,7 +413,7 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
             .col_expr(C::NextActionAt, next_at.into())
             .filter(C::Id.is_in(ids))
             .filter(C::LeaseToken.eq(token))
-            .exec(edp.db_for(Commit::Unflushed))
+            .exec(&edp.db_for(Commit::Unflushed))
             .await?;
     }
     Ok(())
@@ -435,7 +435,7 @@ pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time
         .col_expr(C::NextActionAt, Expr::val(due))
         .filter(C::Id.eq(lease.id.clone()))
         .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db_for(Commit::Unflushed))
+        .exec(&edp.db_for(Commit::Unflushed))
         .await?;
     Ok(())
 }
@@ -446,7 +446,7 @@ pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
     unleased()
         .filter(C::Id.eq(lease.id.clone()))
         .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db_for(Commit::Unflushed))
+        .exec(&edp.db_for(Commit::Unflushed))
         .await?;
     Ok(())
 }

@@ -150,7 +150,7 @@ pub(crate) async fn settle(
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
         .filter(job_execution::Column::Status.eq(expected.as_str()))
-        .exec(edp.db_for(commit))
+        .exec(&edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)
 }
@@ -179,7 +179,7 @@ pub(crate) async fn settle_unclaimed(
         .filter(job_execution::Column::Status.eq(expected.as_str()))
         .filter(engine_job)
         .filter(super::lease::free(time::now()))
-        .exec(edp.db_for(commit))
+        .exec(&edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)
 }
@@ -191,7 +191,7 @@ pub(crate) async fn settle_any(edp: &Edp, commit: Commit, lease: &Lease, changes
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
-        .exec(edp.db_for(commit))
+        .exec(&edp.db_for(commit))
         .await?;
     Ok(done.rows_affected > 0)
 }

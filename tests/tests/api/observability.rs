@@ -408,7 +408,7 @@ async fn readyz_follows_the_database_on_postgres() {
     app.get("/readyz").await.expect(200);
     // Every connection counts: the pool's 16, 8 for the writes that do not
     // wait for the log's flush (core's `db::Commit`), and the reads' own 8
-    // (core's `pg_reads`).
+    // (core's `pg_direct`).
     let (scrape, text) = Scrape::of(&app).await;
     assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 32.0, "{text}");
     let log = app.log();
