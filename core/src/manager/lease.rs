@@ -539,26 +539,7 @@ mod tests {
     #[tokio::test]
     async fn claimable_by_hint_agrees_with_claim_one() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("edp.sqlite").display());
-        let db = crate::db::connect(&url).await.unwrap();
-        let (hints, _unused) = tokio::sync::mpsc::unbounded_channel();
-        let settings =
-            crate::Settings { data_dir: dir.path().join("data"), node_id: "n1".into(), ..crate::Settings::default() };
-        let edp = Edp::new(db, crate::Engines::fixed(vec![]), settings, hints);
-        let now = time::now();
-        let template = crate::entity::job_template::Model {
-            id: "t".into(),
-            project_id: "p".into(),
-            name: "t".into(),
-            description: String::new(),
-            kind: "Shell".into(),
-            interface: json!([]),
-            is_public: false,
-            is_protected: false,
-            created_at: now,
-            updated_at: now,
-        };
-        template.into_active_model().insert(edp.db()).await.expect("template");
+        let edp = node_with_a_template(dir.path()).await;
         let (mut n, mut claimed_some) = (0, 0);
         for host_bound in [false, true] {
             for node in [None, Some("n1"), Some("n2")] {
@@ -574,5 +555,61 @@ mod tests {
             }
         }
         assert!(0 < claimed_some && claimed_some < n, "the cases span both answers ({claimed_some} of {n})");
+    }
+
+    /// `is_free` restates in Rust what `free` asks in SQL (and what every
+    /// claim and `rows::settle_unclaimed` write on): for every lease a row
+    /// can hold, one says free exactly when the other finds the row.
+    #[tokio::test]
+    async fn is_free_agrees_with_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let edp = node_with_a_template(dir.path()).await;
+        let now = time::now();
+        let second = chrono::Duration::seconds(1);
+        let mut free_ones = 0;
+        for (n, owner) in [None, Some("n1")].into_iter().enumerate() {
+            for (m, expires) in [None, Some(now - second), Some(now), Some(now + second)].into_iter().enumerate() {
+                let id = insert(&edp, 10 * n + m, false, None, Status::Running, Some("engine-1")).await.id;
+                job_execution::Entity::update_many()
+                    .col_expr(C::LeaseOwner, Expr::val(owner))
+                    .col_expr(C::LeaseExpiresAt, Expr::val(expires))
+                    .filter(C::Id.eq(id.clone()))
+                    .exec(edp.db())
+                    .await
+                    .expect("lease");
+                let row = job_execution::Entity::find_by_id(id.clone()).one(edp.db()).await.unwrap().expect("row");
+                let found = job_execution::Entity::find().filter(C::Id.eq(id)).filter(free(now)).one(edp.db());
+                let found = found.await.unwrap().is_some();
+                free_ones += usize::from(found);
+                assert_eq!(is_free(&row, now), found, "{owner:?} until {expires:?}, now {now:?}");
+            }
+        }
+        assert!(0 < free_ones && free_ones < 8, "the cases span both answers ({free_ones} of 8)");
+    }
+
+    /// A node `n1` on an SQLite file in `dir`, with the template `t` its
+    /// rows name.
+    async fn node_with_a_template(dir: &std::path::Path) -> Edp {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("edp.sqlite").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let (hints, _unused) = tokio::sync::mpsc::unbounded_channel();
+        let settings =
+            crate::Settings { data_dir: dir.join("data"), node_id: "n1".into(), ..crate::Settings::default() };
+        let edp = Edp::new(db, crate::Engines::fixed(vec![]), settings, hints);
+        let now = time::now();
+        let template = crate::entity::job_template::Model {
+            id: "t".into(),
+            project_id: "p".into(),
+            name: "t".into(),
+            description: String::new(),
+            kind: "Shell".into(),
+            interface: json!([]),
+            is_public: false,
+            is_protected: false,
+            created_at: now,
+            updated_at: now,
+        };
+        template.into_active_model().insert(edp.db()).await.expect("template");
+        edp
     }
 }
