@@ -45,8 +45,8 @@ use sea_query_sqlx::SqlxValues;
 use tokio::sync::Semaphore;
 
 /// The most connections a set opens at once. Single statements are
-/// short: on two cores, eight reads at a time kept Postgres as busy as
-/// sixteen did.
+/// short: on two cores, sixteen for the reads answered no more of them a
+/// second than eight do (BENCHMARKS.md, twelfth round).
 pub(crate) const CONNECTIONS: usize = 8;
 
 /// How long a connection sits idle before it is closed: a set keeps as
