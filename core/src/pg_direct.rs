@@ -32,7 +32,7 @@
 //!   (`db::PING_IF_IDLE_FOR`).
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow};
@@ -49,8 +49,8 @@ use tokio::sync::Semaphore;
 /// second than eight do (BENCHMARKS.md, twelfth round).
 pub(crate) const CONNECTIONS: usize = 8;
 
-/// How long a connection sits idle before it is closed: a set keeps as
-/// many as statements ran at once lately.
+/// How long a connection sits idle before it is closed (within half as
+/// long again): a set keeps as many as statements ran at once lately.
 const IDLE_FOR: Duration = Duration::from_secs(60);
 
 /// What a set of connections is for.
@@ -85,8 +85,8 @@ impl Purpose {
 pub(crate) struct PgDirect {
     purpose: Purpose,
     options: PgConnectOptions,
-    /// Most recently used last.
-    idle: Mutex<Vec<Idle>>,
+    /// Most recently used last; shared with [`close_idle_ones`].
+    idle: Arc<Mutex<Vec<Idle>>>,
     /// One per connection open or opening.
     slots: Semaphore,
 }
@@ -170,13 +170,19 @@ impl PgDirect {
     /// For a database on Postgres, with its server and settings; `None`
     /// for anything else. Connections open as statements first need them.
     pub(crate) fn of(db: &DatabaseConnection, purpose: Purpose) -> Option<Self> {
+        Self::closing_after(db, purpose, IDLE_FOR)
+    }
+
+    fn closing_after(db: &DatabaseConnection, purpose: Purpose, idle_for: Duration) -> Option<Self> {
         if db.get_database_backend() != DbBackend::Postgres {
             return None;
         }
         let pool = db.get_postgres_connection_pool();
         let options =
             (*pool.connect_options()).clone().options([purpose.setting()]).application_name(purpose.application_name());
-        Some(Self { purpose, options, idle: Mutex::new(Vec::new()), slots: Semaphore::new(CONNECTIONS) })
+        let idle = Arc::new(Mutex::new(Vec::new()));
+        close_idle_ones(Arc::downgrade(&idle), idle_for);
+        Some(Self { purpose, options, idle, slots: Semaphore::new(CONNECTIONS) })
     }
 
     /// (connections open or opening, idle, most allowed), for the
@@ -224,19 +230,37 @@ impl PgDirect {
         Ok(out)
     }
 
-    /// The most recently used idle connection; those idle too long are
-    /// closed (dropped: Postgres ends a backend whose client left outside
-    /// a transaction without a word in its log).
+    /// The most recently used idle connection: the others sink, and are
+    /// closed once idle long enough.
     fn take_idle(&self) -> Option<Idle> {
-        let mut idle = self.idle();
-        let now = Instant::now();
-        idle.retain(|c| now.duration_since(c.since) < IDLE_FOR);
-        idle.pop()
+        self.idle().pop()
     }
 
     fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.idle)
     }
+}
+
+fn lock(idle: &Mutex<Vec<Idle>>) -> MutexGuard<'_, Vec<Idle>> {
+    idle.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Closes, every half `idle_for`, the connections idle `idle_for` or more,
+/// until their set is dropped (dropped connections: Postgres ends a
+/// backend whose client left outside a transaction without a word in its
+/// log). Outside a Tokio runtime (no set is made there) nothing is closed.
+fn close_idle_ones(idle: Weak<Mutex<Vec<Idle>>>, idle_for: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(idle_for / 2);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(idle) = idle.upgrade() else { return };
+            let now = Instant::now();
+            lock(&idle).retain(|c| now.duration_since(c.since) < idle_for);
+        }
+    });
 }
 
 /// A failed statement, as sea-orm's own pool reports it.
@@ -412,6 +436,21 @@ mod tests {
         let now = job_template::Entity::find_by_id("a").one(&scratch.db).await.unwrap().expect("a");
         assert_eq!(now.name, "second");
         assert_eq!(writes.counts(), (1, 1, CONNECTIONS as u32), "the new connection is kept");
+        scratch.remove().await;
+    }
+
+    /// Connections idle long enough are closed even when no statement
+    /// comes to find them: a quiet edpd holds no backend.
+    #[tokio::test]
+    async fn idle_connections_are_closed_with_no_statement_to_find_them() {
+        let (scratch, rows, _) = with_templates(Purpose::Reads).await;
+        let reads = PgDirect::closing_after(&scratch.db, Purpose::Reads, Duration::from_millis(300)).expect("Postgres");
+        let one = job_template::Entity::find().filter(job_template::Column::Id.eq("a"));
+        assert_eq!(one.all(&reads).await.unwrap(), vec![rows[0].clone()]);
+        assert_eq!(reads.counts(), (1, 1, CONNECTIONS as u32), "kept once read");
+
+        wait_for_backends(&scratch, Purpose::Reads, 0).await;
+        assert_eq!(reads.counts(), (0, 0, CONNECTIONS as u32));
         scratch.remove().await;
     }
 }
