@@ -23,6 +23,11 @@ use crate::error::Result;
 /// connection that waits for itself until `acquire_timeout`.
 const SQLITE_CONNECTIONS: u32 = 1;
 
+/// sqlx's connections to Postgres: its transactions, and the statements
+/// not on `crate::pg_direct`'s own connections (eight reads', eight
+/// flushed and eight unflushed writes').
+const POSTGRES_CONNECTIONS: u32 = 8;
+
 /// How long a statement waits for a connection (or for one to open)
 /// before it fails as the database being unavailable.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +40,7 @@ pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// every pending migration. An SQLite file is created on first use.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let sqlite = url.starts_with("sqlite");
-    let connections = if sqlite { SQLITE_CONNECTIONS } else { 16 };
+    let connections = if sqlite { SQLITE_CONNECTIONS } else { POSTGRES_CONNECTIONS };
     let mut options = ConnectOptions::new(url.to_string());
     options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT).max_connections(connections);
     // sqlx pings a connection each time it is taken from the pool (and
@@ -90,10 +95,10 @@ pub(crate) enum Commit {
     Unflushed,
 }
 
-/// Where a write committed a given way goes (`Edp::db_for`): sqlx's pool,
-/// or on Postgres, for [`Commit::Unflushed`], connections of their own
-/// with `synchronous_commit = off` (a startup option: no statement more;
-/// `crate::pg_direct`). Unflushed writes are single statements: no
+/// Where a single-statement write committed a given way goes
+/// (`Edp::db_for`): on Postgres connections of their own, each way's
+/// (`crate::pg_direct`; `synchronous_commit = off` is a startup option of
+/// the unflushed ones: no statement more); elsewhere sqlx's pool. No
 /// transaction is begun on them.
 pub(crate) enum Writer<'a> {
     Pool(&'a DatabaseConnection),
@@ -272,6 +277,8 @@ mod tests {
         assert_eq!(synchronous_commit(&db).await, "on");
         let unflushed = crate::pg_direct::PgDirect::of(&db, crate::pg_direct::Purpose::UnflushedWrites);
         assert_eq!(synchronous_commit(&unflushed.expect("connections of their own")).await, "off");
+        let flushed = crate::pg_direct::PgDirect::of(&db, crate::pg_direct::Purpose::FlushedWrites);
+        assert_eq!(synchronous_commit(&flushed.expect("connections of their own")).await, "on");
         assert_eq!(synchronous_commit(&db).await, "on", "the main pool is unchanged");
     }
 }

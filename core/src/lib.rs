@@ -46,9 +46,10 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
-    /// The connections for writes committed without waiting for the log's
-    /// flush (`db::Commit::Unflushed`), where the database has them
+    /// The connections for the job manager's single-statement writes, each
+    /// way of committing (`db::Commit`), where the database has them
     /// (Postgres).
+    flushed: Option<pg_direct::PgDirect>,
     unflushed: Option<pg_direct::PgDirect>,
     /// Where the API's reads go (executions, catalog lookups).
     reads: reads::Reads,
@@ -71,9 +72,11 @@ impl Edp {
                 .ok(),
             reads::Reads::Postgres(_) | reads::Reads::Orm => None,
         };
+        let flushed = pg_direct::PgDirect::of(&db, pg_direct::Purpose::FlushedWrites);
         let unflushed = pg_direct::PgDirect::of(&db, pg_direct::Purpose::UnflushedWrites);
         Self(Arc::new(Inner {
             db,
+            flushed,
             unflushed,
             reads,
             _checkpoints,
@@ -96,16 +99,18 @@ impl Edp {
     }
 
     /// Where a write committed `commit`'s way goes.
+    /// Not inside a transaction: those stay on [`Self::db`].
     pub(crate) fn db_for(&self, commit: db::Commit) -> db::Writer<'_> {
-        match (commit, &self.0.unflushed) {
-            (db::Commit::Unflushed, Some(direct)) => db::Writer::Direct(direct),
-            (db::Commit::Flushed, _) | (db::Commit::Unflushed, None) => db::Writer::Pool(&self.0.db),
-        }
+        let direct = match commit {
+            db::Commit::Flushed => &self.0.flushed,
+            db::Commit::Unflushed => &self.0.unflushed,
+        };
+        direct.as_ref().map_or(db::Writer::Pool(&self.0.db), db::Writer::Direct)
     }
 
-    /// The unflushed writes' own connections, where they have them.
-    pub(crate) fn unflushed(&self) -> Option<&pg_direct::PgDirect> {
-        self.0.unflushed.as_ref()
+    /// The writes' own connections, where they have them.
+    pub(crate) fn direct_writes(&self) -> impl Iterator<Item = &pg_direct::PgDirect> {
+        self.0.flushed.iter().chain(&self.0.unflushed)
     }
 
     pub(crate) fn reads(&self) -> &reads::Reads {

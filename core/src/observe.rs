@@ -282,16 +282,16 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
 }
 
 /// Every connection of this edpd: sqlx's pool (as [`pool`] counts it), and
-/// on Postgres the reads' and the unflushed writes' own.
+/// on Postgres the reads' and the writes' own.
 fn pools(edp: &Edp) -> (u32, usize, u32) {
     let reads = match edp.reads() {
         crate::reads::Reads::Postgres(reads) => Some(reads.counts()),
         crate::reads::Reads::SqliteFile(_) | crate::reads::Reads::Orm => None,
     };
-    let unflushed = edp.unflushed().map(crate::pg_direct::PgDirect::counts);
+    let writes = edp.direct_writes().map(crate::pg_direct::PgDirect::counts);
     std::iter::once(pool(edp.db()))
         .chain(reads)
-        .chain(unflushed)
+        .chain(writes)
         .fold((0, 0, 0), |sum, p| (sum.0 + p.0, sum.1 + p.1, sum.2 + p.2))
 }
 

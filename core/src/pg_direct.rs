@@ -1,7 +1,8 @@
 //! Postgres connections outside sqlx's pool, for single statements: the
 //! API's reads (`crate::reads`: a job, a page of jobs, the catalog's
-//! lookups, a hinted job's row) and the scheduler's unflushed writes
-//! (`db::Commit::Unflushed`: its claims, records and leases given back).
+//! lookups, a hinted job's row) and the job manager's writes outside
+//! transactions (`Edp::db_for`: a job's insert, the scheduler's claims,
+//! records and leases given back), flushed or not (`db::Commit`).
 //! Each set is sea-orm's `ConnectionTrait`, so sea-orm builds, binds and
 //! decodes as it does on its own pool.
 //!
@@ -59,8 +60,12 @@ pub(crate) enum Purpose {
     /// The API's reads: read-only; a statement that finds its idle
     /// connection gone runs again on a new one.
     Reads,
-    /// The scheduler's unflushed writes (`synchronous_commit = off`): an
-    /// idle connection is tested before a write, never the write run twice.
+    /// Writes committed once the log is flushed (`db::Commit::Flushed`):
+    /// an idle connection is tested before a write, never the write run
+    /// twice.
+    FlushedWrites,
+    /// Writes answered before the flush (`db::Commit::Unflushed`,
+    /// `synchronous_commit = off`), tested as the flushed ones.
     UnflushedWrites,
 }
 
@@ -69,14 +74,17 @@ impl Purpose {
     pub(crate) fn application_name(self) -> &'static str {
         match self {
             Self::Reads => "edpd reads",
+            Self::FlushedWrites => "edpd writes",
             Self::UnflushedWrites => "edpd unflushed writes",
         }
     }
 
-    fn setting(self) -> (&'static str, &'static str) {
+    /// The server setting its connections start with.
+    fn settings(self) -> Vec<(&'static str, &'static str)> {
         match self {
-            Self::Reads => ("default_transaction_read_only", "on"),
-            Self::UnflushedWrites => ("synchronous_commit", "off"),
+            Self::Reads => vec![("default_transaction_read_only", "on")],
+            Self::FlushedWrites => vec![],
+            Self::UnflushedWrites => vec![("synchronous_commit", "off")],
         }
     }
 }
@@ -179,7 +187,7 @@ impl PgDirect {
         }
         let pool = db.get_postgres_connection_pool();
         let options =
-            (*pool.connect_options()).clone().options([purpose.setting()]).application_name(purpose.application_name());
+            (*pool.connect_options()).clone().options(purpose.settings()).application_name(purpose.application_name());
         let idle = Arc::new(Mutex::new(Vec::new()));
         close_idle_ones(Arc::downgrade(&idle), idle_for);
         Some(Self { purpose, options, idle, slots: Semaphore::new(CONNECTIONS) })
@@ -206,7 +214,7 @@ impl PgDirect {
                     }
                     done => return done.map_err(error::<R>),
                 },
-                Purpose::UnflushedWrites => {
+                Purpose::FlushedWrites | Purpose::UnflushedWrites => {
                     let mut conn = idle.conn;
                     let tested = idle.since.elapsed() < crate::db::PING_IF_IDLE_FOR || conn.ping().await.is_ok();
                     if tested {

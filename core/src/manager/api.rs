@@ -117,7 +117,7 @@ pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Executi
     let at_once = scheduler::may_launch_at_once(edp, &prepared.resolved.cluster);
     let mut row = prepared.row(scope, None);
     let lease = at_once.then(|| lease::claim_new(edp, &mut row));
-    let row = row.insert(edp.db()).await?;
+    let row = row.insert(&edp.db_for(crate::db::Commit::Flushed)).await?;
     Ok(match lease {
         Some(lease) => {
             let shown = Execution::from(row.clone());

@@ -126,7 +126,7 @@ pub(crate) fn took_all(got: usize, asked: u64) -> bool {
 
 /// Claims up to `limit` due rows of one cluster's `work`, oldest due first.
 pub(crate) async fn claim_due(edp: &Edp, cluster_id: &str, work: Work, limit: u64) -> Result<Vec<Claimed>> {
-    claim_due_on(edp.db(), edp, cluster_id, work, limit).await
+    claim_due_on(&edp.db_for(Commit::Flushed), edp, cluster_id, work, limit).await
 }
 
 /// Claims up to `limit` due cancels and launches of one cluster, cancels

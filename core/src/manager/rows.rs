@@ -203,13 +203,14 @@ pub(crate) async fn write_if(edp: &Edp, id: &str, expected: Status, changes: Act
         .set(changes)
         .filter(job_execution::Column::Id.eq(id))
         .filter(job_execution::Column::Status.eq(expected.as_str()))
-        .exec(edp.db())
+        .exec(&edp.db_for(Commit::Flushed))
         .await?;
     Ok(done.rows_affected > 0)
 }
 
 pub(crate) async fn write(edp: &Edp, id: &str, changes: ActiveModel) -> Result<()> {
-    job_execution::Entity::update_many().set(changes).filter(job_execution::Column::Id.eq(id)).exec(edp.db()).await?;
+    let update = job_execution::Entity::update_many().set(changes).filter(job_execution::Column::Id.eq(id));
+    update.exec(&edp.db_for(Commit::Flushed)).await?;
     Ok(())
 }
 

@@ -406,9 +406,9 @@ async fn readyz_follows_the_database_on_postgres() {
     let db = crate::postgres::database();
     let app = TestApp::builder().env("EDP__DATABASE__URL", &db.url()).start().await;
     app.get("/readyz").await.expect(200);
-    // Every connection counts: the pool's 16, 8 for the writes that do not
-    // wait for the log's flush (core's `db::Commit`), and the reads' own 8
-    // (core's `pg_direct`).
+    // Every connection counts: sqlx's pool's 8, and core's `pg_direct`'s
+    // 8 each for the reads, the job manager's writes, and its writes that
+    // do not wait for the log's flush (core's `db::Commit`).
     let (scrape, text) = Scrape::of(&app).await;
     assert_eq!(scrape.sum("edp_db_pool_max_connections", &[]), 32.0, "{text}");
     let log = app.log();
