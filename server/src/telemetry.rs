@@ -93,7 +93,7 @@ fn describe() {
     );
     describe_gauge!(
         DB_POOL,
-        "Database connections of this edpd (on Postgres sqlx's pool, and the reads' and the unflushed writes' own), by state (in_use, idle)."
+        "Database connections of this edpd (on Postgres sqlx's pool, and the reads' and the writes' own: core's pg_direct), by state (in_use, idle)."
     );
     describe_gauge!(DB_POOL_MAX, "The most database connections this edpd opens.");
     describe_gauge!(ENGINES, "Engine plugins loaded.");
