@@ -95,18 +95,19 @@ pub(crate) enum Commit {
     Unflushed,
 }
 
-/// Where a single-statement write committed a given way goes
-/// (`Edp::db_for`): on Postgres connections of their own, each way's
-/// (`crate::pg_direct`; `synchronous_commit = off` is a startup option of
-/// the unflushed ones: no statement more); elsewhere sqlx's pool. No
-/// transaction is begun on them.
-pub(crate) enum Writer<'a> {
+/// A connection for single statements: sqlx's pool, or on Postgres one of
+/// `crate::pg_direct`'s sets. Where a write committed a given way goes
+/// (`Edp::db_for`: each way has its set; `synchronous_commit = off` is a
+/// startup option of the unflushed one's, no statement more), and where
+/// sea-orm reads what `crate::sqlite_reads` does not (`reads::Reads::orm`).
+/// No transaction is begun on it.
+pub(crate) enum Conn<'a> {
     Pool(&'a DatabaseConnection),
     Direct(&'a crate::pg_direct::PgDirect),
 }
 
 #[async_trait::async_trait]
-impl sea_orm::ConnectionTrait for Writer<'_> {
+impl sea_orm::ConnectionTrait for Conn<'_> {
     fn get_database_backend(&self) -> sea_orm::DbBackend {
         match self {
             Self::Pool(db) => db.get_database_backend(),

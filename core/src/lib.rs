@@ -100,12 +100,12 @@ impl Edp {
 
     /// Where a write committed `commit`'s way goes.
     /// Not inside a transaction: those stay on [`Self::db`].
-    pub(crate) fn db_for(&self, commit: db::Commit) -> db::Writer<'_> {
+    pub(crate) fn db_for(&self, commit: db::Commit) -> db::Conn<'_> {
         let direct = match commit {
             db::Commit::Flushed => &self.0.flushed,
             db::Commit::Unflushed => &self.0.unflushed,
         };
-        direct.as_ref().map_or(db::Writer::Pool(&self.0.db), db::Writer::Direct)
+        direct.as_ref().map_or(db::Conn::Pool(&self.0.db), db::Conn::Direct)
     }
 
     /// The writes' own connections, where they have them.

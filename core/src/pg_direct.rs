@@ -1,8 +1,8 @@
 //! Postgres connections outside sqlx's pool, for single statements: the
 //! API's reads (`crate::reads`: a job, a page of jobs, the catalog's
-//! lookups, a hinted job's row) and the job manager's writes outside
-//! transactions (`Edp::db_for`: a job's insert, the scheduler's claims,
-//! records and leases given back), flushed or not (`db::Commit`).
+//! lookups, a hinted job's row) and the job manager's frequent writes
+//! outside transactions (`Edp::db_for`: a job's insert, the scheduler's
+//! claims, records and leases given back), flushed or not (`db::Commit`).
 //! Each set is sea-orm's `ConnectionTrait`, so sea-orm builds, binds and
 //! decodes as it does on its own pool.
 //!

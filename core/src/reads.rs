@@ -12,14 +12,15 @@
 //! moment: the reads see every commit made before they began. Writes,
 //! and reads inside a transaction, stay on sea-orm.
 //!
-//! The Postgres and sea-orm branches' futures are boxed: they are
-//! kilobytes, and every SQLite read's future (and its request's, which
-//! holds it) would otherwise be as large.
+//! sea-orm's futures are boxed: they are kilobytes, and every SQLite
+//! read's future (and its request's, which holds it) would otherwise be
+//! as large.
 
 use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Select};
 use serde::de::DeserializeOwned;
 
 use crate::Edp;
+use crate::db::Conn;
 use crate::entity::job_execution;
 use crate::error::Result;
 use crate::pg_direct::{PgDirect, Purpose};
@@ -55,6 +56,15 @@ impl Reads {
             Self::Orm
         }
     }
+
+    /// Where sea-orm reads (all but an SQLite file): the reads' own
+    /// connections on Postgres, else `db`, edpd's pool.
+    fn orm<'a>(&'a self, db: &'a DatabaseConnection) -> Conn<'a> {
+        match self {
+            Self::Postgres(reads) => Conn::Direct(reads),
+            Self::SqliteFile(_) | Self::Orm => Conn::Pool(db),
+        }
+    }
 }
 
 /// `select.all(db)` on `edp`'s database.
@@ -65,8 +75,7 @@ where
 {
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.models(select),
-        Reads::Postgres(reads) => Ok(Box::pin(select.all(&**reads)).await?),
-        Reads::Orm => Ok(Box::pin(select.all(edp.db())).await?),
+        orm => Ok(Box::pin(select.all(&orm.orm(edp.db()))).await?),
     }
 }
 
@@ -78,8 +87,7 @@ where
 {
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.rows_as(select),
-        Reads::Postgres(reads) => Ok(Box::pin(select.into_model::<M>().all(&**reads)).await?),
-        Reads::Orm => Ok(Box::pin(select.into_model::<M>().all(edp.db())).await?),
+        orm => Ok(Box::pin(select.into_model::<M>().all(&orm.orm(edp.db()))).await?),
     }
 }
 
@@ -100,14 +108,13 @@ pub(crate) async fn execution(
     scope: &Scope,
     extra: Extra,
 ) -> Result<Option<job_execution::Model>> {
-    let select = || {
-        job_execution::Entity::find_by_id(id)
-            .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic))
-    };
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.execution(id, scope, extra),
-        Reads::Postgres(reads) => Box::pin(crate::db::by_key(select(), &**reads)).await,
-        Reads::Orm => Box::pin(crate::db::by_key(select(), edp.db())).await,
+        orm => {
+            let select = job_execution::Entity::find_by_id(id)
+                .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));
+            Box::pin(crate::db::by_key(select, &orm.orm(edp.db()))).await
+        }
     }
 }
 
@@ -118,8 +125,7 @@ impl crate::paging::Rows<job_execution::Entity> for Executions<'_> {
     async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
         match self.0.reads() {
             Reads::SqliteFile(reads) => reads.executions(select, self.1),
-            Reads::Postgres(reads) => Ok(Box::pin(select.all(&**reads)).await?),
-            Reads::Orm => Ok(Box::pin(select.all(self.0.db())).await?),
+            orm => Ok(Box::pin(select.all(&orm.orm(self.0.db()))).await?),
         }
     }
 }
