@@ -7,7 +7,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::error::Result;
 
-/// sqlx connections to an SQLite file: one, its only writer.
+/// sqlx connections to an SQLite file: one.
 ///
 /// SQLite writes one transaction at a time. With several connections, a
 /// write that finds the lock taken sleeps in SQLite's busy handler (1, 2,
@@ -16,7 +16,9 @@ use crate::error::Result;
 /// `edp-bench`'s launches an insert took 1.1 ms on the connection's thread
 /// with eight connections and 0.17 ms with one (BENCHMARKS.md, issue 16).
 /// The API's reads (a job, a list, the catalog's lookups) go to
-/// `crate::sqlite_reads`' own connections and never wait for this one.
+/// `crate::sqlite_reads`' own connections and never wait for this one; the
+/// job manager's frequent writes go to `crate::sqlite_writes`' thread, the
+/// one other writer, which queues its own and commits them in groups.
 ///
 /// Invariant: nothing holds a transaction (or a streamed result) of
 /// `Edp::db` while awaiting another statement on `Edp::db` itself: with one
@@ -95,8 +97,10 @@ pub(crate) enum Commit {
     Unflushed,
 }
 
-/// A connection for single statements: sqlx's pool, or on Postgres one of
-/// `crate::pg_direct`'s sets. Where a write committed a given way goes
+/// A connection for single statements: sqlx's pool, on Postgres one of
+/// `crate::pg_direct`'s sets, on an SQLite file `crate::sqlite_writes`'
+/// thread for [`Conn::update`] and [`Conn::insert`] (and the pool for what
+/// sea-orm runs through `ConnectionTrait`). Where a write committed a given way goes
 /// (`Edp::db_for`: each way has its set; `synchronous_commit = off` is a
 /// startup option of the unflushed one's, no statement more), and where
 /// sea-orm reads what `crate::sqlite_reads` does not (`reads::Reads::orm`).
@@ -104,27 +108,61 @@ pub(crate) enum Commit {
 pub(crate) enum Conn<'a> {
     Pool(&'a DatabaseConnection),
     Direct(&'a crate::pg_direct::PgDirect),
+    /// On an SQLite file: [`Conn::execute`] on the writes' thread, what
+    /// sea-orm runs (a statement giving rows) on the pool.
+    SqliteWrites(&'a crate::sqlite_writes::SqliteWrites, &'a DatabaseConnection),
+}
+
+impl Conn<'_> {
+    /// Runs `update` and gives the rows it changed, as sea-orm's
+    /// `UpdateMany::exec` does: the job manager's frequent writes, which on
+    /// an SQLite file are committed in groups (`crate::sqlite_writes`).
+    pub(crate) async fn update<E: sea_orm::EntityTrait>(&self, update: sea_orm::UpdateMany<E>) -> Result<u64> {
+        use sea_orm::QueryTrait;
+        if update.as_query().get_values().is_empty() {
+            return Ok(0);
+        }
+        self.execute(update.build(self.backend())).await
+    }
+
+    /// Inserts `insert`'s rows (no `RETURNING`: the caller has them).
+    pub(crate) async fn insert<A: sea_orm::ActiveModelTrait>(&self, insert: sea_orm::Insert<A>) -> Result<()> {
+        use sea_orm::QueryTrait;
+        self.execute(insert.build(self.backend())).await.map(drop)
+    }
+
+    async fn execute(&self, statement: sea_orm::Statement) -> Result<u64> {
+        use sea_orm::ConnectionTrait;
+        match self {
+            Self::SqliteWrites(writes, _) => writes.execute(statement).await,
+            Self::Pool(_) | Self::Direct(_) => Ok(self.execute_raw(statement).await?.rows_affected()),
+        }
+    }
+
+    fn backend(&self) -> sea_orm::DbBackend {
+        sea_orm::ConnectionTrait::get_database_backend(self)
+    }
 }
 
 #[async_trait::async_trait]
 impl sea_orm::ConnectionTrait for Conn<'_> {
     fn get_database_backend(&self) -> sea_orm::DbBackend {
         match self {
-            Self::Pool(db) => db.get_database_backend(),
+            Self::Pool(db) | Self::SqliteWrites(_, db) => db.get_database_backend(),
             Self::Direct(direct) => direct.get_database_backend(),
         }
     }
 
     async fn execute_raw(&self, statement: sea_orm::Statement) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
         match self {
-            Self::Pool(db) => db.execute_raw(statement).await,
+            Self::Pool(db) | Self::SqliteWrites(_, db) => db.execute_raw(statement).await,
             Self::Direct(direct) => direct.execute_raw(statement).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
         match self {
-            Self::Pool(db) => db.execute_unprepared(sql).await,
+            Self::Pool(db) | Self::SqliteWrites(_, db) => db.execute_unprepared(sql).await,
             Self::Direct(direct) => direct.execute_unprepared(sql).await,
         }
     }
@@ -134,14 +172,14 @@ impl sea_orm::ConnectionTrait for Conn<'_> {
         statement: sea_orm::Statement,
     ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
         match self {
-            Self::Pool(db) => db.query_one_raw(statement).await,
+            Self::Pool(db) | Self::SqliteWrites(_, db) => db.query_one_raw(statement).await,
             Self::Direct(direct) => direct.query_one_raw(statement).await,
         }
     }
 
     async fn query_all_raw(&self, statement: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
         match self {
-            Self::Pool(db) => db.query_all_raw(statement).await,
+            Self::Pool(db) | Self::SqliteWrites(_, db) => db.query_all_raw(statement).await,
             Self::Direct(direct) => direct.query_all_raw(statement).await,
         }
     }

@@ -25,6 +25,7 @@ pub mod scope;
 pub mod settings;
 mod sqlite_checkpoints;
 mod sqlite_reads;
+mod sqlite_writes;
 pub mod status;
 pub mod time;
 mod validate;
@@ -46,11 +47,8 @@ pub struct Edp(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
-    /// The connections for the job manager's single-statement writes, each
-    /// way of committing (`db::Commit`), where the database has them
-    /// (Postgres).
-    flushed: Option<pg_direct::PgDirect>,
-    unflushed: Option<pg_direct::PgDirect>,
+    /// Where the job manager's single-statement writes go.
+    writes: Writes,
     /// Where the API's reads go (executions, catalog lookups).
     reads: reads::Reads,
     /// The write-ahead log's checkpoints, on an SQLite file.
@@ -59,6 +57,32 @@ struct Inner {
     settings: Settings,
     jobs: manager::State,
     hints: UnboundedSender<String>,
+}
+
+/// Where the job manager's single-statement writes go (`Edp::db_for`).
+enum Writes {
+    /// Connections of their own, one set each way of committing
+    /// (`db::Commit`). Boxed: their connection options are large.
+    Postgres { flushed: Box<pg_direct::PgDirect>, unflushed: Box<pg_direct::PgDirect> },
+    /// A thread of their own, committing them in groups (SQLite has one
+    /// way of committing).
+    SqliteFile(sqlite_writes::SqliteWrites),
+    /// sqlx's pool (an in-memory SQLite database, in tests).
+    Pool,
+}
+
+impl Writes {
+    fn of(db: &DatabaseConnection) -> Self {
+        let flushed = pg_direct::PgDirect::of(db, pg_direct::Purpose::FlushedWrites);
+        let unflushed = pg_direct::PgDirect::of(db, pg_direct::Purpose::UnflushedWrites);
+        if let (Some(flushed), Some(unflushed)) = (flushed, unflushed) {
+            Self::Postgres { flushed: Box::new(flushed), unflushed: Box::new(unflushed) }
+        } else if let Some(writes) = sqlite_writes::SqliteWrites::of(db) {
+            Self::SqliteFile(writes)
+        } else {
+            Self::Pool
+        }
+    }
 }
 
 impl Edp {
@@ -72,12 +96,10 @@ impl Edp {
                 .ok(),
             reads::Reads::Postgres(_) | reads::Reads::Orm => None,
         };
-        let flushed = pg_direct::PgDirect::of(&db, pg_direct::Purpose::FlushedWrites);
-        let unflushed = pg_direct::PgDirect::of(&db, pg_direct::Purpose::UnflushedWrites);
+        let writes = Writes::of(&db);
         Self(Arc::new(Inner {
             db,
-            flushed,
-            unflushed,
+            writes,
             reads,
             _checkpoints,
             engines,
@@ -101,16 +123,21 @@ impl Edp {
     /// Where a write committed `commit`'s way goes.
     /// Not inside a transaction: those stay on [`Self::db`].
     pub(crate) fn db_for(&self, commit: db::Commit) -> db::Conn<'_> {
-        let direct = match commit {
-            db::Commit::Flushed => &self.0.flushed,
-            db::Commit::Unflushed => &self.0.unflushed,
-        };
-        direct.as_ref().map_or(db::Conn::Pool(&self.0.db), db::Conn::Direct)
+        match (&self.0.writes, commit) {
+            (Writes::Postgres { flushed, .. }, db::Commit::Flushed) => db::Conn::Direct(flushed),
+            (Writes::Postgres { unflushed, .. }, db::Commit::Unflushed) => db::Conn::Direct(unflushed),
+            (Writes::SqliteFile(writes), _) => db::Conn::SqliteWrites(writes, &self.0.db),
+            (Writes::Pool, _) => db::Conn::Pool(&self.0.db),
+        }
     }
 
-    /// The writes' own connections, where they have them.
+    /// The writes' own Postgres connections, where they have them.
     pub(crate) fn direct_writes(&self) -> impl Iterator<Item = &pg_direct::PgDirect> {
-        self.0.flushed.iter().chain(&self.0.unflushed)
+        match &self.0.writes {
+            Writes::Postgres { flushed, unflushed } => vec![&**flushed, &**unflushed],
+            Writes::SqliteFile(_) | Writes::Pool => vec![],
+        }
+        .into_iter()
     }
 
     pub(crate) fn reads(&self) -> &reads::Reads {

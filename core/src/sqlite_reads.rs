@@ -10,8 +10,8 @@
 //! same `Select`) on the calling thread.
 //!
 //! Invariants:
-//! - **Reads only**: each connection is `query_only`; every write stays on
-//!   sea-orm, so there is one write path and one place for transactions.
+//! - **Reads only**: each connection is `query_only`; writes are sqlx's
+//!   pool's and `crate::sqlite_writes`' thread's.
 //! - **No stale reads**: each statement runs in its own implicit read
 //!   transaction, begun when it starts (WAL: a reader sees every commit
 //!   made before, and never waits for a writer), and every statement is
@@ -200,7 +200,7 @@ fn statement<E: EntityTrait>(select: Select<E>) -> Result<(String, Vec<SqlValue>
 }
 
 /// A bound value, encoded as sqlx-sqlite encodes it.
-fn bind(value: &Value) -> Result<SqlValue> {
+pub(crate) fn bind(value: &Value) -> Result<SqlValue> {
     let unsupported = || Error::Internal(format!("no SQLite encoding for {value:?}"));
     Ok(match value {
         Value::Bool(v) => v.map_or(SqlValue::Null, |b| SqlValue::Integer(b.into())),
@@ -216,6 +216,9 @@ fn bind(value: &Value) -> Result<SqlValue> {
         Value::ChronoDateTimeUtc(v) => {
             v.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
         }
+        // sqlx's `Json` encodes as compact text (`crate::sqlite_writes`
+        // writes JSON columns).
+        Value::Json(v) => v.as_ref().map_or(SqlValue::Null, |j| SqlValue::Text(j.to_string())),
         _ => return Err(unsupported()),
     })
 }
@@ -354,7 +357,7 @@ fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeZone;
     use edp_migrations::{Migrator, MigratorTrait};
     use sea_orm::{
@@ -365,7 +368,7 @@ mod tests {
     use super::*;
     use crate::model::Execution;
 
-    fn row(id: &str, project: &str, public: bool, created: DateTime<Utc>) -> job_execution::Model {
+    pub(crate) fn row(id: &str, project: &str, public: bool, created: DateTime<Utc>) -> job_execution::Model {
         job_execution::Model {
             id: id.into(),
             project_id: project.into(),
@@ -406,7 +409,7 @@ mod tests {
 
     /// A migrated database in `dir`, without foreign keys: the rows name
     /// no real template or cluster.
-    async fn database(dir: &Path) -> DatabaseConnection {
+    pub(crate) async fn database(dir: &Path) -> DatabaseConnection {
         let url = format!("sqlite://{}?mode=rwc", dir.join("edp.sqlite").display());
         let mut options = sea_orm::ConnectOptions::new(url);
         options.map_sqlx_sqlite_opts(|o| {

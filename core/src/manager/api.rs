@@ -3,7 +3,7 @@
 use edp_engine_api::abi::ErrorKind;
 use edp_engine_api::host::CallError;
 use edp_engine_api::wire::{LogChunk, LogRequest, Object};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TryIntoModel};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -117,7 +117,10 @@ pub async fn launch_job(edp: &Edp, scope: &Scope, new: NewJob) -> Result<Executi
     let at_once = scheduler::may_launch_at_once(edp, &prepared.resolved.cluster);
     let mut row = prepared.row(scope, None);
     let lease = at_once.then(|| lease::claim_new(edp, &mut row));
-    let row = row.insert(&edp.db_for(crate::db::Commit::Flushed)).await?;
+    // Inserted without reading it back: what is stored is what was built
+    // (times are kept to the microsecond, as both databases keep them).
+    edp.db_for(crate::db::Commit::Flushed).insert(job_execution::Entity::insert(row.clone())).await?;
+    let row = row.try_into_model()?;
     Ok(match lease {
         Some(lease) => {
             let shown = Execution::from(row.clone());

@@ -409,12 +409,11 @@ pub(crate) async fn release_unchanged(edp: &Edp, batch: Vec<(Lease, Status, Date
     }
     for ((token, status, next), ids) in groups {
         let next_at = Expr::case(C::Status.eq(status), Expr::val(next)).finally(Expr::col(C::NextActionAt));
-        unleased()
+        let update = unleased()
             .col_expr(C::NextActionAt, next_at.into())
             .filter(C::Id.is_in(ids))
-            .filter(C::LeaseToken.eq(token))
-            .exec(&edp.db_for(Commit::Unflushed))
-            .await?;
+            .filter(C::LeaseToken.eq(token));
+        edp.db_for(Commit::Unflushed).update(update).await?;
     }
     Ok(())
 }
@@ -431,23 +430,19 @@ fn unleased() -> sea_orm::UpdateMany<job_execution::Entity> {
 /// again `after` from now (a no-op if the lease was already given back).
 pub(crate) async fn release_for_retry(edp: &Edp, lease: &Lease, after: std::time::Duration) -> Result<()> {
     let due = time::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::seconds(5));
-    unleased()
+    let update = unleased()
         .col_expr(C::NextActionAt, Expr::val(due))
         .filter(C::Id.eq(lease.id.clone()))
-        .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(&edp.db_for(Commit::Unflushed))
-        .await?;
+        .filter(C::LeaseToken.eq(lease.token.clone()));
+    edp.db_for(Commit::Unflushed).update(update).await?;
     Ok(())
 }
 
 /// A lease given back with nothing else changed: the row changed under the
 /// task (a cancel, a delete), and whoever changed it set when it is due.
 pub(crate) async fn release(edp: &Edp, lease: &Lease) -> Result<()> {
-    unleased()
-        .filter(C::Id.eq(lease.id.clone()))
-        .filter(C::LeaseToken.eq(lease.token.clone()))
-        .exec(&edp.db_for(Commit::Unflushed))
-        .await?;
+    let update = unleased().filter(C::Id.eq(lease.id.clone())).filter(C::LeaseToken.eq(lease.token.clone()));
+    edp.db_for(Commit::Unflushed).update(update).await?;
     Ok(())
 }
 

@@ -145,14 +145,12 @@ pub(crate) async fn settle(
     expected: Status,
     changes: ActiveModel,
 ) -> Result<bool> {
-    let done = job_execution::Entity::update_many()
+    let update = job_execution::Entity::update_many()
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
         .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
-        .filter(job_execution::Column::Status.eq(expected.as_str()))
-        .exec(&edp.db_for(commit))
-        .await?;
-    Ok(done.rows_affected > 0)
+        .filter(job_execution::Column::Status.eq(expected.as_str()));
+    Ok(edp.db_for(commit).update(update).await? > 0)
 }
 
 /// A poll's last write without a lease (`poll::poll_hinted`): `changes` if
@@ -173,44 +171,38 @@ pub(crate) async fn settle_unclaimed(
         Some(job) => job_execution::Column::EngineJobId.eq(job.clone()),
         None => job_execution::Column::EngineJobId.is_null(),
     };
-    let done = job_execution::Entity::update_many()
+    let update = job_execution::Entity::update_many()
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(row.id.clone()))
         .filter(job_execution::Column::Status.eq(expected.as_str()))
         .filter(engine_job)
-        .filter(super::lease::free(time::now()))
-        .exec(&edp.db_for(commit))
-        .await?;
-    Ok(done.rows_affected > 0)
+        .filter(super::lease::free(time::now()));
+    Ok(edp.db_for(commit).update(update).await? > 0)
 }
 
 /// A write under `lease` whatever the status now (what the engine said,
 /// which the next step needs), giving the lease back.
 pub(crate) async fn settle_any(edp: &Edp, commit: Commit, lease: &Lease, changes: ActiveModel) -> Result<bool> {
-    let done = job_execution::Entity::update_many()
+    let update = job_execution::Entity::update_many()
         .set(releasing(changes))
         .filter(job_execution::Column::Id.eq(lease.id.clone()))
-        .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()))
-        .exec(&edp.db_for(commit))
-        .await?;
-    Ok(done.rows_affected > 0)
+        .filter(job_execution::Column::LeaseToken.eq(lease.token.clone()));
+    Ok(edp.db_for(commit).update(update).await? > 0)
 }
 
 /// Writes `changes` if the row still has the status it was read with.
 /// Returns whether it did.
 pub(crate) async fn write_if(edp: &Edp, id: &str, expected: Status, changes: ActiveModel) -> Result<bool> {
-    let done = job_execution::Entity::update_many()
+    let update = job_execution::Entity::update_many()
         .set(changes)
         .filter(job_execution::Column::Id.eq(id))
-        .filter(job_execution::Column::Status.eq(expected.as_str()))
-        .exec(&edp.db_for(Commit::Flushed))
-        .await?;
-    Ok(done.rows_affected > 0)
+        .filter(job_execution::Column::Status.eq(expected.as_str()));
+    Ok(edp.db_for(Commit::Flushed).update(update).await? > 0)
 }
 
 pub(crate) async fn write(edp: &Edp, id: &str, changes: ActiveModel) -> Result<()> {
     let update = job_execution::Entity::update_many().set(changes).filter(job_execution::Column::Id.eq(id));
-    update.exec(&edp.db_for(Commit::Flushed)).await?;
+    edp.db_for(Commit::Flushed).update(update).await?;
     Ok(())
 }
 
