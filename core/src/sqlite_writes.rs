@@ -14,8 +14,10 @@
 //! Invariants:
 //! - **Answered once committed**: no caller hears of its write before the
 //!   commit that holds it; a failed commit fails every write of its group.
-//! - **A failure is its write's alone**: in a group each write runs in a
-//!   savepoint, undone alone if it fails; the others commit.
+//! - **A failure is its write's alone**: a statement that fails in a group
+//!   is undone alone (SQLite's statement journal, under its default
+//!   `ABORT`, which sea-orm's statements use) and the others commit; one
+//!   that ends the whole transaction fails the group.
 //! - **Single statements that give no rows**: what sea-orm runs (its
 //!   transactions, a claim's `RETURNING`) stays on sqlx's pool
 //!   (`db::connect`), whose one connection is then the only other writer.
@@ -134,10 +136,13 @@ fn commit(conn: &Connection, mut group: Vec<Write>) {
     }
     let mut done = Vec::with_capacity(group.len());
     for write in &group {
-        done.push(in_savepoint(conn, &write.statement));
+        // A statement that fails is undone alone, the transaction going on
+        // (SQLite's statement journal: https://sqlite.org/lang_transaction.html,
+        // "Response To Errors Within A Transaction"), unless the failure
+        // ended the whole transaction (an I/O error, a full disk): then
+        // nothing of the group was written.
+        done.push(execute(conn, &write.statement));
         if conn.is_autocommit() {
-            // Its failure ended the whole transaction (SQLite does so for
-            // I/O errors, a full disk): nothing of the group was written.
             let e = done.pop().and_then(Result::err).map_or_else(|| "the transaction ended".into(), |e| e.to_string());
             return fail(group.into_iter().map(|write| write.answer), &e);
         }
@@ -149,19 +154,6 @@ fn commit(conn: &Connection, mut group: Vec<Write>) {
     for (write, done) in group.into_iter().zip(done) {
         let _ = write.answer.send(done);
     }
-}
-
-/// `statement` in a savepoint of its own, undone if it fails.
-fn in_savepoint(conn: &Connection, statement: &Statement) -> Result<u64> {
-    run(conn, "SAVEPOINT w").map_err(failed)?;
-    let done = execute(conn, statement);
-    // Ending a savepoint fails only with its transaction, which `commit`
-    // sees as the connection back in autocommit.
-    if done.is_err() {
-        let _ = run(conn, "ROLLBACK TO w");
-    }
-    let _ = run(conn, "RELEASE w");
-    done
 }
 
 /// One of the statements that make a group a transaction (prepared once).
@@ -293,6 +285,28 @@ mod tests {
         let alone = log_frames(&conn) - before;
         assert_eq!(grouped, 1, "the group's one commit wrote the table's one page once");
         assert_eq!(alone, 5, "each write alone is a commit of that page");
+    }
+
+    /// A write that ends the group's transaction (as SQLite does for an
+    /// I/O error or a full disk) fails the whole group: nothing of it is
+    /// written, and no write of it is told otherwise.
+    #[tokio::test]
+    async fn a_write_that_ends_the_transaction_fails_its_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, conn) = database(dir.path()).await;
+        let (first, first_done) = write(insert(1, "a"));
+        let (ender, ender_done) = write(Statement::from_string(DbBackend::Sqlite, "ROLLBACK"));
+        let (last, last_done) = write(insert(2, "b"));
+        commit(&conn, vec![first, ender, last]);
+        for done in [first_done, ender_done, last_done] {
+            let told = done.await.unwrap().map_err(|e| e.to_string());
+            assert!(told.as_ref().is_err_and(|e| e.contains("the transaction ended")), "{told:?}");
+        }
+        assert_eq!(values(&db).await, []);
+        assert!(conn.is_autocommit());
+        let (next, next_done) = write(insert(3, "c"));
+        commit(&conn, vec![next]);
+        assert_eq!(next_done.await.unwrap().unwrap(), 1, "the thread goes on");
     }
 
     /// A write waits for the pool's transaction holding SQLite's lock, and
