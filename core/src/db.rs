@@ -134,7 +134,7 @@ impl Conn<'_> {
     async fn execute(&self, statement: sea_orm::Statement) -> Result<u64> {
         use sea_orm::ConnectionTrait;
         match self {
-            Self::SqliteWrites(writes, _) => writes.execute(statement).await,
+            Self::SqliteWrites(writes, _) => Ok(writes.execute(statement).await?.changed),
             Self::Pool(_) | Self::Direct(_) => Ok(self.execute_raw(statement).await?.rows_affected()),
         }
     }

@@ -52,11 +52,21 @@ pub(crate) struct SqliteWrites {
     queue: mpsc::Sender<Write>,
 }
 
-/// A statement sent to the thread, and where its answer goes: the rows it
-/// changed, once committed.
+/// A statement sent to the thread, and where its answer goes, once
+/// committed.
 struct Write {
     statement: Statement,
-    answer: oneshot::Sender<Result<u64>>,
+    answer: oneshot::Sender<Result<Written>>,
+}
+
+/// What a write did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// The rows it changed.
+    pub(crate) changed: u64,
+    /// The first column of each row its `RETURNING` gave (a claim's ids),
+    /// as text.
+    pub(crate) returned: Vec<String>,
 }
 
 impl SqliteWrites {
@@ -83,9 +93,9 @@ impl SqliteWrites {
         Some(Self { queue })
     }
 
-    /// Runs `statement` (built for SQLite) and gives the rows it changed,
-    /// once it is committed.
-    pub(crate) async fn execute(&self, statement: Statement) -> Result<u64> {
+    /// Runs `statement` (built for SQLite) and tells what it did, once it
+    /// is committed.
+    pub(crate) async fn execute(&self, statement: Statement) -> Result<Written> {
         let (answer, done) = oneshot::channel();
         let gone = || Error::Internal("the database's writes' thread has ended".into());
         self.queue.send(Write { statement, answer }).map_err(|_| gone())?;
@@ -118,7 +128,15 @@ fn serve(conn: &Connection, waiting: &mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit(conn, group);
+        // A panic (none is known) fails its group's writes, whose callers
+        // hear that the thread ended, and not every write after it: the
+        // group's transaction, if still open, is rolled back.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(conn, group))).is_err() {
+            tracing::error!("a group of database writes panicked; its writes failed");
+            if !conn.is_autocommit() {
+                let _ = run(conn, "ROLLBACK");
+            }
+        }
     }
 }
 
@@ -161,7 +179,7 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute([])
 }
 
-fn fail(answers: impl Iterator<Item = oneshot::Sender<Result<u64>>>, e: &dyn std::fmt::Display) {
+fn fail(answers: impl Iterator<Item = oneshot::Sender<Result<Written>>>, e: &dyn std::fmt::Display) {
     for answer in answers {
         let _ = answer.send(Err(written(e)));
     }
@@ -172,16 +190,22 @@ fn written(e: impl std::fmt::Display) -> Error {
     Error::Database(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::Internal(format!("SQLite: {e}"))))
 }
 
-fn execute(conn: &Connection, statement: &Statement) -> Result<u64> {
+fn execute(conn: &Connection, statement: &Statement) -> Result<Written> {
     let values = match &statement.values {
         Some(values) => values.0.iter().map(sqlite_reads::bind).collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
-    let changed = conn
-        .prepare_cached(&statement.sql)
-        .and_then(|mut prepared| prepared.execute(rusqlite::params_from_iter(values)))
-        .map_err(failed)?;
-    Ok(changed as u64)
+    let written = || -> rusqlite::Result<Written> {
+        let mut prepared = conn.prepare_cached(&statement.sql)?;
+        if prepared.column_count() == 0 {
+            let changed = prepared.execute(rusqlite::params_from_iter(values))? as u64;
+            return Ok(Written { changed, returned: Vec::new() });
+        }
+        let returned = prepared.query_map(rusqlite::params_from_iter(values), |row| row.get(0))?;
+        let returned = returned.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(Written { changed: conn.changes(), returned })
+    };
+    written().map_err(failed)
 }
 
 /// A statement's failure: SQLite's lock held by the pool's connection past
@@ -222,7 +246,7 @@ mod tests {
         Statement::from_sql_and_values(DbBackend::Sqlite, "INSERT INTO t (id, v) VALUES (?, ?)", [id.into(), v.into()])
     }
 
-    fn write(statement: Statement) -> (Write, oneshot::Receiver<Result<u64>>) {
+    fn write(statement: Statement) -> (Write, oneshot::Receiver<Result<Written>>) {
         let (answer, done) = oneshot::channel();
         (Write { statement, answer }, done)
     }
@@ -242,8 +266,9 @@ mod tests {
     }
 
     /// A group is one transaction: its writes are answered with the rows
-    /// each changed, a failing one fails alone (the others are committed),
-    /// and the pages they share are written to the log once.
+    /// each changed (and returned), a failing one fails alone (the others
+    /// are committed), and the pages they share are written to the log
+    /// once.
     #[tokio::test]
     async fn a_group_commits_together_and_a_failure_is_its_writes_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -261,18 +286,24 @@ mod tests {
         let (w, done) = write(Statement::from_string(DbBackend::Sqlite, "UPDATE t SET v = v || '!' WHERE id < 3"));
         group.push(w);
         answers.push(done);
+        let returning = "UPDATE t SET v = v || '?' WHERE id > 1 RETURNING v";
+        let (w, returned) = write(Statement::from_string(DbBackend::Sqlite, returning));
+        group.push(w);
         commit(&conn, group);
+        let mut returned = returned.await.unwrap().unwrap();
+        returned.returned.sort();
+        assert_eq!(returned, Written { changed: 2, returned: vec!["b!?".into(), "d?".into()] });
 
         let mut told = Vec::new();
         for done in answers {
-            told.push(done.await.unwrap().map_err(|e| e.to_string()));
+            told.push(done.await.unwrap().map(|w| w.changed).map_err(|e| e.to_string()));
         }
         assert_eq!(told[0], Ok(1));
         assert_eq!(told[1], Ok(1));
         assert!(told[2].as_ref().is_err_and(|e| e.contains("CHECK constraint failed")), "{told:?}");
         assert_eq!(told[3], Ok(1));
         assert_eq!(told[4], Ok(2));
-        assert_eq!(values(&db).await, [(1, "a!".into()), (2, "b!".into()), (4, "d".into())]);
+        assert_eq!(values(&db).await, [(1, "a!".into()), (2, "b!?".into()), (4, "d?".into())]);
         let grouped = log_frames(&conn) - before;
 
         // The same writes one at a time: a commit, and its pages, each.
@@ -280,7 +311,7 @@ mod tests {
         for id in 10..15 {
             let (w, done) = write(insert(id, "x"));
             commit(&conn, vec![w]);
-            assert_eq!(done.await.unwrap().unwrap(), 1);
+            assert_eq!(done.await.unwrap().unwrap().changed, 1);
         }
         let alone = log_frames(&conn) - before;
         assert_eq!(grouped, 1, "the group's one commit wrote the table's one page once");
@@ -306,7 +337,7 @@ mod tests {
         assert!(conn.is_autocommit());
         let (next, next_done) = write(insert(3, "c"));
         commit(&conn, vec![next]);
-        assert_eq!(next_done.await.unwrap().unwrap(), 1, "the thread goes on");
+        assert_eq!(next_done.await.unwrap().unwrap().changed, 1, "the thread goes on");
     }
 
     /// A write waits for the pool's transaction holding SQLite's lock, and
@@ -328,10 +359,10 @@ mod tests {
         assert!(!write.is_finished(), "the write waits while the pool's transaction holds the lock");
         txn.commit().await.unwrap();
         let changed = tokio::time::timeout(Duration::from_secs(5), write).await.expect("answered").unwrap();
-        assert_eq!(changed.unwrap(), 1);
+        assert_eq!(changed.unwrap().changed, 1);
         assert_eq!(values(&db).await, [(1, "from the pool".into()), (2, "from the thread".into())]);
 
-        assert_eq!(writes.execute(insert(3, "c")).await.unwrap(), 1);
+        assert_eq!(writes.execute(insert(3, "c")).await.unwrap().changed, 1);
         let reader = Connection::open(dir.path().join("edp.sqlite")).unwrap();
         let seen: i64 = reader.query_row("SELECT count(*) FROM t WHERE id = 3", [], |r| r.get(0)).unwrap();
         assert_eq!(seen, 1);
@@ -376,8 +407,8 @@ mod tests {
         let (insert, inserted) = write(job_execution::Entity::insert(by_thread).build(DbBackend::Sqlite));
         let (update, updated) = write(changes("thread").build(DbBackend::Sqlite));
         commit(&conn, vec![insert, update]);
-        assert_eq!(inserted.await.unwrap().unwrap(), 1);
-        assert_eq!(updated.await.unwrap().unwrap(), 1);
+        assert_eq!(inserted.await.unwrap().unwrap().changed, 1);
+        assert_eq!(updated.await.unwrap().unwrap().changed, 1);
 
         let stored = |id: &str| -> Vec<rusqlite::types::Value> {
             let columns =

@@ -3,7 +3,8 @@
 //! A node works on an execution only while it holds the row's lease: the
 //! owner (`lease_owner`, the node id), the claim (`lease_token`, one per
 //! claiming statement) and an expiry. A claim is one conditional `UPDATE …
-//! RETURNING` ([`claim_due`], [`claim_one`]): a row is claimable when it is
+//! RETURNING` ([`claim_due`], [`claim_one`]; on an SQLite file it returns
+//! the ids, and the rows are read by id: [`ClaimOn`]): a row is claimable when it is
 //! due, its lease is free or expired, and this node may work on it. On
 //! Postgres the candidates are picked `FOR UPDATE SKIP LOCKED` and the lease
 //! condition is repeated in the outer statement, which Postgres re-checks
@@ -141,7 +142,7 @@ pub(crate) async fn claim_cancels_then_launches(edp: &Edp, cluster_id: &str, lim
 
 /// [`claim_due`] within a transaction of the caller's (`slots`).
 pub(crate) async fn claim_due_on(
-    db: &impl ConnectionTrait,
+    db: &impl ClaimOn,
     edp: &Edp,
     cluster_id: &str,
     work: Work,
@@ -182,7 +183,7 @@ pub(crate) fn queue(
 
 /// Claims these launches, if they are still due and free (`slots` chose
 /// them within the limits).
-pub(crate) async fn claim_ids_on(db: &impl ConnectionTrait, edp: &Edp, ids: Vec<String>) -> Result<Vec<Claimed>> {
+pub(crate) async fn claim_ids_on(db: &impl ClaimOn, edp: &Edp, ids: Vec<String>) -> Result<Vec<Claimed>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -242,7 +243,7 @@ pub(crate) fn claim_new(edp: &Edp, row: &mut job_execution::ActiveModel) -> Leas
 /// mark that a launch may reach the engine, and `next_action_at` at the
 /// lease's expiry (so a claim its node never finishes comes due again
 /// exactly when another node may take it).
-async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
+async fn take(db: &impl ClaimOn, edp: &Edp, which: Condition, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
     let node = edp.settings().node_id.clone();
     let token = uuid::Uuid::new_v4().simple().to_string();
     let expires = edp.settings().lease_expires(now);
@@ -250,7 +251,7 @@ async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateT
         .finally(Expr::col(C::NodeId));
     let submitted =
         Expr::case(C::Status.eq(Status::Pending.as_str()), Expr::val(true)).finally(Expr::col(C::Submitted));
-    let rows = job_execution::Entity::update_many()
+    let update = job_execution::Entity::update_many()
         .col_expr(C::LeaseOwner, Expr::val(node))
         .col_expr(C::LeaseToken, Expr::val(token.clone()))
         .col_expr(C::LeaseExpiresAt, Expr::val(expires))
@@ -259,9 +260,8 @@ async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateT
         .col_expr(C::Submitted, submitted.into())
         .filter(which)
         // Re-checked against a row another node changed meanwhile.
-        .filter(free(now))
-        .exec_with_returning(db)
-        .await?;
+        .filter(free(now));
+    let rows = db.claim(edp, update).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -269,6 +269,47 @@ async fn take(db: &impl ConnectionTrait, edp: &Edp, which: Condition, now: DateT
             Claimed { row, lease }
         })
         .collect())
+}
+
+/// Where a claim's `UPDATE … RETURNING` runs: a transaction of the caller's,
+/// or `Edp::db_for`'s connection, which on an SQLite file is
+/// `sqlite_writes`' thread (sea-orm's rows can only be built by its sqlx
+/// drivers, so there the claim returns the ids it took, and the rows are
+/// read by id once it is committed: the rows as they are then, which a
+/// step acts on as on any row it holds the lease of).
+pub(crate) trait ClaimOn: ConnectionTrait + Sync {
+    fn claim(
+        &self,
+        edp: &Edp,
+        update: sea_orm::UpdateMany<job_execution::Entity>,
+    ) -> impl Future<Output = Result<Vec<Model>>> + Send;
+}
+
+impl ClaimOn for sea_orm::DatabaseTransaction {
+    async fn claim(&self, _: &Edp, update: sea_orm::UpdateMany<job_execution::Entity>) -> Result<Vec<Model>> {
+        Ok(update.exec_with_returning(self).await?)
+    }
+}
+
+impl ClaimOn for crate::db::Conn<'_> {
+    async fn claim(&self, edp: &Edp, update: sea_orm::UpdateMany<job_execution::Entity>) -> Result<Vec<Model>> {
+        let crate::db::Conn::SqliteWrites(writes, _) = self else {
+            return Ok(update.exec_with_returning(self).await?);
+        };
+        let mut update = update.into_query();
+        update.returning_col(C::Id);
+        let ids = writes.execute(DatabaseBackend::Sqlite.build(&update)).await?.returned;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let select = job_execution::Entity::find().filter(C::Id.is_in(ids.clone()));
+        let mut rows =
+            crate::paging::Rows::all(&crate::reads::Executions(edp, crate::reads::Extra::Whole), select).await?;
+        // In the order the claim returned them, as `RETURNING` gives rows
+        // elsewhere (for a queue's head, SQLite takes it in the queue's order).
+        rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+        Ok(rows)
+    }
 }
 
 /// The clusters with rows due for this node, each with the time its
@@ -580,6 +621,43 @@ mod tests {
             }
         }
         assert!(0 < free_ones && free_ones < 8, "the cases span both answers ({free_ones} of 8)");
+    }
+
+    /// A claim on an SQLite file runs on the writes' thread and reads the
+    /// rows it took by id: it gives what sea-orm's `RETURNING` would, the
+    /// rows as claimed, oldest due first, and only those.
+    #[tokio::test]
+    async fn claims_on_an_sqlite_file_give_the_rows_they_took_in_queue_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let edp = node_with_a_template(dir.path()).await;
+        assert!(matches!(edp.db_for(Commit::Flushed), crate::db::Conn::SqliteWrites(..)), "the writes' thread");
+        let mut ids = Vec::new();
+        for n in [3, 1, 2] {
+            let row = insert(&edp, n, false, None, Status::Pending, None).await;
+            // Due in the order 3, 1, 2, whatever the ids' order.
+            let due = row.created_at
+                - chrono::Duration::seconds(match n {
+                    3 => 30,
+                    1 => 20,
+                    _ => 10,
+                });
+            let due = job_execution::Entity::update_many().col_expr(C::NextActionAt, Expr::val(due));
+            due.filter(C::Id.eq(row.id.clone())).exec(edp.db()).await.expect("due");
+            ids.push(row.id);
+        }
+        let claimed = claim_due(&edp, "c", Work::Launches, 2).await.unwrap();
+        let claimed_ids: Vec<&str> = claimed.iter().map(|c| c.row.id.as_str()).collect();
+        assert_eq!(claimed_ids, ["job-3", "job-1"], "oldest due first, two of three");
+        for Claimed { row, lease } in &claimed {
+            let stored = job_execution::Entity::find_by_id(row.id.clone()).one(edp.db()).await.unwrap().unwrap();
+            assert_eq!(*row, stored, "the row as the claim left it");
+            assert_eq!(row.lease_token.as_deref(), Some(lease.token.as_str()));
+            assert_eq!(row.lease_owner.as_deref(), Some("n1"));
+            assert!(row.submitted, "a claimed launch is marked submitted");
+        }
+        let rest = claim_due(&edp, "c", Work::Launches, 5).await.unwrap();
+        assert_eq!(rest.iter().map(|c| c.row.id.as_str()).collect::<Vec<_>>(), ["job-2"]);
+        assert!(claim_due(&edp, "c", Work::Launches, 5).await.unwrap().is_empty(), "none is taken twice");
     }
 
     /// A node `n1` on an SQLite file in `dir`, with the template `t` its

@@ -96,7 +96,7 @@ pub(crate) async fn claim_actions(edp: &Edp, cluster_id: &str, limit: u64, telli
     } else {
         // SQLite: one edpd, passes in turn; a transaction that reads and then
         // writes could only fail against the API's concurrent inserts.
-        claim_within(edp.db(), edp, cluster_id, &limits, limit).await?
+        claim_within(&edp.db_for(crate::db::Commit::Flushed), edp, cluster_id, &limits, limit).await?
     };
     mark_waiting(edp, waiting, telling).await?;
     Ok(claims)
@@ -134,7 +134,7 @@ const LOOKAHEAD: u64 = 500;
 /// Counts the slots held, then claims cancels and the launches that fit,
 /// in queue order.
 async fn claim_within(
-    db: &impl ConnectionTrait,
+    db: &impl lease::ClaimOn,
     edp: &Edp,
     cluster_id: &str,
     limits: &Limits,
