@@ -99,17 +99,17 @@ pub(crate) enum Commit {
 
 /// A connection for single statements: sqlx's pool, on Postgres one of
 /// `crate::pg_direct`'s sets, on an SQLite file `crate::sqlite_writes`'
-/// thread for [`Conn::update`] and [`Conn::insert`] (and the pool for what
-/// sea-orm runs through `ConnectionTrait`). Where a write committed a given way goes
-/// (`Edp::db_for`: each way has its set; `synchronous_commit = off` is a
-/// startup option of the unflushed one's, no statement more), and where
+/// thread. Where a write committed a given way goes (`Edp::db_for`: on
+/// Postgres each way has its set; `synchronous_commit = off` is a startup
+/// option of the unflushed one's, no statement more), and where
 /// sea-orm reads what `crate::sqlite_reads` does not (`reads::Reads::orm`).
 /// No transaction is begun on it.
 pub(crate) enum Conn<'a> {
     Pool(&'a DatabaseConnection),
     Direct(&'a crate::pg_direct::PgDirect),
-    /// On an SQLite file: [`Conn::execute`] on the writes' thread, what
-    /// sea-orm runs (a statement giving rows) on the pool.
+    /// On an SQLite file: [`Conn::update`], [`Conn::insert`] and the
+    /// claims (`lease::ClaimOn`) on the writes' thread; what sea-orm runs
+    /// through `ConnectionTrait` on the pool.
     SqliteWrites(&'a crate::sqlite_writes::SqliteWrites, &'a DatabaseConnection),
 }
 
