@@ -370,6 +370,35 @@ mod tests {
         assert!(e.to_string().contains("UNIQUE constraint failed"), "{e}");
     }
 
+    /// Many writes at once, beside the pool's own transactions: every one
+    /// is answered, as written, and nothing is lost or written twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_at_once_beside_the_pools_transactions_are_each_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, conn) = database(dir.path()).await;
+        drop(conn);
+        let writes = std::sync::Arc::new(SqliteWrites::of(&db).expect("an SQLite file"));
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in 0..300 {
+            let writes = writes.clone();
+            tasks.spawn(async move { writes.execute(insert(id, "thread")).await.map(|w| w.changed) });
+        }
+        for id in 1000..1020 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                let txn = db.begin().await?;
+                txn.execute_raw(insert(id, "pool")).await?;
+                txn.commit().await?;
+                Ok(1)
+            });
+        }
+        let answers = tasks.join_all().await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(1))), "{answers:?}");
+        let stored = values(&db).await;
+        assert_eq!(stored.len(), 320);
+        assert_eq!(stored.iter().filter(|(_, v)| v == "thread").count(), 300);
+    }
+
     /// What the thread writes is stored exactly as sqlx stores it (the
     /// scheduler compares stored times and statuses as text): a job's
     /// insert and an update of every kind of value, through the pool for
