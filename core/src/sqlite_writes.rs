@@ -1,6 +1,7 @@
-//! The job manager's frequent writes on an SQLite file (`db::Conn::execute`:
-//! a job's insert, a launch's and a poll's records, leases given back), on
-//! a thread of their own that commits them in groups.
+//! The job manager's frequent writes on an SQLite file (`db::Conn::update`
+//! and `insert`: a job's insert, a launch's and a poll's records, leases
+//! given back; and the claims, `lease::ClaimOn`), on a thread of their own
+//! that commits them in groups.
 //!
 //! Through sqlx each of these statements was four thread hand-offs (the
 //! statement to sqlx's connection thread and its answer back, then the
@@ -18,11 +19,13 @@
 //!   is undone alone (SQLite's statement journal, under its default
 //!   `ABORT`, which sea-orm's statements use) and the others commit; one
 //!   that ends the whole transaction fails the group.
-//! - **Single statements that give no rows**: what sea-orm runs (its
-//!   transactions, a claim's `RETURNING`) stays on sqlx's pool
-//!   (`db::connect`), whose one connection is then the only other writer.
-//!   The two wait for each other in SQLite's busy handler, never for long:
-//!   neither holds SQLite's lock while it waits for the other.
+//! - **Single statements, answered with what they changed** and the first
+//!   column a `RETURNING` gives (a claim's ids), not sea-orm's rows: those
+//!   only its sqlx drivers build. Transactions, and whatever sea-orm runs
+//!   itself, stay on sqlx's pool (`db::connect`), whose one connection is
+//!   then the only other writer. The two wait for each other in SQLite's
+//!   busy handler, never for long: neither holds SQLite's lock while it
+//!   waits for the other.
 //! - **Every write sent runs**: a caller that stops waiting (a request
 //!   dropped) does not undo it, as with sqlx.
 //! - **Same values as sea-orm**: values are bound as sqlx-sqlite binds them
@@ -150,7 +153,7 @@ fn commit(conn: &Connection, mut group: Vec<Write>) {
         return;
     }
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
-        return fail(group.into_iter().map(|write| write.answer), &e);
+        return fail(group.into_iter().map(|write| write.answer), || failed(&e));
     }
     let mut done = Vec::with_capacity(group.len());
     for write in &group {
@@ -162,12 +165,12 @@ fn commit(conn: &Connection, mut group: Vec<Write>) {
         done.push(execute(conn, &write.statement));
         if conn.is_autocommit() {
             let e = done.pop().and_then(Result::err).map_or_else(|| "the transaction ended".into(), |e| e.to_string());
-            return fail(group.into_iter().map(|write| write.answer), &e);
+            return fail(group.into_iter().map(|write| write.answer), || written(&e));
         }
     }
     if let Err(e) = run(conn, "COMMIT") {
         let _ = run(conn, "ROLLBACK");
-        return fail(group.into_iter().map(|write| write.answer), &e);
+        return fail(group.into_iter().map(|write| write.answer), || failed(&e));
     }
     for (write, done) in group.into_iter().zip(done) {
         let _ = write.answer.send(done);
@@ -179,9 +182,10 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute([])
 }
 
-fn fail(answers: impl Iterator<Item = oneshot::Sender<Result<Written>>>, e: &dyn std::fmt::Display) {
+/// Answers every write of a group that was not committed with `error`.
+fn fail(answers: impl Iterator<Item = oneshot::Sender<Result<Written>>>, error: impl Fn() -> Error) {
     for answer in answers {
-        let _ = answer.send(Err(written(e)));
+        let _ = answer.send(Err(error()));
     }
 }
 
@@ -205,19 +209,17 @@ fn execute(conn: &Connection, statement: &Statement) -> Result<Written> {
         let returned = returned.collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(Written { changed: conn.changes(), returned })
     };
-    written().map_err(failed)
+    written().map_err(|e| failed(&e))
 }
 
 /// A statement's failure: SQLite's lock held by the pool's connection past
 /// the busy timeout is the database unavailable (a 503), as a pool's
 /// connection not free in time is.
-fn failed(e: rusqlite::Error) -> Error {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-            Error::DatabaseUnavailable(sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
-        }
-        e => written(e),
+fn failed(e: &rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        return Error::DatabaseUnavailable(sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
     }
+    written(e)
 }
 
 #[cfg(test)]
@@ -397,6 +399,18 @@ mod tests {
         let stored = values(&db).await;
         assert_eq!(stored.len(), 320);
         assert_eq!(stored.iter().filter(|(_, v)| v == "thread").count(), 300);
+    }
+
+    /// SQLite's lock held by the other writer past the busy timeout is the
+    /// database unavailable (a 503 saying to try again); other failures
+    /// are database errors.
+    #[test]
+    fn a_lock_held_too_long_is_the_database_unavailable() {
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
+        assert!(matches!(failed(&busy), Error::DatabaseUnavailable(_)), "{:?}", failed(&busy));
+        let constraint =
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT), None);
+        assert!(matches!(failed(&constraint), Error::Database(_)), "{:?}", failed(&constraint));
     }
 
     /// What the thread writes is stored exactly as sqlx stores it (the
