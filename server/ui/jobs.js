@@ -185,7 +185,10 @@ export async function list(ctx) {
     while (tbody.rows.length > PAGE) tbody.rows[tbody.rows.length - 1].remove();
   };
   const unsubscribe = ctx.events.subscribe(onJob);
-  // After a reconnect, what changed meanwhile is in a fresh load.
+  // A change made between the load and the subscription was sent before
+  // anyone here listened: one more load shows it. After a reconnect, what
+  // changed meanwhile is in a fresh load too.
+  reload();
   const unready = ctx.events.onReadyOnce(reload);
   const stopTicker = ticker(main);
   return () => {
@@ -305,6 +308,13 @@ export async function page(ctx) {
   };
 
   const update = (next) => {
+    // A load and the event stream can cross (a load answered after a newer
+    // event): the newer state stays. A finished job never runs again (a
+    // failed attempt that is retried goes straight back to PENDING).
+    const older =
+      Date.parse(next.updated_at) < Date.parse(job.updated_at) ||
+      (TERMINAL.includes(job.status) && !TERMINAL.includes(next.status));
+    if (older) return;
     if (next.status !== job.status) seen.push([next.status, new Date()]);
     job = next;
     clear(heading, `Job ${shortId(job.id)} `, badge(job.status));
@@ -523,13 +533,18 @@ export async function page(ctx) {
       message.textContent = "This job was deleted. What is shown is its last state.";
     }
   });
-  const unready = ctx.events.onReadyOnce(async () => {
+  const refresh = async () => {
     try {
       update((await api.get(`/v2/jobs/${job.id}`)).job);
     } catch (_) {
       /* deleted meanwhile: the page stays as it was */
     }
-  });
+  };
+  // A change made between the first load and the subscription (a fast
+  // job's end) was sent before this page listened: one more load shows it.
+  // After a reconnect, what changed meanwhile is in a fresh load too.
+  refresh();
+  const unready = ctx.events.onReadyOnce(refresh);
   const timer = setInterval(() => {
     if (!job.end_time && job.start_time) {
       const dd = details.querySelectorAll("dd")[8];
