@@ -117,8 +117,9 @@ export async function readEvents(response, onEvent) {
 
 // GET /v2/events, reconnecting with Last-Event-ID. Listeners get (event,
 // object): "job" and "flow" with the object's new state, "job.deleted" and
-// "flow.deleted" with its id; onState gets "live" or "reconnecting"; onReady is called on
-// each `ready` and `reset` (the moment to (re)load what is shown).
+// "flow.deleted" with its id; onState gets "live" or "reconnecting"; a view's
+// reload runs when it starts following and on each `ready` and `reset` (the
+// moments to (re)load what is shown).
 const OBJECT_EVENTS = ["job", "flow", "job.deleted", "flow.deleted"];
 
 export class Events {
@@ -131,14 +132,18 @@ export class Events {
     this.stopped = false;
   }
 
-  subscribe(listener) {
+  // Follows changes for a view that has loaded what it shows: `listener` gets
+  // each change, and `reload` runs once now (a change sent between the view's
+  // load and this call reached nobody) and after each `ready` or `reset` (what
+  // changed while the stream was down). Returns what stops both.
+  follow(listener, reload) {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  onReadyOnce(listener) {
-    this.readyListeners.add(listener);
-    return () => this.readyListeners.delete(listener);
+    this.readyListeners.add(reload);
+    reload();
+    return () => {
+      this.listeners.delete(listener);
+      this.readyListeners.delete(reload);
+    };
   }
 
   setState(state) {

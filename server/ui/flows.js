@@ -36,13 +36,11 @@ export async function list(ctx) {
   await load();
   // Any change of a flow or of a flow's job redraws the list (it is short).
   const reload = debounced(() => load().catch(() => {}), 200);
-  const unsubscribe = ctx.events.subscribe((kind, obj) => {
+  const unfollow = ctx.events.follow((kind, obj) => {
     if (kind === "flow" || kind === "flow.deleted" || (kind === "job" && obj.flow_id)) reload();
-  });
-  const unready = ctx.events.onReadyOnce(reload);
+  }, reload);
   return () => {
-    unsubscribe();
-    unready();
+    unfollow();
     reload.cancel();
   };
 }
@@ -290,21 +288,20 @@ export async function page(ctx) {
       /* deleted meanwhile */
     }
   }, 150);
-  const unsubscribe = ctx.events.subscribe((kind, obj) => {
+  const onChange = (kind, obj) => {
     if ((kind === "flow" && obj.id === id) || (kind === "job" && obj.flow_id === id)) reload();
     if (kind === "flow.deleted" && obj.id === id) {
       reload.cancel();
       clear(actions);
       message.textContent = "This flow was deleted. What is shown is its last state.";
     }
-  });
-  const unready = ctx.events.onReadyOnce(reload);
+  };
+  const unfollow = ctx.events.follow(onChange, reload);
   const timer = setInterval(() => {
     if (current.status === "RUNNING") clear(timelineBox, timeline(current));
   }, 1000);
   return () => {
-    unsubscribe();
-    unready();
+    unfollow();
     reload.cancel();
     clearInterval(timer);
   };

@@ -184,16 +184,10 @@ export async function list(ctx) {
     tbody.prepend(row);
     while (tbody.rows.length > PAGE) tbody.rows[tbody.rows.length - 1].remove();
   };
-  const unsubscribe = ctx.events.subscribe(onJob);
-  // A change made between the load and the subscription was sent before
-  // anyone here listened: one more load shows it. After a reconnect, what
-  // changed meanwhile is in a fresh load too.
-  reload();
-  const unready = ctx.events.onReadyOnce(reload);
+  const unfollow = ctx.events.follow(onJob, reload);
   const stopTicker = ticker(main);
   return () => {
-    unsubscribe();
-    unready();
+    unfollow();
     stopTicker();
     reload.cancel();
   };
@@ -524,7 +518,7 @@ export async function page(ctx) {
   if (!TERMINAL.includes(job.status)) clear(resultBox, h("p", { class: "muted" }, "Shown when the job has finished."));
   startLog();
 
-  const unsubscribe = ctx.events.subscribe((kind, changed) => {
+  const onChange = (kind, changed) => {
     if (changed.id !== job.id) return;
     if (kind === "job") update(changed);
     if (kind === "job.deleted") {
@@ -532,7 +526,7 @@ export async function page(ctx) {
       clear(actions);
       message.textContent = "This job was deleted. What is shown is its last state.";
     }
-  });
+  };
   const refresh = async () => {
     try {
       update((await api.get(`/v2/jobs/${job.id}`)).job);
@@ -540,11 +534,7 @@ export async function page(ctx) {
       /* deleted meanwhile: the page stays as it was */
     }
   };
-  // A change made between the first load and the subscription (a fast
-  // job's end) was sent before this page listened: one more load shows it.
-  // After a reconnect, what changed meanwhile is in a fresh load too.
-  refresh();
-  const unready = ctx.events.onReadyOnce(refresh);
+  const unfollow = ctx.events.follow(onChange, refresh);
   const timer = setInterval(() => {
     if (!job.end_time && job.start_time) {
       const dd = details.querySelectorAll("dd")[8];
@@ -552,8 +542,7 @@ export async function page(ctx) {
     }
   }, 1000);
   return () => {
-    unsubscribe();
-    unready();
+    unfollow();
     clearInterval(timer);
     for (const stop of stops) stop();
   };

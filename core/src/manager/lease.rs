@@ -302,12 +302,14 @@ impl ClaimOn for crate::db::Conn<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let select = job_execution::Entity::find().filter(C::Id.is_in(ids.clone()));
-        let mut rows =
-            crate::paging::Rows::all(&crate::reads::Executions(edp, crate::reads::Extra::Whole), select).await?;
         // In the order the claim returned them, as `RETURNING` gives rows
         // elsewhere (for a queue's head, SQLite takes it in the queue's order).
-        rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+        let order: std::collections::HashMap<&str, usize> =
+            ids.iter().enumerate().map(|(at, id)| (id.as_str(), at)).collect();
+        let select = job_execution::Entity::find().filter(C::Id.is_in(ids.iter().map(String::as_str)));
+        let mut rows =
+            crate::paging::Rows::all(&crate::reads::Executions(edp, crate::reads::Extra::Whole), select).await?;
+        rows.sort_by_key(|row| order.get(row.id.as_str()).copied());
         Ok(rows)
     }
 }
