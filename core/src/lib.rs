@@ -17,6 +17,7 @@ pub mod manager;
 pub mod model;
 pub mod observe;
 pub mod paging;
+mod pg_by_id;
 mod pg_direct;
 mod reads;
 pub mod redact;
@@ -94,7 +95,7 @@ impl Edp {
             reads::Reads::SqliteFile(reads) => sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf())
                 .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
                 .ok(),
-            reads::Reads::Postgres(_) | reads::Reads::Orm => None,
+            reads::Reads::Postgres { .. } | reads::Reads::Orm => None,
         };
         let writes = Writes::of(&db);
         Self(Arc::new(Inner {

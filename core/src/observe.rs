@@ -285,7 +285,7 @@ fn labels_of(labels: &[(&'static str, String)]) -> Vec<metrics::Label> {
 /// on Postgres the reads' and the writes' own.
 fn pools(edp: &Edp) -> (u32, usize, u32) {
     let reads = match edp.reads() {
-        crate::reads::Reads::Postgres(reads) => Some(reads.counts()),
+        crate::reads::Reads::Postgres { direct, .. } => Some(direct.counts()),
         crate::reads::Reads::SqliteFile(_) | crate::reads::Reads::Orm => None,
     };
     let writes = edp.direct_writes().map(crate::pg_direct::PgDirect::counts);

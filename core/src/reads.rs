@@ -5,7 +5,8 @@
 //! - On an SQLite file, [`crate::sqlite_reads`]: rusqlite connections on
 //!   the calling thread, without sqlx's thread hand-offs.
 //! - On Postgres, [`crate::pg_direct`]: sqlx connections outside sqlx's
-//!   pool, without its round trip as each connection goes back.
+//!   pool, without its round trip as each connection goes back. A job read
+//!   by id is batched with those beside it ([`crate::pg_by_id`]).
 //! - Otherwise (an in-memory SQLite database, in tests), sea-orm.
 //!
 //! Each gives what sea-orm's `select.all(db)` on `Edp::db` would, at that
@@ -16,6 +17,8 @@
 //! read's future (and its request's, which holds it) would otherwise be
 //! as large.
 
+use std::sync::Arc;
+
 use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Select};
 use serde::de::DeserializeOwned;
 
@@ -23,6 +26,7 @@ use crate::Edp;
 use crate::db::Conn;
 use crate::entity::job_execution;
 use crate::error::Result;
+use crate::pg_by_id::ByIdReads;
 use crate::pg_direct::{PgDirect, Purpose};
 use crate::scope::Scope;
 use crate::sqlite_reads::SqliteReads;
@@ -41,8 +45,7 @@ pub(crate) enum Extra {
 /// The read path of a database.
 pub(crate) enum Reads {
     SqliteFile(SqliteReads),
-    /// Boxed: its connection options are large, and the enum is kept once.
-    Postgres(Box<PgDirect>),
+    Postgres { direct: Arc<PgDirect>, by_id: ByIdReads },
     Orm,
 }
 
@@ -51,7 +54,8 @@ impl Reads {
         if let Some(reads) = SqliteReads::of(db) {
             Self::SqliteFile(reads)
         } else if let Some(reads) = PgDirect::of(db, Purpose::Reads) {
-            Self::Postgres(Box::new(reads))
+            let direct = Arc::new(reads);
+            Self::Postgres { by_id: ByIdReads::new(direct.clone()), direct }
         } else {
             Self::Orm
         }
@@ -61,7 +65,7 @@ impl Reads {
     /// connections on Postgres, else `db`, edpd's pool.
     fn orm<'a>(&'a self, db: &'a DatabaseConnection) -> Conn<'a> {
         match self {
-            Self::Postgres(reads) => Conn::Direct(reads),
+            Self::Postgres { direct, .. } => Conn::Direct(direct),
             Self::SqliteFile(_) | Self::Orm => Conn::Pool(db),
         }
     }
@@ -110,6 +114,9 @@ pub(crate) async fn execution(
 ) -> Result<Option<job_execution::Model>> {
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.execution(id, scope, extra),
+        Reads::Postgres { by_id, .. } => {
+            Ok(by_id.execution(id).await?.filter(|row| scope.sees(&row.project_id, row.is_public)))
+        }
         orm => {
             let select = job_execution::Entity::find_by_id(id)
                 .filter(scope.visible(job_execution::Column::ProjectId, job_execution::Column::IsPublic));
