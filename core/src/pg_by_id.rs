@@ -209,7 +209,6 @@ mod tests {
 
     use super::*;
     use crate::db::ScratchPg;
-    use crate::entity::job_template;
     use crate::pg_direct::Purpose;
 
     /// A scratch database with `n` executions (`e0`, `e1`, …) and batched
@@ -217,18 +216,7 @@ mod tests {
     async fn with_executions(n: usize) -> (ScratchPg, Vec<job_execution::Model>, ByIdReads) {
         let scratch = ScratchPg::new().await;
         let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
-        let template = job_template::Model {
-            id: "t".into(),
-            project_id: "p".into(),
-            name: "t".into(),
-            description: String::new(),
-            kind: "Shell".into(),
-            interface: serde_json::json!([]),
-            is_public: false,
-            is_protected: false,
-            created_at: at,
-            updated_at: at,
-        };
+        let template = crate::catalog::job_templates::tests::shell("t", at);
         template.into_active_model().reset_all().insert(&scratch.db).await.expect("template");
         let mut rows = Vec::new();
         for i in 0..n {

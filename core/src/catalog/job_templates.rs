@@ -271,11 +271,27 @@ pub(crate) fn count_rule(job_type: &str, what: &str, rule: Binaries, n: usize) -
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::{TimeZone, Utc};
+pub(crate) mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
     use super::*;
+
+    /// A private Shell template of project `p`, with no interface.
+    pub(crate) fn shell(id: &str, at: DateTime<Utc>) -> job_template::Model {
+        job_template::Model {
+            id: id.into(),
+            project_id: "p".into(),
+            name: id.into(),
+            description: String::new(),
+            kind: "Shell".into(),
+            interface: serde_json::json!([]),
+            is_public: false,
+            is_protected: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
 
     /// On Postgres (sea-orm's reading of the nested model), a template's
     /// binaries come in one statement with their roles, in their order, as
@@ -287,18 +303,7 @@ mod tests {
         let db = &scratch.db;
 
         let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
-        let template = job_template::Model {
-            id: "t".into(),
-            project_id: "p".into(),
-            name: "t".into(),
-            description: String::new(),
-            kind: "Shell".into(),
-            interface: serde_json::json!([]),
-            is_public: false,
-            is_protected: false,
-            created_at: at,
-            updated_at: at,
-        };
+        let template = shell("t", at);
         template.into_active_model().reset_all().insert(db).await.expect("template");
         for id in ["b0", "b1"] {
             let binary = job_binary::Model {
