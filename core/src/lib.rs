@@ -19,6 +19,7 @@ pub mod observe;
 pub mod paging;
 mod pg_by_id;
 mod pg_direct;
+mod pg_rows;
 mod reads;
 pub mod redact;
 pub mod retention;

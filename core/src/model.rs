@@ -273,16 +273,19 @@ pub(crate) struct ShownExtra {
 impl ShownExtra {
     /// Those keys of a stored `extra`, skipping the others unread.
     pub(crate) fn parse(stored: &[u8]) -> serde_json::Result<Value> {
-        let shown: Self = serde_json::from_slice(stored)?;
+        Ok(serde_json::from_slice::<Self>(stored)?.into_value())
+    }
+
+    /// As the `extra` of a row: an object of the keys present.
+    pub(crate) fn into_value(self) -> Value {
         let mut extra = Object::new();
-        for (key, value) in
-            [("masked", shown.masked), ("callback_token", shown.callback_token), ("policy", shown.policy)]
+        for (key, value) in [("masked", self.masked), ("callback_token", self.callback_token), ("policy", self.policy)]
         {
             if let Some(value) = value {
                 extra.insert(key.into(), value);
             }
         }
-        Ok(Value::Object(extra))
+        Value::Object(extra)
     }
 }
 

@@ -36,12 +36,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::FutureExt as _;
 use sea_orm::sea_query::{Expr, ExprTrait as _, PgFunc};
-use sea_orm::{DbErr, EntityTrait, QueryFilter};
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::{DbBackend, DbErr, EntityTrait, QueryFilter, QueryTrait as _};
 use tokio::sync::oneshot;
 
 use crate::entity::job_execution;
 use crate::error::{Error, Result};
 use crate::pg_direct::PgDirect;
+use crate::reads::Extra;
 
 /// Reads by id that run alone at once, each on its caller's task: while
 /// no batch runs, a few clients' reads go as they would unbatched, side by
@@ -50,7 +52,11 @@ const ALONE: usize = 4;
 /// The most ids a statement reads.
 const MOST: usize = 128;
 
-type Answer = std::result::Result<Option<job_execution::Model>, DbErr>;
+/// A read's row, undecoded: each read decodes its own, on its own task,
+/// as its `Extra` says (decoding on the batch's task made it the
+/// bottleneck: BENCHMARKS.md, "Reads", fourth round).
+/// Shared by the reads of one id.
+type Answer = std::result::Result<Option<Arc<PgRow>>, DbErr>;
 
 /// The reads by id of one database's executions.
 pub(crate) struct ByIdReads {
@@ -93,8 +99,17 @@ impl ByIdReads {
         }
     }
 
-    /// The execution `id` as stored, if any.
-    pub(crate) async fn execution(&self, id: &str) -> Result<Option<job_execution::Model>> {
+    /// The execution `id` as stored, if any, with as much of its `extra`
+    /// as `extra` says.
+    pub(crate) async fn execution(&self, id: &str, extra: Extra) -> Result<Option<job_execution::Model>> {
+        match self.row(id).await? {
+            Some(row) => Ok(Some(crate::pg_rows::execution(&row, extra)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The row of execution `id`, undecoded.
+    async fn row(&self, id: &str) -> Result<Option<Arc<PgRow>>> {
         // Postgres stores no NUL in text, so no row has such an id; bound,
         // it would fail the whole batch (the API refuses it earlier; an
         // engine's hint might not).
@@ -118,7 +133,7 @@ impl ByIdReads {
             // Alone: on the caller's task, with no hand-off (a task's
             // wake-up each way is ~100 µs a read at one client).
             let _alone = Alone(&self.shared);
-            return Ok(self.shared.select(vec![id.to_owned()]).await?.pop());
+            return Ok(self.shared.select(vec![id.to_owned()]).await?.pop().map(Arc::new));
         };
         if start {
             tokio::spawn(self.shared.clone().run());
@@ -164,7 +179,7 @@ impl Shared {
     }
 
     /// The rows of `ids` (distinct), in one statement.
-    async fn select(&self, mut ids: Vec<String>) -> std::result::Result<Vec<job_execution::Model>, DbErr> {
+    async fn select(&self, mut ids: Vec<String>) -> std::result::Result<Vec<PgRow>, DbErr> {
         #[cfg(test)]
         self.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = Expr::col(job_execution::Column::Id);
@@ -176,7 +191,7 @@ impl Shared {
             1 => id.eq(ids.pop()),
             _ => id.eq(PgFunc::any(Expr::val(ids))),
         };
-        job_execution::Entity::find().filter(which).all(&*self.reads).await
+        self.reads.rows(&job_execution::Entity::find().filter(which).build(DbBackend::Postgres)).await
     }
 
     async fn answer(&self, batch: Vec<Waiting>) {
@@ -185,29 +200,35 @@ impl Shared {
         for Waiting { id, answer } in batch {
             reads.entry(id).or_default().push(answer);
         }
-        match self.select(reads.keys().cloned().collect()).await {
-            Ok(rows) => {
-                for row in rows {
-                    if let Some(answers) = reads.remove(&row.id) {
-                        send_each(answers, Some(row));
-                    }
-                }
-                // Those not stored.
-                for answers in reads.into_values() {
-                    send_each(answers, None);
-                }
-            }
-            Err(e) => {
-                for answer in reads.into_values().flatten() {
-                    let _ = answer.send(Err(e.clone()));
-                }
+        if let Err(e) = self.answer_from(&mut reads).await {
+            // The statement failed (or gave a row with no id): each read
+            // not yet answered fails with it.
+            for answer in reads.into_values().flatten() {
+                let _ = answer.send(Err(e.clone()));
             }
         }
+    }
+
+    /// Answers `reads` from one statement, taking each read it answers.
+    async fn answer_from(
+        &self,
+        reads: &mut HashMap<String, Vec<oneshot::Sender<Answer>>>,
+    ) -> std::result::Result<(), DbErr> {
+        for row in self.select(reads.keys().cloned().collect()).await? {
+            if let Some(answers) = reads.remove(crate::pg_rows::id(&row)?) {
+                send_each(answers, Some(Arc::new(row)));
+            }
+        }
+        // Those not stored.
+        for (_, answers) in reads.drain() {
+            send_each(answers, None);
+        }
+        Ok(())
     }
 }
 
 /// `row` to each read of its id: the last takes it, any before a copy.
-fn send_each(mut answers: Vec<oneshot::Sender<Answer>>, row: Option<job_execution::Model>) {
+fn send_each(mut answers: Vec<oneshot::Sender<Answer>>, row: Option<Arc<PgRow>>) {
     let last = answers.pop();
     for answer in answers {
         let _ = answer.send(Ok(row.clone()));
@@ -266,7 +287,7 @@ mod tests {
         let answers = futures::future::join_all(asked.iter().map(|id| {
             let reads = reads.clone();
             let id = id.clone();
-            tokio::spawn(async move { reads.execution(&id).await.expect("read") })
+            tokio::spawn(async move { reads.execution(&id, Extra::Whole).await.expect("read") })
         }))
         .await;
         for (id, answer) in asked.iter().zip(answers) {
@@ -290,7 +311,7 @@ mod tests {
                 let (reads, stop) = (reads.clone(), stop.clone());
                 tokio::spawn(async move {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        reads.execution(&format!("e{}", i % 3)).await.expect("read");
+                        reads.execution(&format!("e{}", i % 3), Extra::Whole).await.expect("read");
                     }
                 })
             })
@@ -301,7 +322,7 @@ mod tests {
                 .col_expr(job_execution::Column::Status, Expr::val(status.clone()))
                 .filter(job_execution::Column::Id.eq("e3"));
             assert_eq!(update.exec(&scratch.db).await.unwrap().rows_affected, 1);
-            let read = reads.execution("e3").await.expect("read").expect("e3");
+            let read = reads.execution("e3", Extra::Whole).await.expect("read").expect("e3");
             assert_eq!(read.status, status, "read after the commit of {status}");
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -320,7 +341,7 @@ mod tests {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let reads = reads.clone();
-                tokio::spawn(async move { reads.execution(&format!("e{}", i % 10)).await })
+                tokio::spawn(async move { reads.execution(&format!("e{}", i % 10), Extra::Whole).await })
             })
             .collect();
         let (dropped, kept): (Vec<_>, Vec<_>) = tasks.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
@@ -332,7 +353,7 @@ mod tests {
             assert_eq!(read.as_ref(), Some(&rows[i % 10]));
         }
         // And the reads go on.
-        assert_eq!(reads.execution("e1").await.expect("read").as_ref(), Some(&rows[1]));
+        assert_eq!(reads.execution("e1", Extra::Whole).await.expect("read").as_ref(), Some(&rows[1]));
         scratch.remove().await;
     }
 
@@ -346,7 +367,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(20);
         let failed = futures::future::join_all((0..20).map(|i| {
             let reads = reads.clone();
-            tokio::spawn(async move { reads.execution(&format!("e{}", i % 2)).await })
+            tokio::spawn(async move { reads.execution(&format!("e{}", i % 2), Extra::Whole).await })
         }))
         .await;
         assert!(Instant::now() < deadline);
@@ -355,7 +376,7 @@ mod tests {
             assert!(matches!(error, Error::Database(_)), "{error:?}");
         }
         scratch.db.execute_unprepared("ALTER TABLE gone RENAME TO job_executions").await.expect("rename back");
-        assert_eq!(reads.execution("e0").await.expect("read").map(|r| r.id), Some("e0".to_owned()));
+        assert_eq!(reads.execution("e0", Extra::Whole).await.expect("read").map(|r| r.id), Some("e0".to_owned()));
         scratch.remove().await;
     }
 }

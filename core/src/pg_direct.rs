@@ -201,6 +201,12 @@ impl PgDirect {
         ((busy + idle) as u32, idle, CONNECTIONS as u32)
     }
 
+    /// The rows `statement` gives, undecoded: for callers that decode
+    /// them their own way ([`crate::pg_rows`]).
+    pub(crate) async fn rows(&self, statement: &Statement) -> Result<Vec<PgRow>, DbErr> {
+        self.run(statement, Fetch).await
+    }
+
     async fn run<R: Run>(&self, statement: &Statement, run: R) -> Result<R::Out, DbErr> {
         let _slot = tokio::time::timeout(crate::db::ACQUIRE_TIMEOUT, self.slots.acquire())
             .await
@@ -295,7 +301,7 @@ impl ConnectionTrait for PgDirect {
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        Ok(self.run(&statement, Fetch).await?.into_iter().map(QueryResult::from).collect())
+        Ok(self.rows(&statement).await?.into_iter().map(QueryResult::from).collect())
     }
 }
 

@@ -6,7 +6,8 @@
 //!   the calling thread, without sqlx's thread hand-offs.
 //! - On Postgres, [`crate::pg_direct`]: sqlx connections outside sqlx's
 //!   pool, without its round trip as each connection goes back. A job read
-//!   by id is batched with those beside it ([`crate::pg_by_id`]).
+//!   by id is batched with those beside it ([`crate::pg_by_id`]); job rows
+//!   are decoded by position ([`crate::pg_rows`]).
 //! - Otherwise (an in-memory SQLite database, in tests), sea-orm.
 //!
 //! Each gives what sea-orm's `select.all(db)` on `Edp::db` would, at that
@@ -19,7 +20,9 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Select};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryTrait as _, Select,
+};
 use serde::de::DeserializeOwned;
 
 use crate::Edp;
@@ -38,7 +41,7 @@ pub(crate) enum Extra {
     Whole,
     /// Only what showing the row reads ([`crate::model::ShownExtra`]): for
     /// rows turned straight into [`crate::model::Execution`]s, never acted
-    /// on. On SQLite only; elsewhere the whole of it is read.
+    /// on. On an SQLite file and on Postgres; sea-orm reads the whole.
     Shown,
 }
 
@@ -115,7 +118,7 @@ pub(crate) async fn execution(
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.execution(id, scope, extra),
         Reads::Postgres { by_id, .. } => {
-            Ok(by_id.execution(id).await?.filter(|row| scope.sees(&row.project_id, row.is_public)))
+            Ok(by_id.execution(id, extra).await?.filter(|row| scope.sees(&row.project_id, row.is_public)))
         }
         orm => {
             let select = job_execution::Entity::find_by_id(id)
@@ -132,6 +135,10 @@ impl crate::paging::Rows<job_execution::Entity> for Executions<'_> {
     async fn all(&self, select: Select<job_execution::Entity>) -> Result<Vec<job_execution::Model>> {
         match self.0.reads() {
             Reads::SqliteFile(reads) => reads.executions(select, self.1),
+            Reads::Postgres { direct, .. } => {
+                let rows = direct.rows(&select.build(DbBackend::Postgres)).await?;
+                Ok(rows.iter().map(|row| crate::pg_rows::execution(row, self.1)).collect::<Result<_, DbErr>>()?)
+            }
             orm => Ok(Box::pin(select.all(&orm.orm(self.0.db()))).await?),
         }
     }
