@@ -8,6 +8,7 @@ pub mod engines;
 mod entity;
 pub mod error;
 pub mod events;
+mod execution_row;
 pub mod flows;
 pub mod host;
 pub mod idempotency;

@@ -1,5 +1,5 @@
-//! A row of `job_executions` decoded from Postgres by column position,
-//! with `extra` whole or only as shown ([`Extra`]), as
+//! A row of `job_executions` read from Postgres, decoded by position
+//! ([`crate::execution_row`]) with `extra` whole or only as shown, as
 //! [`crate::sqlite_reads`] decodes one from SQLite.
 //!
 //! sea-orm's decoding finds each column by name and builds every JSON
@@ -7,11 +7,8 @@
 //! submit, the engine's own) for a row that is only shown. Under GETs of a
 //! job on Postgres that was a sixth of edpd's CPU, two thirds of it
 //! `extra` (BENCHMARKS.md, "Reads", fourth round).
-//!
-//! Invariant: the columns come in `Column::iter()` order, which is the
-//! order of the model's fields (`Entity::find()` selects them so). The
-//! unit test compares every field with sea-orm's reading.
 
+use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use sea_orm::sqlx::Row as _;
 use sea_orm::sqlx::postgres::PgRow;
@@ -19,12 +16,13 @@ use sea_orm::sqlx::types::Json;
 use serde_json::Value;
 
 use crate::entity::job_execution;
+use crate::execution_row::Columns;
 use crate::model::ShownExtra;
 use crate::reads::Extra;
 
 /// The execution in `row`, with as much of its `extra` as `extra` says.
 pub(crate) fn execution(row: &PgRow, extra: Extra) -> Result<job_execution::Model, DbErr> {
-    decode(row, extra).map_err(|e| DbErr::Type(format!("a job_executions row: {e}")))
+    crate::execution_row::execution(row, extra).map_err(|e| DbErr::Type(format!("a job_executions row: {e}")))
 }
 
 /// The id of the execution in `row`, without decoding the rest.
@@ -32,48 +30,36 @@ pub(crate) fn id(row: &PgRow) -> Result<&str, DbErr> {
     row.try_get(0).map_err(|e| DbErr::Type(format!("a job_executions row's id: {e}")))
 }
 
-fn decode(row: &PgRow, extra: Extra) -> sea_orm::sqlx::Result<job_execution::Model> {
-    Ok(job_execution::Model {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        job_template_id: row.try_get(2)?,
-        cluster_id: row.try_get(3)?,
-        input_id: row.try_get(4)?,
-        output_id: row.try_get(5)?,
-        engine: row.try_get(6)?,
-        status: row.try_get(7)?,
-        info: json(row, 8)?,
-        engine_job_id: row.try_get(9)?,
-        return_code: row.try_get(10)?,
-        job_configs: json(row, 11)?,
-        interface: json(row, 12)?,
-        data_source_urls: json(row, 13)?,
-        extra: match extra {
-            Extra::Whole => json(row, 14)?,
-            Extra::Shown => row.try_get::<Json<ShownExtra>, _>(14)?.0.into_value(),
-        },
-        is_public: row.try_get(15)?,
-        is_protected: row.try_get(16)?,
-        start_time: row.try_get(17)?,
-        end_time: row.try_get(18)?,
-        next_action_at: row.try_get(19)?,
-        attempts: row.try_get(20)?,
-        cancel_deadline: row.try_get(21)?,
-        delete_requested: row.try_get(22)?,
-        flow_id: row.try_get(23)?,
-        lease_owner: row.try_get(24)?,
-        lease_token: row.try_get(25)?,
-        lease_expires_at: row.try_get(26)?,
-        node_id: row.try_get(27)?,
-        host_bound: row.try_get(28)?,
-        submitted: row.try_get(29)?,
-        created_at: row.try_get(30)?,
-        updated_at: row.try_get(31)?,
-    })
-}
-
-fn json(row: &PgRow, at: usize) -> sea_orm::sqlx::Result<Value> {
-    Ok(row.try_get::<Json<Value>, _>(at)?.0)
+/// Each type as sea-orm's Postgres backend reads it (sqlx's decoding).
+impl Columns for PgRow {
+    type Error = sea_orm::sqlx::Error;
+    fn text(&self, at: usize) -> Result<String, Self::Error> {
+        self.try_get(at)
+    }
+    fn text_or_null(&self, at: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(at)
+    }
+    fn int(&self, at: usize) -> Result<i32, Self::Error> {
+        self.try_get(at)
+    }
+    fn int_or_null(&self, at: usize) -> Result<Option<i32>, Self::Error> {
+        self.try_get(at)
+    }
+    fn flag(&self, at: usize) -> Result<bool, Self::Error> {
+        self.try_get(at)
+    }
+    fn json(&self, at: usize) -> Result<Value, Self::Error> {
+        Ok(self.try_get::<Json<Value>, _>(at)?.0)
+    }
+    fn shown_extra(&self, at: usize) -> Result<Value, Self::Error> {
+        Ok(self.try_get::<Json<ShownExtra>, _>(at)?.0.into_value())
+    }
+    fn time(&self, at: usize) -> Result<DateTime<Utc>, Self::Error> {
+        self.try_get(at)
+    }
+    fn time_or_null(&self, at: usize) -> Result<Option<DateTime<Utc>>, Self::Error> {
+        self.try_get(at)
+    }
 }
 
 #[cfg(test)]

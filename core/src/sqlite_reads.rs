@@ -43,6 +43,7 @@ use serde::de::DeserializeOwned;
 
 use crate::entity::job_execution;
 use crate::error::{Error, Result};
+use crate::execution_row::Columns;
 use crate::model::ShownExtra;
 use crate::reads::Extra;
 use crate::scope::{Role, Scope};
@@ -257,48 +258,43 @@ static BY_ID: LazyLock<[String; 2]> = LazyLock::new(|| {
     [sql, member]
 });
 
-/// A row of `job_executions`, decoded as sea-orm decodes it. Its columns
-/// come in `Column::iter()` order (`Entity::find()` and [`BY_ID`] select
-/// them so), which is the order of the model's fields: read here in that
-/// order (the unit test compares every field with sea-orm's reading).
+/// A row of `job_executions`, decoded as sea-orm decodes it
+/// ([`crate::execution_row`]; the unit test compares every field with
+/// sea-orm's reading).
 fn execution(row: &Row<'_>, extra: Extra) -> rusqlite::Result<job_execution::Model> {
-    Ok(job_execution::Model {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        job_template_id: row.get(2)?,
-        cluster_id: row.get(3)?,
-        input_id: row.get(4)?,
-        output_id: row.get(5)?,
-        engine: row.get(6)?,
-        status: row.get(7)?,
-        info: json(row, 8)?,
-        engine_job_id: row.get(9)?,
-        return_code: row.get(10)?,
-        job_configs: json(row, 11)?,
-        interface: json(row, 12)?,
-        data_source_urls: json(row, 13)?,
-        extra: match extra {
-            Extra::Whole => json(row, 14)?,
-            Extra::Shown => shown_extra(row, 14)?,
-        },
-        is_public: row.get(15)?,
-        is_protected: row.get(16)?,
-        start_time: time_or_null(row, 17)?,
-        end_time: time_or_null(row, 18)?,
-        next_action_at: time_or_null(row, 19)?,
-        attempts: row.get(20)?,
-        cancel_deadline: time_or_null(row, 21)?,
-        delete_requested: row.get(22)?,
-        flow_id: row.get(23)?,
-        lease_owner: row.get(24)?,
-        lease_token: row.get(25)?,
-        lease_expires_at: time_or_null(row, 26)?,
-        node_id: row.get(27)?,
-        host_bound: row.get(28)?,
-        submitted: row.get(29)?,
-        created_at: time(row, 30)?,
-        updated_at: time(row, 31)?,
-    })
+    crate::execution_row::execution(row, extra)
+}
+
+/// Each type as sqlx-sqlite stores it.
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, at: usize) -> rusqlite::Result<String> {
+        self.get(at)
+    }
+    fn text_or_null(&self, at: usize) -> rusqlite::Result<Option<String>> {
+        self.get(at)
+    }
+    fn int(&self, at: usize) -> rusqlite::Result<i32> {
+        self.get(at)
+    }
+    fn int_or_null(&self, at: usize) -> rusqlite::Result<Option<i32>> {
+        self.get(at)
+    }
+    fn flag(&self, at: usize) -> rusqlite::Result<bool> {
+        self.get(at)
+    }
+    fn json(&self, at: usize) -> rusqlite::Result<serde_json::Value> {
+        json(self, at)
+    }
+    fn shown_extra(&self, at: usize) -> rusqlite::Result<serde_json::Value> {
+        json_with(self, at, ShownExtra::parse)
+    }
+    fn time(&self, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+        time(self, at)
+    }
+    fn time_or_null(&self, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        time_or_null(self, at)
+    }
 }
 
 fn conversion(at: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
@@ -307,10 +303,6 @@ fn conversion(at: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>)
 
 fn json(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
     json_with(row, at, |text| serde_json::from_slice(text))
-}
-
-fn shown_extra(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
-    json_with(row, at, ShownExtra::parse)
 }
 
 /// A stored JSON column, read by `parse` (NULL as `null`).
