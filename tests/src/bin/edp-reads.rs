@@ -4,6 +4,10 @@
 //! - **GET /v2/jobs/{id} against GET /** on the same edpd: C keep-alive
 //!   connections for S seconds each, alternated three times (root, job,
 //!   root, job, ...), so a drift of the shared machine hits both alike;
+//! - on Postgres, also against **Postgres alone**: pgbench's C connections
+//!   each selecting the same jobs by id, one statement a read, with no
+//!   edpd in between (alternated with the two above): what one statement
+//!   a read costs this machine, whoever sends it;
 //! - **list pages of 100 over 100,000 jobs**, one client, one request at a
 //!   time: the first page (oldest first, Sahara's default order, and
 //!   newest first), every page of the whole list walked by its `next`
@@ -116,14 +120,22 @@ async fn run(o: Options) {
 
     // Throughput: the cheapest answer against a job, alternated.
     let job_paths: Vec<String> = (1..=1000u64.min(o.jobs)).map(|i| format!("/v2/jobs/{}", copy_id(i))).collect();
-    let (mut root_rates, mut job_rates) = (Vec::new(), Vec::new());
+    let (mut root_rates, mut job_rates, mut alone_rates) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         root_rates.push(load(&addr, vec!["/".to_string()], o.clients, o.seconds, 300).await);
         job_rates.push(load(&addr, job_paths.clone(), o.clients, o.seconds, 200).await);
+        if let Some(db) = &pg {
+            let (url, clients, seconds, copies) = (db.url(), o.clients, o.seconds, job_paths.len());
+            let rate = tokio::task::spawn_blocking(move || pgbench(&url, clients, seconds, copies));
+            alone_rates.push(rate.await.expect("pgbench"));
+        }
     }
     let root_rate = median(&mut root_rates);
     let job_rate = median(&mut job_rates);
     println!("GET /: {root_rates:.0?} req/s; GET /v2/jobs/{{id}}: {job_rates:.0?} req/s");
+    if pg.is_some() {
+        println!("Postgres alone (pgbench), a job by id: {alone_rates:.0?} statements/s");
+    }
 
     // List latency, one request at a time.
     let first = repeat(&mut conn, "/v2/jobs?limit=100", 300).await;
@@ -143,6 +155,15 @@ async fn run(o: Options) {
         o.clients,
         100.0 * job_rate / root_rate
     );
+    if !alone_rates.is_empty() {
+        let alone_rate = median(&mut alone_rates);
+        println!(
+            "| Postgres alone (pgbench), a job by id, {} connections | {alone_rate:.0} statements/s | GET /v2/jobs/{{id}} \
+             {job_rate:.0} req/s | edpd {:.0}% of it |",
+            o.clients,
+            100.0 * job_rate / alone_rate
+        );
+    }
     println!("| edpd idle, {} finished jobs, over 10 s | {idle_cpu:.2}% of a core | | |", o.jobs);
     for (what, mut times) in [
         ("first page, `limit=100`".to_string(), first),
@@ -169,6 +190,40 @@ async fn one_finished_job(app: &TestApp) -> String {
     })
     .await;
     id
+}
+
+/// Statements a second from pgbench's `clients` connections (libpq, the
+/// extended protocol, prepared) for `seconds`, each selecting every column
+/// of one of copies 1..=`copies` by id: the copies the GETs read.
+fn pgbench(url: &str, clients: usize, seconds: u64, copies: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("by-id.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "\\set i random(1, {copies})\n\
+             SELECT * FROM job_executions \
+             WHERE id = lpad(to_hex(:i::int), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:i::int), 12, '0');\n"
+        ),
+    )
+    .expect("pgbench script");
+    let out = Command::new("pgbench")
+        .args(["--no-vacuum", "--protocol=prepared", "--jobs=2"])
+        .arg(format!("--client={clients}"))
+        .arg(format!("--time={seconds}"))
+        .arg("--file")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("pgbench runs (Debian's postgresql package)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pgbench: {}", stderr.lines().next_back().unwrap_or_default());
+    // "tps = 23766.876341 (without initial connection time)"
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench's answer: {stdout}"))
 }
 
 /// The id of copy `i`: a well-formed lower-case UUID.
