@@ -122,6 +122,10 @@ struct Execute;
 /// A statement whose rows are read (`query_*_raw`).
 #[derive(Clone, Copy)]
 struct Fetch;
+/// A statement of which only the first row is kept (`query_one_raw`);
+/// its answer is still read to its end.
+#[derive(Clone, Copy)]
+struct FetchFirst;
 /// SQL as it is: not prepared, nothing bound (`execute_unprepared`).
 #[derive(Clone, Copy)]
 struct Unprepared;
@@ -154,6 +158,20 @@ impl Run for Fetch {
         statement: &'c Statement,
     ) -> impl Future<Output = sqlx::Result<Vec<PgRow>>> + Send + 'c {
         prepared(statement).fetch_all(conn)
+    }
+    fn error(e: RuntimeErr) -> DbErr {
+        DbErr::Query(e)
+    }
+}
+
+impl Run for FetchFirst {
+    type Out = Option<PgRow>;
+    fn on<'c>(
+        self,
+        conn: &'c mut PgConnection,
+        statement: &'c Statement,
+    ) -> impl Future<Output = sqlx::Result<Option<PgRow>>> + Send + 'c {
+        prepared(statement).fetch_optional(conn)
     }
     fn error(e: RuntimeErr) -> DbErr {
         DbErr::Query(e)
@@ -297,7 +315,7 @@ impl ConnectionTrait for PgDirect {
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        Ok(self.run(&statement, Fetch).await?.into_iter().next().map(QueryResult::from))
+        Ok(self.run(&statement, FetchFirst).await?.map(QueryResult::from))
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
@@ -386,14 +404,22 @@ mod tests {
     async fn reads_what_sea_orm_reads() {
         let (scratch, rows, reads) = with_templates(Purpose::Reads).await;
         let all = job_template::Entity::find().order_by_desc(job_template::Column::CreatedAt);
-        assert_eq!(all.clone().all(&reads).await.unwrap(), all.all(&scratch.db).await.unwrap());
+        assert_eq!(all.clone().all(&reads).await.unwrap(), all.clone().all(&scratch.db).await.unwrap());
         let some = job_template::Entity::find()
             .filter(job_template::Column::Name.eq("b é"))
             .filter(job_template::Column::IsPublic.eq(true))
             .filter(job_template::Column::CreatedAt.gt(rows[0].created_at));
         assert_eq!(some.all(&reads).await.unwrap(), vec![rows[1].clone()]);
         let none = job_template::Entity::find().filter(job_template::Column::Id.eq("zz"));
-        assert!(none.all(&reads).await.unwrap().is_empty());
+        assert!(none.clone().all(&reads).await.unwrap().is_empty());
+        assert_eq!(none.one(&reads).await.unwrap(), None);
+        // One row of several kept; the rest of the answer read, so that the
+        // connection's next statement reads its own.
+        let several = "SELECT id FROM job_templates ORDER BY created_at DESC";
+        let first = reads.query_one_raw(Statement::from_string(DbBackend::Postgres, several)).await.unwrap();
+        let newest = rows.iter().max_by_key(|r| r.created_at).unwrap();
+        assert_eq!(first.unwrap().try_get::<String>("", "id").unwrap(), newest.id);
+        assert_eq!(all.clone().one(&reads).await.unwrap().as_ref(), Some(newest));
         assert_eq!(reads.counts(), (1, 1, CONNECTIONS as u32), "one connection, kept");
         scratch.remove().await;
     }
