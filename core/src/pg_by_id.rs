@@ -52,10 +52,10 @@ const ALONE: usize = 4;
 /// The most ids a statement reads.
 const MOST: usize = 128;
 
-/// A read's row, undecoded: each read decodes its own, on its own task,
-/// as its `Extra` says (decoding on the batch's task made it the
-/// bottleneck: BENCHMARKS.md, "Reads", fourth round).
-/// Shared by the reads of one id.
+/// A read's row, undecoded and shared by the reads of its id: each read
+/// decodes it on its own task, as its `Extra` says (decoding every row on
+/// the batch's task made that task the bottleneck: BENCHMARKS.md, "Reads",
+/// fourth round).
 type Answer = std::result::Result<Option<Arc<PgRow>>, DbErr>;
 
 /// The reads by id of one database's executions.
@@ -227,14 +227,10 @@ impl Shared {
     }
 }
 
-/// `row` to each read of its id: the last takes it, any before a copy.
-fn send_each(mut answers: Vec<oneshot::Sender<Answer>>, row: Option<Arc<PgRow>>) {
-    let last = answers.pop();
+/// `row` to each read of its id.
+fn send_each(answers: Vec<oneshot::Sender<Answer>>, row: Option<Arc<PgRow>>) {
     for answer in answers {
         let _ = answer.send(Ok(row.clone()));
-    }
-    if let Some(last) = last {
-        let _ = last.send(Ok(row));
     }
 }
 
