@@ -273,13 +273,16 @@ pub(crate) struct ShownExtra {
 impl ShownExtra {
     /// Those keys of a stored `extra`, skipping the others unread.
     pub(crate) fn parse(stored: &[u8]) -> serde_json::Result<Value> {
-        Ok(serde_json::from_slice::<Self>(stored)?.into_value())
+        Ok(Self::shown(serde_json::from_slice(stored)?))
     }
 
-    /// As the `extra` of a row: an object of the keys present.
-    pub(crate) fn into_value(self) -> Value {
+    /// As the `extra` of a row: an object of the keys present. A stored
+    /// `null` (`None`) shows as no keys, as the whole `null` would.
+    pub(crate) fn shown(stored: Option<Self>) -> Value {
+        let Some(stored) = stored else { return Value::Object(Object::new()) };
         let mut extra = Object::new();
-        for (key, value) in [("masked", self.masked), ("callback_token", self.callback_token), ("policy", self.policy)]
+        for (key, value) in
+            [("masked", stored.masked), ("callback_token", stored.callback_token), ("policy", stored.policy)]
         {
             if let Some(value) = value {
                 extra.insert(key.into(), value);

@@ -52,7 +52,7 @@ impl Columns for PgRow {
         Ok(self.try_get::<Json<Value>, _>(at)?.0)
     }
     fn shown_extra(&self, at: usize) -> Result<Value, Self::Error> {
-        Ok(self.try_get::<Json<ShownExtra>, _>(at)?.0.into_value())
+        Ok(ShownExtra::shown(self.try_get::<Json<Option<ShownExtra>>, _>(at)?.0))
     }
     fn time(&self, at: usize) -> Result<DateTime<Utc>, Self::Error> {
         self.try_get(at)
@@ -100,7 +100,8 @@ mod tests {
             host_bound: false,
             submitted: false,
             delete_requested: true,
-            extra: json!({}),
+            // As no row is written, but one could be: shown as the whole.
+            extra: json!(null),
             created_at: at,
             ..crate::sqlite_reads::tests::row("b", "q", false, at)
         };

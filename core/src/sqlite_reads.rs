@@ -453,6 +453,22 @@ pub(crate) mod tests {
         assert_eq!(reads.executions(all.clone(), Extra::Whole).unwrap(), rows.to_vec());
     }
 
+    /// A stored `extra` of `null` (no row is written so, but one could be)
+    /// shows as the whole of it does.
+    #[tokio::test]
+    async fn a_null_extra_shows_as_the_whole_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path()).await;
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
+        let row = job_execution::Model { extra: serde_json::Value::Null, ..row("n", "p", false, at) };
+        row.clone().into_active_model().reset_all().insert(&db).await.unwrap();
+        let reads = SqliteReads::of(&db).expect("an SQLite file");
+        let read = |extra| reads.execution("n", &Scope::admin("x"), extra).unwrap().expect("stored");
+        assert_eq!(read(Extra::Whole), row);
+        let view = |row: job_execution::Model| serde_json::to_value(Execution::from(row)).unwrap();
+        assert_eq!(view(read(Extra::Shown)), view(row));
+    }
+
     /// `models` reads what sea-orm reads, for every entity a launch looks
     /// up: renamed columns, booleans, JSON (and NULL JSON), optional
     /// numbers, times with and without fractions.
