@@ -355,5 +355,27 @@ impl Drop for TestApp {
                 eprintln!("{line}");
             }
         }
+        remove_dir(self.root.path());
+    }
+}
+
+/// Removes `dir` and all in it. The engine's supervisor outlives edpd, as
+/// it must, and writes the end of the jobs just killed into the directory
+/// while it is being removed: `remove_dir_all` then stops at the first
+/// directory that is no longer empty, and `TempDir` ignores that, leaving
+/// the directory behind. So it is tried again until it succeeds, for up
+/// to five seconds.
+fn remove_dir(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                eprintln!("could not remove {}: {e}", dir.display());
+                return;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
