@@ -246,7 +246,16 @@ async function walk(page) {
     await node.waitFor();
     const shown = await node.getAttribute("data-state");
     if (shown !== state) throw new Error(`flow job ${key} is drawn ${shown}, expected ${state}`);
-    const fill = await node.locator("rect").evaluate((r) => getComputedStyle(r).fill);
+    // Found and read in one step in the page: the graph is drawn again as
+    // events come in, and a rect found by one call may be detached, with
+    // no style, by the next.
+    const fill = await page.evaluate(
+      (k) => {
+        const rect = document.querySelector(`#flow-graph g.node[data-key="${k}"] rect`);
+        return rect ? getComputedStyle(rect).fill : null;
+      },
+      key,
+    );
     if (!fill || fill === "none") throw new Error(`flow job ${key} has no colour`);
   }
   const edges = await graph.locator("path.edge").count();
