@@ -121,7 +121,8 @@ impl SqliteReads {
             if stmt.column_count() != *COLUMN_COUNT {
                 return Err(rusqlite::Error::InvalidColumnIndex(stmt.column_count()));
             }
-            let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| execution(row, extra))?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(values), |row| crate::execution_row::execution(row, extra))?;
             rows.collect()
         })
     }
@@ -175,7 +176,7 @@ impl SqliteReads {
     /// The execution `id`, if `scope` sees it: `api::find`, on every
     /// `GET /v2/jobs/{id}`.
     pub(crate) fn execution(&self, id: &str, scope: &Scope, extra: Extra) -> Result<Option<job_execution::Model>> {
-        let read = |row: &Row<'_>| execution(row, extra);
+        let read = |row: &Row<'_>| crate::execution_row::execution(row, extra);
         self.with(|conn| {
             let found = match scope.role {
                 Role::Admin => conn.prepare_cached(&BY_ID[0])?.query_row([id], read),
@@ -258,14 +259,9 @@ static BY_ID: LazyLock<[String; 2]> = LazyLock::new(|| {
     [sql, member]
 });
 
-/// A row of `job_executions`, decoded as sea-orm decodes it
-/// ([`crate::execution_row`]; the unit test compares every field with
+/// A row of `job_executions` is decoded by [`crate::execution_row`], each
+/// type as sqlx-sqlite stores it (the unit test compares every field with
 /// sea-orm's reading).
-fn execution(row: &Row<'_>, extra: Extra) -> rusqlite::Result<job_execution::Model> {
-    crate::execution_row::execution(row, extra)
-}
-
-/// Each type as sqlx-sqlite stores it.
 impl Columns for Row<'_> {
     type Error = rusqlite::Error;
     fn text(&self, at: usize) -> rusqlite::Result<String> {
