@@ -4,9 +4,15 @@
 //!
 //! Invariant: the columns come in `Column::iter()` order, which is the
 //! order of the model's fields (`Entity::find()` selects them so). Each
-//! driver's unit test compares every field with sea-orm's reading.
+//! driver's unit test compares every field with sea-orm's reading. A row
+//! of another number of columns is refused, not decoded: a statement that
+//! selects something else must not yield a job whose fields happen to
+//! decode.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use sea_orm::Iterable;
 use serde_json::Value;
 
 use crate::entity::job_execution;
@@ -16,6 +22,10 @@ use crate::reads::Extra;
 /// backend would read each type.
 pub(crate) trait Columns {
     type Error;
+    /// How many columns the row has.
+    fn count(&self) -> usize;
+    /// The error for a row of `count` columns, not a job's.
+    fn not_a_job_row(count: usize) -> Self::Error;
     fn text(&self, at: usize) -> Result<String, Self::Error>;
     fn text_or_null(&self, at: usize) -> Result<Option<String>, Self::Error>;
     fn int(&self, at: usize) -> Result<i32, Self::Error>;
@@ -29,8 +39,14 @@ pub(crate) trait Columns {
     fn time_or_null(&self, at: usize) -> Result<Option<DateTime<Utc>>, Self::Error>;
 }
 
+/// How many columns a row of `job_executions` has.
+pub(crate) static COLUMN_COUNT: LazyLock<usize> = LazyLock::new(|| job_execution::Column::iter().count());
+
 /// The execution in `row`, with as much of its `extra` as `extra` says.
 pub(crate) fn execution<R: Columns>(row: &R, extra: Extra) -> Result<job_execution::Model, R::Error> {
+    if row.count() != *COLUMN_COUNT {
+        return Err(R::not_a_job_row(row.count()));
+    }
     Ok(job_execution::Model {
         id: row.text(0)?,
         project_id: row.text(1)?,

@@ -33,6 +33,13 @@ pub(crate) fn id(row: &PgRow) -> Result<&str, DbErr> {
 /// Each type as sea-orm's Postgres backend reads it (sqlx's decoding).
 impl Columns for PgRow {
     type Error = sea_orm::sqlx::Error;
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn not_a_job_row(count: usize) -> Self::Error {
+        let expected = *crate::execution_row::COLUMN_COUNT;
+        sea_orm::sqlx::Error::Decode(format!("{count} columns, not a job's {expected}").into())
+    }
     fn text(&self, at: usize) -> Result<String, Self::Error> {
         self.try_get(at)
     }
@@ -65,7 +72,7 @@ impl Columns for PgRow {
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone, Utc};
-    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QueryTrait as _};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QuerySelect, QueryTrait as _};
     use serde_json::json;
 
     use super::*;
@@ -124,6 +131,12 @@ mod tests {
             assert!(shown.extra.get("request").is_none(), "{}: only what is shown", expected.id);
         }
         assert_eq!(rows.len(), 2);
+
+        // A row of more columns is refused, though its first ones decode.
+        let more = select.column_as(sea_orm::sea_query::Expr::val(1), "more");
+        let more = direct.rows(&more.build(sea_orm::DbBackend::Postgres)).await.expect("rows");
+        let columns = format!("{} columns", *crate::execution_row::COLUMN_COUNT + 1);
+        assert!(matches!(execution(&more[0], Extra::Shown), Err(DbErr::Type(e)) if e.contains(&columns)));
         scratch.remove().await;
     }
 }
