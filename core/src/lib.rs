@@ -32,6 +32,7 @@ mod sqlite_writes;
 pub mod status;
 pub mod time;
 mod validate;
+mod wal_index;
 
 use std::sync::Arc;
 
@@ -94,9 +95,11 @@ impl Edp {
     pub fn new(db: DatabaseConnection, engines: Engines, settings: Settings, hints: UnboundedSender<String>) -> Self {
         let reads = reads::Reads::of(&db);
         let _checkpoints = match &reads {
-            reads::Reads::SqliteFile(reads) => sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf())
-                .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
-                .ok(),
+            reads::Reads::SqliteFile(reads) => {
+                sqlite_checkpoints::Checkpointer::start(reads.path().to_path_buf(), reads.idle())
+                    .inspect_err(|e| tracing::error!(error = %e, "cannot start checkpointing the database's log"))
+                    .ok()
+            }
             reads::Reads::Postgres { .. } | reads::Reads::Orm => None,
         };
         let writes = Writes::of(&db);

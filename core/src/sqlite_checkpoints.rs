@@ -17,6 +17,10 @@
 //!   checkpoints on its own. A failed checkpoint is logged and tried again.
 //! - A checkpoint with nothing to copy costs a few file-lock calls: an idle
 //!   edpd pays that five times a second.
+//! - **No reader holds the log back for long**: before each checkpoint, the
+//!   read connections not in use end the transactions they keep that are
+//!   behind the log (`sqlite_reads::IdleReads::end_behind`); a checkpoint
+//!   copies only what no transaction still reads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +29,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+
+use crate::sqlite_reads::IdleReads;
 
 /// How often the log is checkpointed. At 500 launches a second (~13,000
 /// pages a second) the log holds at most a few megabytes between two.
@@ -37,8 +43,9 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the SQLite file at `path` every [`EVERY`].
-    pub(crate) fn start(path: PathBuf) -> std::io::Result<Self> {
+    /// Starts checkpointing the SQLite file at `path` every [`EVERY`],
+    /// after `reads`' idle connections end what they keep behind the log.
+    pub(crate) fn start(path: PathBuf, reads: IdleReads) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new().name("edp-checkpoints".into()).spawn(move || {
@@ -48,6 +55,7 @@ impl Checkpointer {
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
+                reads.end_behind();
                 if let Err(e) = checkpoint(&mut conn, &path) {
                     // Dropped: the next try opens a new connection.
                     conn = None;
@@ -111,7 +119,7 @@ mod tests {
         let before = main_file();
         assert!(before < 4_000_000, "the commits copied the log into the file themselves ({before} bytes)");
 
-        let _checkpointer = Checkpointer::start(file.clone()).unwrap();
+        let _checkpointer = Checkpointer::start(file.clone(), IdleReads::default()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while main_file() < 7_500_000 {
             assert!(Instant::now() < deadline, "the log was not checkpointed: file {} bytes", main_file());

@@ -12,10 +12,25 @@
 //! Invariants:
 //! - **Reads only**: each connection is `query_only`; writes are sqlx's
 //!   pool's and `crate::sqlite_writes`' thread's.
-//! - **No stale reads**: each statement runs in its own implicit read
-//!   transaction, begun when it starts (WAL: a reader sees every commit
-//!   made before, and never waits for a writer), and every statement is
-//!   run to its end or dropped, which ends that transaction.
+//! - **No stale reads**: a read runs in a read transaction (WAL: it sees
+//!   every commit made before the transaction began, and never waits for
+//!   a writer). A connection keeps its transaction from one read to the
+//!   next only while nothing was committed since it began, by any
+//!   connection of any process: the WAL index's header, read before the
+//!   transaction began, is unchanged ([`crate::wal_index`]). Else the
+//!   transaction ends. A transaction is kept only once nothing was
+//!   committed between two reads of the connection. Beginning and ending
+//!   one took the WAL index's read lock, an `fcntl` each way under a mutex
+//!   every connection of the process shares: a tenth of a
+//!   `GET /v2/jobs/{id}` (BENCHMARKS.md, issue 16).
+//! - **No log held back**: a transaction is kept only if it began while
+//!   the log was wholly checkpointed: SQLite then reads the database file
+//!   alone, and the transaction holds no place in the log, so a writer can
+//!   always start the log over. Only a checkpoint waits for it, and only
+//!   once something was committed after it: before each checkpoint the
+//!   idle connections end those ([`IdleReads::end_behind`]); a connection
+//!   in use ends its own at its next read. Under writes, reads therefore
+//!   keep nothing until the log is checkpointed again.
 //! - **Same values as sea-orm**: bound values are encoded as sqlx encodes
 //!   them (booleans as 0/1, times as RFC 3339 text), so comparisons with
 //!   stored values agree; rows are decoded as sqlx decodes them.
@@ -27,7 +42,7 @@
 //! locks.
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, Utc};
@@ -47,6 +62,7 @@ use crate::execution_row::Columns;
 use crate::model::ShownExtra;
 use crate::reads::Extra;
 use crate::scope::{Role, Scope};
+use crate::wal_index::{Header, WalIndex};
 
 /// How many KiB of pages each read connection keeps (SQLite's
 /// `cache_size`; its default is 2,000).
@@ -58,7 +74,76 @@ const IDLE: usize = 4;
 /// A few read-only connections to the SQLite file edpd uses.
 pub(crate) struct SqliteReads {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: IdleReads,
+}
+
+/// The connections not in use.
+#[derive(Clone, Default)]
+pub(crate) struct IdleReads(Arc<Mutex<Vec<ReadConn>>>);
+
+impl IdleReads {
+    /// Ends the kept transactions of idle connections that something was
+    /// committed after: they hold the log back from being checkpointed
+    /// (`sqlite_checkpoints` calls this before each checkpoint).
+    pub(crate) fn end_behind(&self) {
+        // A connection that cannot end its transaction is closed instead.
+        self.lock().retain_mut(|conn| conn.kept.is_none() || conn.now() == conn.kept || conn.end().is_ok());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ReadConn>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A read connection, and the read transaction it keeps between reads.
+struct ReadConn {
+    conn: Connection,
+    /// Its mapping of the WAL index (`None` if the file is not in WAL
+    /// mode: it then keeps nothing).
+    index: Option<WalIndex>,
+    /// The header read before its kept transaction began, if it keeps one.
+    kept: Option<Header>,
+    /// The header read before its last read.
+    seen: Option<Header>,
+}
+
+impl ReadConn {
+    /// The WAL index's header now, if it can be read.
+    fn now(&self) -> Option<Header> {
+        self.index.as_ref().and_then(WalIndex::header)
+    }
+
+    /// Ready to read: its kept transaction if nothing was committed since
+    /// it began. Else a new one is kept if nothing was committed since this
+    /// connection's last read either (under writes, keeping would only add
+    /// a `BEGIN` and a `COMMIT` to every read) and the log is wholly
+    /// checkpointed (the transaction then holds no place in it). Otherwise,
+    /// or when the header cannot be read, the statement runs in a
+    /// transaction of its own, as every read did before.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        let now = self.now();
+        let seen = std::mem::replace(&mut self.seen, now);
+        if self.kept.is_some() && self.kept != now {
+            self.end()?;
+        }
+        if self.kept.is_none()
+            && let Some(now) = now
+            && seen == Some(now)
+            && self.index.as_ref().is_some_and(|index| index.checkpointed(&now))
+        {
+            self.conn.prepare_cached("BEGIN")?.execute([])?;
+            self.kept = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Ends the kept transaction. On an error the connection is closed
+    /// by its caller, never used again.
+    fn end(&mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.kept = None;
+        Ok(())
+    }
 }
 
 impl SqliteReads {
@@ -68,7 +153,7 @@ impl SqliteReads {
             return None;
         }
         let path = db.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
-        path.is_file().then(|| Self { path, idle: Mutex::new(Vec::new()) })
+        path.is_file().then(|| Self { path, idle: IdleReads::default() })
     }
 
     /// The SQLite file read.
@@ -76,7 +161,12 @@ impl SqliteReads {
         &self.path
     }
 
-    fn open(path: &Path) -> rusqlite::Result<Connection> {
+    /// Its idle connections, for the checkpoints.
+    pub(crate) fn idle(&self) -> IdleReads {
+        self.idle.clone()
+    }
+
+    fn open(path: &Path) -> rusqlite::Result<ReadConn> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -90,22 +180,28 @@ impl SqliteReads {
         // benchmark's maps kept, where nothing writes.
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
+        // A first read maps the WAL index, which `WalIndex::of` then finds.
+        conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
+        let index = WalIndex::of(&conn);
+        Ok(ReadConn { conn, index, kept: None, seen: None })
     }
 
     /// Runs `read` on an idle connection (or a new one).
     fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
+        let conn = self.idle.lock().pop();
+        let mut conn = match conn {
             Some(conn) => conn,
             None => Self::open(&self.path).map_err(db_error)?,
         };
-        let out = read(&conn).map_err(db_error);
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // A connection whose read failed is closed, not given back: its
+        // transaction ends with it.
+        conn.begin().map_err(db_error)?;
+        let out = read(&conn.conn).map_err(db_error)?;
+        let mut idle = self.idle.lock();
         if idle.len() < IDLE {
             idle.push(conn);
         }
-        out
+        Ok(out)
     }
 
     /// The executions `select` finds, as sea-orm's `select.all(db)` would
@@ -450,6 +546,104 @@ pub(crate) mod tests {
         // A statement of more columns is refused, though its first ones decode.
         let more = all.column_as(sea_orm::sea_query::Expr::val(1), "more");
         assert!(reads.executions(more, Extra::Shown).is_err());
+    }
+
+    /// A database in `dir` holding one job, "a"; its reads; and a
+    /// connection of its own to the file, which writes and checkpoints.
+    async fn one_job(dir: &Path) -> (DatabaseConnection, SqliteReads, Connection) {
+        let db = database(dir).await;
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
+        row("a", "p", false, at).into_active_model().reset_all().insert(&db).await.unwrap();
+        let reads = SqliteReads::of(&db).expect("an SQLite file");
+        let other = Connection::open(dir.join("edp.sqlite")).unwrap();
+        (db, reads, other)
+    }
+
+    /// `(frames in the log, frames copied)` after a passive checkpoint.
+    fn checkpoint(conn: &Connection) -> (i64, i64) {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap()
+    }
+
+    /// A connection keeps its read transaction between reads, yet every
+    /// read sees every commit made before it: by sqlx's pool, by another
+    /// connection, and by another process (Python's own SQLite).
+    #[tokio::test]
+    async fn every_read_sees_every_commit_before_it_whoever_made_it() {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let (db, reads, other) = one_job(dir.path()).await;
+        let status = || reads.execution("a", &Scope::admin("x"), Extra::Shown).unwrap().expect("stored").status;
+        // A transaction kept by the last read, begun before the commit.
+        let kept = |expected: &str| {
+            checkpoint(&other);
+            assert_eq!(status(), expected);
+            assert_eq!(status(), expected);
+            assert!(reads.idle.lock().iter().any(|c| c.kept.is_some()), "no transaction kept between reads");
+        };
+
+        // A new connection has seen no header before its first read.
+        status();
+        kept("RUNNING");
+        for round in 0..20 {
+            let pool = format!("POOL{round}");
+            db.execute_unprepared(&format!("UPDATE job_executions SET status = '{pool}'")).await.unwrap();
+            assert_eq!(status(), pool);
+            kept(&pool);
+            let conn = format!("CONN{round}");
+            other.execute("UPDATE job_executions SET status = ?1", [&conn]).unwrap();
+            assert_eq!(status(), conn);
+            kept(&conn);
+        }
+        let script = "import sqlite3, sys\n\
+            c = sqlite3.connect(sys.argv[1], timeout=10)\n\
+            c.execute(\"UPDATE job_executions SET status = 'PROCESS'\")\n\
+            c.commit()\n";
+        let file = dir.path().join("edp.sqlite");
+        let ran = std::process::Command::new("python3").arg("-c").arg(script).arg(&file).status().unwrap();
+        assert!(ran.success());
+        assert_eq!(status(), "PROCESS");
+    }
+
+    /// A kept transaction never stops a checkpoint of what was committed
+    /// before it, nor the log from being started over; one that something
+    /// was committed after is ended before the next checkpoint.
+    #[tokio::test]
+    async fn kept_transactions_hold_the_log_back_only_until_the_next_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, reads, other) = one_job(dir.path()).await;
+        let read = || reads.execution("a", &Scope::admin("x"), Extra::Shown).unwrap();
+        let wal = || std::fs::metadata(dir.path().join("edp.sqlite-wal")).unwrap().len();
+        let start_the_log_over =
+            || -> i64 { other.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).unwrap() };
+
+        // While the log holds frames not copied, nothing is kept.
+        read();
+        read();
+        assert!(reads.idle.lock().iter().all(|c| c.kept.is_none()));
+        let (frames, copied) = checkpoint(&other);
+        assert_eq!(frames, copied);
+        read();
+        read();
+        assert!(reads.idle.lock().iter().any(|c| c.kept.is_some()));
+        assert_eq!(start_the_log_over(), 0, "a kept transaction stopped the log from starting over");
+        assert_eq!(wal(), 0);
+
+        // Kept on a checkpointed log, then something is committed.
+        read();
+        other.execute("UPDATE job_executions SET status = 'X'", []).unwrap();
+        read();
+        assert_eq!(checkpoint(&other).0, checkpoint(&other).1);
+        read();
+        assert!(reads.idle.lock().iter().any(|c| c.kept.is_some()));
+        other.execute("UPDATE job_executions SET status = 'Y'", []).unwrap();
+        let (frames, copied) = checkpoint(&other);
+        assert!(copied < frames, "the kept transaction is read from the file: not copied over ({copied}/{frames})");
+        reads.idle().end_behind();
+        assert!(reads.idle.lock().iter().all(|c| c.kept.is_none()));
+        let (frames, copied) = checkpoint(&other);
+        assert_eq!(frames, copied);
+        assert_eq!(start_the_log_over(), 0);
+        assert_eq!(wal(), 0);
     }
 
     /// A stored `extra` of `null` (no row is written so, but one could be)
