@@ -28,6 +28,7 @@ pub mod scope;
 pub mod settings;
 mod sqlite_checkpoints;
 mod sqlite_reads;
+mod sqlite_row;
 mod sqlite_writes;
 pub mod status;
 pub mod time;

@@ -62,6 +62,7 @@ use crate::execution_row::Columns;
 use crate::model::ShownExtra;
 use crate::reads::Extra;
 use crate::scope::{Role, Scope};
+use crate::sqlite_row::RowDeserializer;
 use crate::wal_index::{Header, WalIndex};
 
 /// How many KiB of pages each read connection keeps (SQLite's
@@ -223,10 +224,11 @@ impl SqliteReads {
     /// The rows `select` finds, of an entity whose model deserializes
     /// from its columns by name (`serde::Deserialize`, `type` renamed where
     /// the column is), as sea-orm's `select.all(db)` would give them: each
-    /// value is read by its column's declared type. For the lookups a
-    /// request makes before it writes (a launch's template, cluster and
-    /// binaries: four statements, a millisecond through sqlx). Not for
-    /// blobs: they would go through JSON arrays.
+    /// value is read by its column's declared type, straight from the row
+    /// (`sqlite_row`). For the lookups a request makes before it writes (a
+    /// launch's template, cluster and binaries: four statements, a
+    /// millisecond through sqlx). Not for blobs: they would be read as
+    /// sequences of numbers.
     pub(crate) fn models<E>(&self, select: Select<E>) -> Result<Vec<E::Model>>
     where
         E: EntityTrait,
@@ -254,16 +256,14 @@ impl SqliteReads {
                     (name.to_string(), declared)
                 })
                 .collect();
+            // A row that does not deserialize is its statement's failure,
+            // named by its column (`sqlite_row`), not SQLite's.
             let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
-                let mut fields = serde_json::Map::with_capacity(columns.len());
-                for (at, (name, declared)) in columns.iter().enumerate() {
-                    fields.insert(name.clone(), typed(row, at, declared.as_ref())?);
-                }
-                Ok(serde_json::Value::Object(fields))
+                Ok(M::deserialize(RowDeserializer { row, columns: &columns }))
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        rows.into_iter().map(|row| serde_json::from_value(row).map_err(db_error)).collect()
+        rows.into_iter().map(|row| row.map_err(db_error)).collect()
     }
 
     /// The execution `id`, if `scope` sees it: `api::find`, on every
@@ -315,23 +315,6 @@ pub(crate) fn bind(value: &Value) -> Result<SqlValue> {
         // writes JSON columns).
         Value::Json(v) => v.as_ref().map_or(SqlValue::Null, |j| SqlValue::Text(j.to_string())),
         _ => return Err(unsupported()),
-    })
-}
-
-/// A stored value as its model field deserializes it: SQLite's integers
-/// as booleans where the column is one, its text as JSON or as a time.
-fn typed(row: &Row<'_>, at: usize, declared: Option<&ColumnType>) -> rusqlite::Result<serde_json::Value> {
-    use ColumnType as T;
-    use serde_json::Value as J;
-    Ok(match (declared, row.get_ref(at)?) {
-        (_, ValueRef::Null) => J::Null,
-        (Some(T::Boolean), ValueRef::Integer(n)) => J::Bool(n != 0),
-        (Some(T::Json | T::JsonBinary), _) => json(row, at)?,
-        (Some(T::TimestampWithTimeZone), _) => J::String(time(row, at)?.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        (_, ValueRef::Integer(n)) => J::from(n),
-        (_, ValueRef::Real(x)) => J::from(x),
-        (_, ValueRef::Text(text)) => J::String(std::str::from_utf8(text).map_err(|e| conversion(at, e))?.into()),
-        (_, ValueRef::Blob(bytes)) => J::from(bytes.to_vec()),
     })
 }
 
@@ -419,7 +402,7 @@ fn time_or_null(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<DateTime<Ut
 
 /// A stored time, read as sqlx-sqlite reads one: RFC 3339 (what it
 /// writes), else SQLite's own text formats.
-fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
     let text = match row.get_ref(at)? {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| conversion(at, e))?,
         other => return Err(conversion(at, format!("not a time: {other:?}"))),
