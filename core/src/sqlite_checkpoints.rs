@@ -12,6 +12,17 @@
 //! - **Passive**: a checkpoint never waits for a reader or a writer; it
 //!   copies what nobody still reads and leaves the rest to the next one, so
 //!   it cannot slow a request down except by sharing the disk.
+//! - **The log is bounded**: SQLite starts the log over only when a write
+//!   begins after every frame was copied, which never happens while
+//!   commits follow each other faster than passive checkpoints catch up:
+//!   under `edp-bench`'s launches the log grew by ~35 MB a second, to 740
+//!   MB in 18 s (BENCHMARKS.md, issue 16). So once it holds
+//!   [`RESTART_AT_FRAMES`], a checkpoint starts it over (`RESTART`): it
+//!   waits up to [`RESTART_WAIT`] for the writer and the log's readers, and
+//!   writers wait for it while it copies what the last passive checkpoint
+//!   left (at most [`EVERY`]'s worth of commits) and until the log's
+//!   readers are done (reads of a row or a page: a few ms at most); if it
+//!   cannot, the next one tries again.
 //! - **Somebody checkpoints**: while an [`Edp`](crate::Edp) on an SQLite file
 //!   lives, this thread runs; when the last connection closes, SQLite
 //!   checkpoints on its own. A failed checkpoint is logged and tried again.
@@ -36,6 +47,14 @@ use crate::sqlite_reads::IdleReads;
 /// pages a second) the log holds at most a few megabytes between two.
 pub(crate) const EVERY: Duration = Duration::from_millis(200);
 
+/// Frames in the log (~64 MiB of 4 KiB pages) from which a checkpoint
+/// starts it over.
+const RESTART_AT_FRAMES: i64 = 16_384;
+
+/// How long a checkpoint that starts the log over waits for the writer
+/// and the log's readers, each time.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
 /// The thread checkpointing one SQLite file; stopped when dropped.
 pub(crate) struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -46,6 +65,10 @@ impl Checkpointer {
     /// Starts checkpointing the SQLite file at `path` every [`EVERY`],
     /// after `reads`' idle connections end what they keep behind the log.
     pub(crate) fn start(path: PathBuf, reads: IdleReads) -> std::io::Result<Self> {
+        Self::start_restarting_at(path, reads, RESTART_AT_FRAMES)
+    }
+
+    fn start_restarting_at(path: PathBuf, reads: IdleReads, restart_at: i64) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new().name("edp-checkpoints".into()).spawn(move || {
@@ -56,7 +79,7 @@ impl Checkpointer {
                     break;
                 }
                 reads.end_behind();
-                if let Err(e) = checkpoint(&mut conn, &path) {
+                if let Err(e) = checkpoint(&mut conn, &path, restart_at) {
                     // Dropped: the next try opens a new connection.
                     conn = None;
                     tracing::warn!(error = %e, "could not checkpoint the database's write-ahead log; will again");
@@ -77,22 +100,28 @@ impl Drop for Checkpointer {
     }
 }
 
-/// One passive checkpoint, on `conn` (opened first if need be).
-fn checkpoint(conn: &mut Option<Connection>, path: &Path) -> rusqlite::Result<()> {
+/// One passive checkpoint, on `conn` (opened first if need be); and one
+/// that starts the log over if it holds `restart_at` frames.
+fn checkpoint(conn: &mut Option<Connection>, path: &Path, restart_at: i64) -> rusqlite::Result<()> {
     let conn = match conn {
         Some(conn) => conn,
         None => conn.insert(open(path)?),
     };
-    // Its answer (busy, frames in the log, frames copied) is not needed:
-    // what is not copied now is next time.
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    // What is not copied now is next time.
+    let frames: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+    if frames >= restart_at {
+        // Busy (the first column) if it could not: tried again next time.
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    // A passive checkpoint takes no lock that waits; this bounds the wait
-    // for the checkpoint lock itself should two ever meet.
-    conn.busy_timeout(Duration::from_secs(1))?;
+    // A passive checkpoint waits for nothing but the checkpoint lock itself,
+    // should two ever meet; one that starts the log over waits this long
+    // for the writer and the log's readers.
+    conn.busy_timeout(RESTART_WAIT)?;
     Ok(conn)
 }
 
@@ -125,5 +154,30 @@ mod tests {
             assert!(Instant::now() < deadline, "the log was not checkpointed: file {} bytes", main_file());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Commits following each other closely: passive checkpoints never
+    /// catch up with them, so SQLite never starts the log over by itself;
+    /// the checkpointer does, and the log stays bounded.
+    #[test]
+    fn under_close_commits_the_log_is_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("edp.sqlite");
+        let writer = Connection::open(&file).unwrap();
+        writer.pragma_update(None, "journal_mode", "wal").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.busy_timeout(Duration::from_secs(10)).unwrap();
+        writer.execute_batch("CREATE TABLE filler (n INTEGER PRIMARY KEY, x BLOB)").unwrap();
+        let wal = || std::fs::metadata(dir.path().join("edp.sqlite-wal")).map_or(0, |m| m.len());
+        // 500 frames (~2 MB) at most before a restart: each commit adds two.
+        let _checkpointer = Checkpointer::start_restarting_at(file.clone(), IdleReads::default(), 500).unwrap();
+        // A page a commit, a few thousand commits a second, each a short
+        // wait after the last (as edpd's writes' thread waits for writes).
+        for n in 0..6_000 {
+            writer.execute("INSERT OR REPLACE INTO filler VALUES (?1 % 64, zeroblob(3000))", [n]).unwrap();
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        // Never started over, it would hold them all: ~25 MB.
+        assert!(wal() < 8_000_000, "the log grew to {} bytes", wal());
     }
 }
