@@ -70,6 +70,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             // by `Edp::new`), not the job of whichever commit fills the log
             // (a few ms a time).
             .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", crate::sqlite_checkpoints::LOG_SIZE_LIMIT.to_string())
     });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;

@@ -26,6 +26,9 @@
 //! - **Somebody checkpoints**: while an [`Edp`](crate::Edp) on an SQLite file
 //!   lives, this thread runs; when the last connection closes, SQLite
 //!   checkpoints on its own. A failed checkpoint is logged and tried again.
+//! - **The log's file shrinks back**: every writing connection has a
+//!   `journal_size_limit` of [`LOG_SIZE_LIMIT`], so the write that starts
+//!   the log over cuts its file back to that.
 //! - A checkpoint with nothing to copy costs a few file-lock calls: an idle
 //!   edpd pays that five times a second.
 //! - **No reader holds the log back for long**: before each checkpoint, the
@@ -54,6 +57,14 @@ const RESTART_AT_FRAMES: i64 = 16_384;
 /// How long a checkpoint that starts the log over waits for the writer
 /// and the log's readers, each time.
 const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// The bytes the log's file is cut back to when a writer starts the log
+/// over (`journal_size_limit`, set on every writing connection: the writer
+/// that starts it over cuts it). Without it the file keeps the size it
+/// once grew to (85 MB after `edp-bench`'s launches) for as long as the
+/// database is open. 4 MiB is a second of launches at 500 a second: a file
+/// cut back under load grows again by what one second writes.
+pub(crate) const LOG_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 
 /// The thread checkpointing one SQLite file; stopped when dropped.
 pub(crate) struct Checkpointer {
@@ -153,6 +164,41 @@ mod tests {
         while main_file() < 7_500_000 {
             assert!(Instant::now() < deadline, "the log was not checkpointed: file {} bytes", main_file());
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Once the log was copied, the next write starts it over and cuts its
+    /// file back to [`LOG_SIZE_LIMIT`], whichever of edpd's writers makes it:
+    /// sqlx's pool or the writes' thread.
+    #[tokio::test]
+    async fn the_logs_file_is_cut_back_when_a_writer_starts_it_over() {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("edp.sqlite");
+        let db = crate::db::connect(&format!("sqlite://{}?mode=rwc", file.display())).await.unwrap();
+        let writes = crate::sqlite_writes::SqliteWrites::of(&db).expect("an SQLite file");
+        db.execute_unprepared("CREATE TABLE filler (x BLOB)").await.unwrap();
+        let wal = || std::fs::metadata(dir.path().join("edp.sqlite-wal")).map_or(0, |m| m.len());
+        let insert = || Statement::from_string(DbBackend::Sqlite, "INSERT INTO filler VALUES (zeroblob(4000))");
+        let limit = u64::try_from(LOG_SIZE_LIMIT).unwrap();
+        let _checkpointer = Checkpointer::start(file.clone(), IdleReads::default()).unwrap();
+
+        for writer in ["sqlx's pool", "the writes' thread"] {
+            let write = async || match writer {
+                "sqlx's pool" => db.execute_raw(insert()).await.map(|_| ()).unwrap(),
+                _ => writes.execute(insert()).await.map(|_| ()).unwrap(),
+            };
+            // ~12 MB of log: three times the limit, under the restart's 64 MiB.
+            for _ in 0..3_000 {
+                write().await;
+            }
+            assert!(wal() > 2 * limit, "{writer}: the log holds {} bytes", wal());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while wal() > limit {
+                assert!(Instant::now() < deadline, "{writer}: the log's file is still {} bytes", wal());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                write().await;
+            }
         }
     }
 

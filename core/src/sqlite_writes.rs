@@ -108,13 +108,15 @@ impl SqliteWrites {
 
 /// A connection set as `db::connect` sets sqlx's: WAL (the pool set it on
 /// the file), `synchronous = NORMAL`, foreign keys, no checkpoint on
-/// commit (`sqlite_checkpoints` makes them).
+/// commit (`sqlite_checkpoints` makes them), the log's file cut back when
+/// this connection starts the log over.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", crate::sqlite_checkpoints::LOG_SIZE_LIMIT)?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
