@@ -181,18 +181,20 @@ mod tests {
         let wal = || std::fs::metadata(dir.path().join("edp.sqlite-wal")).map_or(0, |m| m.len());
         let insert = || Statement::from_string(DbBackend::Sqlite, "INSERT INTO filler VALUES (zeroblob(4000))");
         let limit = u64::try_from(LOG_SIZE_LIMIT).unwrap();
-        let _checkpointer = Checkpointer::start(file.clone(), IdleReads::default()).unwrap();
 
         for writer in ["sqlx's pool", "the writes' thread"] {
             let write = async || match writer {
                 "sqlx's pool" => db.execute_raw(insert()).await.map(|_| ()).unwrap(),
                 _ => writes.execute(insert()).await.map(|_| ()).unwrap(),
             };
-            // ~12 MB of log: three times the limit, under the restart's 64 MiB.
+            // ~38 MB of log, well past the limit (and under the restart's
+            // 64 MiB), while nothing checkpoints: only once a checkpoint has
+            // copied it all can a write start it over.
             for _ in 0..3_000 {
                 write().await;
             }
             assert!(wal() > 2 * limit, "{writer}: the log holds {} bytes", wal());
+            let _checkpointer = Checkpointer::start(file.clone(), IdleReads::default()).unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
             while wal() > limit {
                 assert!(Instant::now() < deadline, "{writer}: the log's file is still {} bytes", wal());
