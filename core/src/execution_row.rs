@@ -24,8 +24,8 @@ pub(crate) trait Columns {
     type Error;
     /// How many columns the row has.
     fn count(&self) -> usize;
-    /// The error for a row of `count` columns, not a job's.
-    fn not_a_job_row(count: usize) -> Self::Error;
+    /// The error for a row that is not a job's, saying why.
+    fn not_a_job_row(why: String) -> Self::Error;
     fn text(&self, at: usize) -> Result<String, Self::Error>;
     fn text_or_null(&self, at: usize) -> Result<Option<String>, Self::Error>;
     fn int(&self, at: usize) -> Result<i32, Self::Error>;
@@ -45,7 +45,7 @@ pub(crate) static COLUMN_COUNT: LazyLock<usize> = LazyLock::new(|| job_execution
 /// The execution in `row`, with as much of its `extra` as `extra` says.
 pub(crate) fn execution<R: Columns>(row: &R, extra: Extra) -> Result<job_execution::Model, R::Error> {
     if row.count() != *COLUMN_COUNT {
-        return Err(R::not_a_job_row(row.count()));
+        return Err(R::not_a_job_row(format!("{} columns, not a job's {}", row.count(), *COLUMN_COUNT)));
     }
     Ok(job_execution::Model {
         id: row.text(0)?,

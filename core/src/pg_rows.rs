@@ -36,9 +36,8 @@ impl Columns for PgRow {
     fn count(&self) -> usize {
         self.len()
     }
-    fn not_a_job_row(count: usize) -> Self::Error {
-        let expected = *crate::execution_row::COLUMN_COUNT;
-        sea_orm::sqlx::Error::Decode(format!("{count} columns, not a job's {expected}").into())
+    fn not_a_job_row(why: String) -> Self::Error {
+        sea_orm::sqlx::Error::Decode(why.into())
     }
     fn text(&self, at: usize) -> Result<String, Self::Error> {
         self.try_get(at)

@@ -340,8 +340,8 @@ impl Columns for Row<'_> {
     fn count(&self) -> usize {
         self.as_ref().column_count()
     }
-    fn not_a_job_row(count: usize) -> rusqlite::Error {
-        rusqlite::Error::InvalidColumnIndex(count)
+    fn not_a_job_row(why: String) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH), Some(why))
     }
     fn text(&self, at: usize) -> rusqlite::Result<String> {
         self.get(at)
@@ -528,7 +528,8 @@ pub(crate) mod tests {
         assert_eq!(reads.executions(all.clone(), Extra::Whole).unwrap(), rows.to_vec());
         // A statement of more columns is refused, though its first ones decode.
         let more = all.column_as(sea_orm::sea_query::Expr::val(1), "more");
-        assert!(reads.executions(more, Extra::Shown).is_err());
+        let columns = format!("{} columns", *crate::execution_row::COLUMN_COUNT + 1);
+        assert!(matches!(reads.executions(more, Extra::Shown), Err(Error::Internal(e)) if e.contains(&columns)));
     }
 
     /// A database in `dir` holding one job, "a"; its reads; and a
