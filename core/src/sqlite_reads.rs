@@ -396,14 +396,18 @@ fn json_with(
 fn time_or_null(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get_ref(at)? {
         ValueRef::Null => Ok(None),
-        _ => time(row, at).map(Some),
+        value => stored_time(value, at).map(Some),
     }
 }
 
-/// A stored time, read as sqlx-sqlite reads one: RFC 3339 (what it
-/// writes), else SQLite's own text formats.
-pub(crate) fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text = match row.get_ref(at)? {
+fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+    stored_time(row.get_ref(at)?, at)
+}
+
+/// A stored time (column `at`'s `value`), read as sqlx-sqlite reads one:
+/// RFC 3339 (what it writes), else SQLite's own text formats.
+pub(crate) fn stored_time(value: ValueRef<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text = match value {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| conversion(at, e))?,
         other => return Err(conversion(at, format!("not a time: {other:?}"))),
     };

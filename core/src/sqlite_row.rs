@@ -65,7 +65,7 @@ impl<'de> MapAccess<'de> for Fields<'de, '_> {
         self.at += 1;
         let (name, declared) = self.columns.get(at).ok_or_else(|| de::Error::custom("no such column"))?;
         let value = self.row.get_ref(at).map_err(de::Error::custom)?;
-        seed.deserialize(Column { value, declared: declared.as_ref(), at, row: self.row })
+        seed.deserialize(Column { value, declared: declared.as_ref(), at })
             .map_err(|e| de::Error::custom(format!("column {name}: {e}")))
     }
 
@@ -75,14 +75,13 @@ impl<'de> MapAccess<'de> for Fields<'de, '_> {
 }
 
 /// One column's value.
-struct Column<'de, 'r> {
+struct Column<'de> {
     value: ValueRef<'de>,
     declared: Option<&'de ColumnType>,
     at: usize,
-    row: &'de Row<'r>,
 }
 
-impl<'de> Deserializer<'de> for Column<'de, '_> {
+impl<'de> Deserializer<'de> for Column<'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -94,7 +93,7 @@ impl<'de> Deserializer<'de> for Column<'de, '_> {
                 serde_json::Deserializer::from_slice(text).deserialize_any(visitor).map_err(de::Error::custom)
             }
             (Some(T::TimestampWithTimeZone), _) => {
-                let time = crate::sqlite_reads::time(self.row, self.at).map_err(de::Error::custom)?;
+                let time = crate::sqlite_reads::stored_time(self.value, self.at).map_err(de::Error::custom)?;
                 visitor.visit_str(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
             }
             (_, ValueRef::Integer(n)) => visitor.visit_i64(n),
