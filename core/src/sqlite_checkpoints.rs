@@ -182,10 +182,15 @@ mod tests {
         let insert = || Statement::from_string(DbBackend::Sqlite, "INSERT INTO filler VALUES (zeroblob(4000))");
         let limit = u64::try_from(LOG_SIZE_LIMIT).unwrap();
 
-        for writer in ["sqlx's pool", "the writes' thread"] {
+        #[derive(Debug)]
+        enum Writer {
+            SqlxPool,
+            WritesThread,
+        }
+        for writer in [Writer::SqlxPool, Writer::WritesThread] {
             let write = async || match writer {
-                "sqlx's pool" => db.execute_raw(insert()).await.map(|_| ()).unwrap(),
-                _ => writes.execute(insert()).await.map(|_| ()).unwrap(),
+                Writer::SqlxPool => db.execute_raw(insert()).await.map(|_| ()).unwrap(),
+                Writer::WritesThread => writes.execute(insert()).await.map(|_| ()).unwrap(),
             };
             // ~38 MB of log, well past the limit (and under the restart's
             // 64 MiB), while nothing checkpoints: only once a checkpoint has
@@ -193,11 +198,11 @@ mod tests {
             for _ in 0..3_000 {
                 write().await;
             }
-            assert!(wal() > 2 * limit, "{writer}: the log holds {} bytes", wal());
+            assert!(wal() > 2 * limit, "{writer:?}: the log holds {} bytes", wal());
             let _checkpointer = Checkpointer::start(file.clone(), IdleReads::default()).unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
             while wal() > limit {
-                assert!(Instant::now() < deadline, "{writer}: the log's file is still {} bytes", wal());
+                assert!(Instant::now() < deadline, "{writer:?}: the log's file is still {} bytes", wal());
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 write().await;
             }
