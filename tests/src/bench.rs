@@ -81,7 +81,11 @@ where
 /// CPU seconds (user + system) a process has used, from /proc (in clock
 /// ticks of 1/100 s: USER_HZ is 100 on Linux whatever the kernel's HZ).
 pub fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
+    cpu_secs_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat"))
+}
+
+/// The CPU seconds in the text of a `/proc/.../stat`.
+fn cpu_secs_in(stat: &str) -> f64 {
     // Fields after the command name, which may hold spaces: state is 3rd.
     let rest = &stat[stat.rfind(')').expect("stat") + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -97,16 +101,92 @@ pub fn context_switches(pid: u32) -> u64 {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
     tasks
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
-        .map(|status| {
-            status
-                .lines()
-                .filter_map(|l| {
-                    l.strip_prefix("voluntary_ctxt_switches:").or(l.strip_prefix("nonvoluntary_ctxt_switches:"))
-                })
-                .filter_map(|v| v.trim().parse::<u64>().ok())
-                .sum::<u64>()
-        })
+        .map(|s| switches_in(&s))
         .sum()
+}
+
+/// The context switches in the text of a `/proc/.../status`.
+fn switches_in(status: &str) -> u64 {
+    status
+        .lines()
+        .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:").or(l.strip_prefix("nonvoluntary_ctxt_switches:")))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// What one kind of thread (threads of one name, summed) has used so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ThreadUse {
+    /// Context switches, voluntary and not.
+    pub switches: u64,
+    /// CPU seconds, user and system.
+    pub cpu_secs: f64,
+}
+
+/// What each kind of thread of a process has used, by thread name (tokio's
+/// workers share one name, so they are summed). Threads that ended since are
+/// not counted: compare two of these over a span the threads outlive.
+pub fn threads(pid: u32) -> std::collections::BTreeMap<String, ThreadUse> {
+    let mut by_name = std::collections::BTreeMap::<String, ThreadUse>::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    for task in tasks.filter_map(Result::ok) {
+        // A thread may end between the listing and the reads.
+        let (Ok(name), Ok(status), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("status")),
+            std::fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue;
+        };
+        let used = by_name.entry(name.trim().to_string()).or_default();
+        used.switches += switches_in(&status);
+        used.cpu_secs += cpu_secs_in(&stat);
+    }
+    by_name
+}
+
+/// A file's size sampled every 100 ms on a task of its own (0 while the
+/// file is absent), until [`SizeSampler::stop`].
+pub struct SizeSampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+/// What a [`SizeSampler`] saw.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub peak: u64,
+    pub mean: u64,
+    pub samples: usize,
+}
+
+impl SizeSampler {
+    pub fn start(path: std::path::PathBuf) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let mut sizes = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    sizes.push(std::fs::metadata(&path).map_or(0, |m| m.len()));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                sizes
+            }
+        });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> Sizes {
+        self.stop.store(true, Ordering::Relaxed);
+        let sizes = self.task.await.expect("the sampler");
+        let samples = sizes.len();
+        Sizes {
+            peak: sizes.iter().copied().max().unwrap_or(0),
+            mean: sizes.iter().sum::<u64>() / samples.max(1) as u64,
+            samples,
+        }
+    }
 }
 
 pub fn rss_mib(pid: u32) -> f64 {

@@ -10,8 +10,9 @@
 //! - edpd (release build, SQLite or with `--postgres` a fresh database on
 //!   EDP_TEST_PG_URL's server, the local engine):
 //!   launches/s of a Shell job running `true`, edpd's CPU and context
-//!   switches a launch, POST → SUCCEEDED-visible latency (p50/p99), and
-//!   GET /v2/jobs/{id} requests/s.
+//!   switches a launch (in all and by thread name), SQLite's log file's
+//!   size during the launches, POST → SUCCEEDED-visible latency (p50/p99),
+//!   and GET /v2/jobs/{id} requests/s.
 //!
 //! The load generator is this process (reqwest), on the same two cores as
 //! the server: it costs both servers alike, so compare the ratios.
@@ -19,6 +20,7 @@
 //! `cargo run --release -p edp-tests --bin edp-bench -- --help` lists its options (written once, in
 //! `options()`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -108,6 +110,9 @@ async fn run(o: Options) {
     let edpd = app.pid().expect("edpd runs");
     let edpd_cpu = edp_tests::bench::cpu_secs(edpd);
     let edpd_switches = edp_tests::bench::context_switches(edpd);
+    let threads_before = edp_tests::bench::threads(edpd);
+    let wal = app.data_dir().join("edp.sqlite-wal");
+    let wal_sampler = pg.is_none().then(|| edp_tests::bench::SizeSampler::start(wal.clone()));
     let started = Instant::now();
     let ids = edp_tests::bench::launch_many(&app, &launch, o.jobs, o.clients).await;
     let posted = started.elapsed();
@@ -121,6 +126,11 @@ async fn run(o: Options) {
     let finished = started.elapsed();
     let edpd_cpu_per_launch = (edp_tests::bench::cpu_secs(edpd) - edpd_cpu) / o.jobs as f64;
     let switches_per_launch = (edp_tests::bench::context_switches(edpd) - edpd_switches) as f64 / o.jobs as f64;
+    let threads_after = edp_tests::bench::threads(edpd);
+    let wal_during = match wal_sampler {
+        Some(sampler) => Some(sampler.stop().await),
+        None => None,
+    };
     let failed = app.get("/v2/jobs?status=FAILED,KILLED&limit=1").await.expect(200);
     assert!(failed["jobs"].as_array().is_some_and(Vec::is_empty), "some benchmark jobs failed: {failed}");
     let launch_rate = ids.len() as f64 / finished.as_secs_f64();
@@ -136,11 +146,23 @@ async fn run(o: Options) {
         edpd_cpu_per_launch * 1e6
     );
     println!("edpd's context switches (its threads'), the same way: {switches_per_launch:.1} a launch");
+    print_threads(&threads_before, &threads_after, o.jobs);
 
     // Latency: one client posting a job and polling it until it is
     // SUCCEEDED, one job after another (low load); then four at once.
     let (alone50, alone99) = latency(&app, &launch, 1, o.latency_jobs).await;
     let (p50, p99) = latency(&app, &launch, 4, o.latency_jobs).await;
+
+    if let Some(during) = wal_during {
+        let after = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        println!(
+            "SQLite's log file during the launches: peak {:.1} MB, mean {:.1} MB ({} samples, every 0.1 s); after the latency runs {:.1} MB",
+            mb(during.peak),
+            mb(during.mean),
+            during.samples,
+            mb(after)
+        );
+    }
 
     let urls: Vec<String> = ids.iter().take(1000).map(|id| format!("{}/v2/jobs/{id}", app.base)).collect();
     let read_rate = load(urls, o.clients, o.seconds).await;
@@ -209,6 +231,42 @@ async fn latency(app: &TestApp, launch: &Value, clients: usize, jobs: usize) -> 
         ms(p99)
     );
     (p50, p99)
+}
+
+/// edpd's threads by name over the launches: the switches and CPU of each
+/// kind a launch, most switches first. CPU is counted in 10 ms ticks, so a
+/// thread's figure is only as fine as 10 ms over all the launches.
+fn print_threads(
+    before: &BTreeMap<String, edp_tests::bench::ThreadUse>,
+    after: &BTreeMap<String, edp_tests::bench::ThreadUse>,
+    launches: usize,
+) {
+    let n = launches as f64;
+    let mut rows: Vec<(&str, f64, f64)> = after
+        .iter()
+        .map(|(name, now)| {
+            let was = before.get(name).copied().unwrap_or_default();
+            (
+                name.as_str(),
+                (now.switches - was.switches.min(now.switches)) as f64 / n,
+                (now.cpu_secs - was.cpu_secs) * 1e6 / n,
+            )
+        })
+        .filter(|&(_, switches, cpu)| switches > 0.0 || cpu > 0.0)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "edpd's threads by name over the launches (threads of one name summed; threads that ended are not counted):"
+    );
+    for (name, switches, cpu) in &rows {
+        println!("  {name:24} {switches:6.1} switches  {cpu:6.0} µs CPU a launch");
+    }
+    let (switches, cpu) = rows.iter().fold((0.0, 0.0), |(s, c), r| (s + r.1, c + r.2));
+    println!("  {:24} {switches:6.1} switches  {cpu:6.0} µs CPU a launch", "(these together)");
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 fn ms(d: Duration) -> f64 {
