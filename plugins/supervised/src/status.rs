@@ -105,14 +105,37 @@ fn claimed_recently(dir: &JobDir) -> bool {
 }
 
 fn ended(dir: &JobDir, exit: &ExitRecord) -> Observed {
-    let cancelled = dir.has(layout::CANCEL_REQUESTED);
+    let mut report = of_exit(exit, Cancel::of(dir));
+    if report.status != JobStatus::Succeeded {
+        add_stderr_tail(dir, &mut report);
+    }
+    Observed { report, live_supervisor: None }
+}
+
+/// Whether a cancel of the job was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    Asked,
+    NotAsked,
+}
+
+impl Cancel {
+    /// As the job's directory tells.
+    pub fn of(dir: &JobDir) -> Self {
+        if dir.has(layout::CANCEL_REQUESTED) { Cancel::Asked } else { Cancel::NotAsked }
+    }
+}
+
+/// The report of a job that ended as `exit` says, but for the tail of its
+/// stderr, which a job that did not succeed also gets from its directory.
+pub fn of_exit(exit: &ExitRecord, cancel: Cancel) -> StatusReport {
     let return_code = exit.code.or(exit.signal.map(|n| 128 + n));
-    let (status, reason) = match (exit, cancelled) {
-        (_, true) => (JobStatus::Killed, "cancelled".to_owned()),
-        (ExitRecord { error: Some(error), .. }, false) => (JobStatus::Failed, error.clone()),
-        (ExitRecord { code: Some(0), .. }, false) => (JobStatus::Succeeded, String::new()),
-        (ExitRecord { code: Some(code), .. }, false) => (JobStatus::Failed, format!("exit code {code}")),
-        (ExitRecord { signal: Some(n), .. }, false) => {
+    let (status, reason) = match (exit, cancel) {
+        (_, Cancel::Asked) => (JobStatus::Killed, "cancelled".to_owned()),
+        (ExitRecord { error: Some(error), .. }, Cancel::NotAsked) => (JobStatus::Failed, error.clone()),
+        (ExitRecord { code: Some(0), .. }, Cancel::NotAsked) => (JobStatus::Succeeded, String::new()),
+        (ExitRecord { code: Some(code), .. }, Cancel::NotAsked) => (JobStatus::Failed, format!("exit code {code}")),
+        (ExitRecord { signal: Some(n), .. }, Cancel::NotAsked) => {
             (JobStatus::Failed, format!("killed by signal {n}{}", signal_name(*n)))
         }
         _ => (JobStatus::Failed, "the job ended in an unknown way".to_owned()),
@@ -129,10 +152,7 @@ fn ended(dir: &JobDir, exit: &ExitRecord) -> Observed {
         report.info.insert("signal".into(), json!(signal));
     }
     report.info.insert("ended_at_ms".into(), json!(exit.ended_at_ms));
-    if status != JobStatus::Succeeded {
-        add_stderr_tail(dir, &mut report);
-    }
-    Observed { report, live_supervisor: None }
+    report
 }
 
 fn add_stderr_tail(dir: &JobDir, report: &mut StatusReport) {
