@@ -287,8 +287,9 @@ impl EngineClient {
         Resp: DeserializeOwned,
     {
         let payload = serde_json::to_string(request).expect("wire types always serialise");
-        // The SDK's methods only spawn onto the plugin's runtime and return;
-        // the work happens while we await, under the timeout.
+        // The SDK's methods only spawn onto the plugin's runtime and return
+        // (or answer from memory: `Engine::known_status`); the work happens
+        // while we await, under the timeout.
         let future = method(&self.inner, payload.into());
         let started = std::time::Instant::now();
         let answer = tokio::time::timeout(timeout, future).await;

@@ -131,6 +131,17 @@ pub trait Engine: Send + Sync + Sized + 'static {
 
     fn get_job_status(&self, handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send;
 
+    /// The job's status when the engine already holds it in memory (an end
+    /// it was told with everything a report says): then `get_job_status`
+    /// answers it at once, on the host's thread, without a task on the
+    /// plugin's runtime. `None` (the default) runs `get_job_status`.
+    ///
+    /// Called on the host's thread: it must not block, wait or do I/O,
+    /// only look in memory. A panic here is caught like any other.
+    fn known_status(&self, _handle: &JobHandle) -> Option<StatusReport> {
+        None
+    }
+
     fn cancel_job(&self, handle: JobHandle) -> impl Future<Output = Result<StatusReport>> + Send;
 
     fn fetch_logs(&self, _request: LogRequest) -> impl Future<Output = Result<LogChunk>> + Send {
@@ -275,7 +286,15 @@ impl<E: Engine> JobEngine for Adapter<E> {
 
     fn get_job_status(&self, handle: RString) -> JsonFuture {
         let engine = self.engine.clone();
-        spawn_call(async move { engine.get_job_status(parse(&handle)?).await })
+        let handle: JobHandle = match parse(&handle) {
+            Ok(handle) => handle,
+            Err(e) => return answered(Err(e)),
+        };
+        match catch_unwind(AssertUnwindSafe(|| engine.known_status(&handle))) {
+            Ok(Some(report)) => answered(to_json(&report)),
+            Ok(None) => spawn_call(async move { engine.get_job_status(handle).await }),
+            Err(panic) => answered(Err(panicked(panic))),
+        }
     }
 
     fn cancel_job(&self, handle: RString) -> JsonFuture {
@@ -347,6 +366,13 @@ where
         outcome.map_err(EngineError::from).into()
     }
     .into_ffi()
+}
+
+/// A call answered without running anything: ready at the host's first
+/// poll.
+fn answered(reply: Result<RString>) -> JsonFuture {
+    let reply: EngineResult<RString> = reply.map_err(EngineError::from).into();
+    std::future::ready(reply).into_ffi()
 }
 
 /// Aborting a task that already finished does nothing, so this can abort
@@ -446,5 +472,130 @@ impl tracing::field::Visit for LineVisitor {
         } else {
             let _ = write!(self.0, "{}={value:?}", field.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::wire::{ClusterCheck, JobStatus};
+
+    /// Knows the end of job `known` in memory; asked about any other job,
+    /// it counts the calls that run on the plugin's runtime.
+    #[derive(Default)]
+    struct Remembers {
+        runtime_calls: AtomicUsize,
+    }
+
+    impl Engine for Remembers {
+        const ID: &'static str = "remembers";
+
+        fn new(_ctx: EngineContext) -> Result<Self> {
+            Ok(Self::default())
+        }
+
+        fn describe(&self) -> EngineDescription {
+            EngineDescription {
+                id: Self::ID.into(),
+                version: "0.1.0".into(),
+                title: "Remembers".into(),
+                description: String::new(),
+                job_types: vec!["Shell".into()],
+                cluster_config_schema: json!({"type": "object"}),
+                capabilities: Default::default(),
+                polling: Default::default(),
+            }
+        }
+
+        async fn check_cluster(&self, _cluster: ClusterSpec) -> Result<ClusterCheck> {
+            Err(Error::unsupported("no clusters"))
+        }
+
+        async fn validate(&self, _job: JobRequest) -> Result<Validated> {
+            Err(Error::unsupported("no jobs"))
+        }
+
+        async fn run_job(&self, _job: JobRequest) -> Result<Launched> {
+            Err(Error::unsupported("no jobs"))
+        }
+
+        async fn get_job_status(&self, _handle: JobHandle) -> Result<StatusReport> {
+            self.runtime_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(StatusReport::new(JobStatus::Running))
+        }
+
+        fn known_status(&self, handle: &JobHandle) -> Option<StatusReport> {
+            match handle.execution_id.as_str() {
+                "known" => Some(StatusReport::new(JobStatus::Succeeded).with_reason("from memory")),
+                "exploding" => panic!("boom: known_status exploded"),
+                _ => None,
+            }
+        }
+
+        async fn cancel_job(&self, _handle: JobHandle) -> Result<StatusReport> {
+            Err(Error::unsupported("no jobs"))
+        }
+    }
+
+    fn handle(execution_id: &str) -> RString {
+        let cluster = serde_json::to_value(ClusterSpec::default()).expect("a cluster");
+        json!({"execution_id": execution_id, "engine_job_id": "1", "job_type": "Shell", "cluster": cluster})
+            .to_string()
+            .into()
+    }
+
+    /// Polls a call's future once, as the host's first poll does.
+    fn first_poll(mut future: JsonFuture) -> Poll<EngineResult<RString>> {
+        std::pin::Pin::new(&mut future).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn report(answer: EngineResult<RString>) -> StatusReport {
+        match answer {
+            RResult::ROk(json) => serde_json::from_str(&json).expect("a status report"),
+            RResult::RErr(e) => panic!("an error: {}", e.message),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_status_known_in_memory_is_answered_at_once_without_the_runtime() {
+        let engine = Arc::new(Remembers::default());
+        let adapter = Adapter { engine: engine.clone() };
+
+        let Poll::Ready(answer) = first_poll(adapter.get_job_status(handle("known"))) else {
+            panic!("a known status must be ready at the first poll");
+        };
+        let known = report(answer);
+        assert_eq!(known.status, JobStatus::Succeeded);
+        assert_eq!(known.info["reason"], "from memory");
+        assert_eq!(engine.runtime_calls.load(Ordering::SeqCst), 0, "the runtime was used");
+
+        let other = report(adapter.get_job_status(handle("other")).await);
+        assert_eq!(other.status, JobStatus::Running);
+        assert_eq!(engine.runtime_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_known_status_is_an_error_not_a_crash() {
+        let adapter = Adapter { engine: Arc::new(Remembers::default()) };
+        let Poll::Ready(RResult::RErr(e)) = first_poll(adapter.get_job_status(handle("exploding"))) else {
+            panic!("a panic must be answered as an error at once");
+        };
+        assert!(e.kind == ErrorKind::FATAL && e.message.contains("boom: known_status exploded"), "{}", e.message);
+        // The engine still answers.
+        assert_eq!(report(adapter.get_job_status(handle("known")).await).status, JobStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_handle_is_refused_at_once() {
+        let adapter = Adapter { engine: Arc::new(Remembers::default()) };
+        let Poll::Ready(RResult::RErr(e)) = first_poll(adapter.get_job_status("{".into())) else {
+            panic!("a malformed handle must be refused at once");
+        };
+        assert!(e.kind == ErrorKind::INVALID_INPUT, "{}", e.message);
     }
 }
