@@ -8,7 +8,7 @@ use edp_engine_api::wire::{
     Capabilities, ClusterCheck, ClusterSpec, DryRun, EngineDescription, JobHandle, JobRequest, Launched, LogChunk,
     LogRequest, Object, Placement, PollingHints, StatusReport, Validated,
 };
-use edp_supervised::{HostSupervisor, JobDir, cancel, logs};
+use edp_supervised::{HostSupervisor, JobDir, logs};
 use serde_json::json;
 
 use crate::cluster::{self, ClusterConfig};
@@ -128,9 +128,18 @@ impl Engine for LocalEngine {
         Self::decorate(&handle, dir, report).await
     }
 
+    fn known_status(&self, handle: &JobHandle) -> Option<StatusReport> {
+        // A streaming job's report also carries its counters, read from
+        // its directory.
+        if handle.job_type == streaming::JOB_TYPE {
+            return None;
+        }
+        self.supervisor.known_status(&handle.execution_id)
+    }
+
     async fn cancel_job(&self, handle: JobHandle) -> Result<StatusReport> {
         let dir = self.job_dir(&handle)?;
-        cancel::cancel(&dir, self.settings.kill_grace).await?;
+        self.supervisor.cancel(&handle.execution_id, &dir, self.settings.kill_grace).await?;
         let report = self.supervisor.observe(&handle.execution_id, &dir).await?;
         Self::decorate(&handle, dir, report).await
     }

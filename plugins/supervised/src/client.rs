@@ -25,10 +25,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use edp_engine_api::plugin::{Error, HostHandle, Result};
+use edp_engine_api::wire::StatusReport;
 use tokio::sync::oneshot;
 
+use crate::jobdir::JobDir;
 use crate::layout::JobSpec;
 use crate::protocol::{self, Message, Outcome, Request};
+use crate::told::Told;
 
 /// How long an engine waits for a supervisor to answer, starting one if
 /// needed, before the call fails as transient.
@@ -56,6 +59,8 @@ struct Shared {
     /// The jobs whose end this engine tells its host about, with their
     /// directories (to watch them again on a new connection).
     watched: Mutex<HashMap<String, PathBuf>>,
+    /// What the watched jobs' ends were, when told with their records.
+    told: Told,
     closing: AtomicBool,
     reader_name: String,
 }
@@ -90,6 +95,7 @@ impl Client {
                 next_slot: AtomicUsize::new(0),
                 next_tag: AtomicU64::new(1),
                 watched: Mutex::default(),
+                told: Told::default(),
                 closing: AtomicBool::new(false),
                 reader_name: format!("edp-{engine_id}-sup"),
             }),
@@ -145,6 +151,16 @@ impl Client {
     /// The job ended (or will never be heard of): stop watching it.
     pub fn forget(&self, execution_id: &str) {
         self.shared.watched().remove(execution_id);
+    }
+
+    /// The report of the job's end as the supervisor told it, once.
+    pub fn take_told(&self, execution_id: &str) -> Option<StatusReport> {
+        self.shared.told.take(execution_id)
+    }
+
+    /// Forgets the job's told end: its directory was marked cancelled.
+    pub fn drop_told(&self, execution_id: &str) {
+        self.shared.told.drop_report(execution_id);
     }
 }
 
@@ -305,10 +321,12 @@ impl Shared {
                         let _ = tx.send(outcome);
                     }
                 }
-                Ok(Message::Ended { execution_id }) => {
-                    if self.watched().remove(&execution_id).is_some() {
-                        self.host.status_hint(&execution_id);
+                Ok(Message::Ended { execution_id, exit }) => {
+                    let Some(dir) = self.watched().remove(&execution_id) else { continue };
+                    if let Some(exit) = exit {
+                        self.told.keep(&execution_id, &JobDir::new(dir), &exit);
                     }
+                    self.host.status_hint(&execution_id);
                 }
                 Ok(Message::Hello { .. }) => {}
                 Err(e) => tracing::warn!("job supervisor: cannot read `{}`: {e}", line.trim()),

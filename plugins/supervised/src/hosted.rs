@@ -19,6 +19,7 @@ use edp_engine_api::wire::{JobStatus, StatusReport};
 use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 
+use crate::cancel;
 use crate::checks;
 use crate::client::{Answer, Client};
 use crate::jobdir::{JobDir, io_error};
@@ -166,6 +167,22 @@ impl HostSupervisor {
             JobPid::Absent | JobPid::Claimed => None,
         };
         Ok((pid, report.status))
+    }
+
+    /// The job's status if known without reading anything: a success the
+    /// supervisor told with its exit record, given once (see `told`).
+    /// For [`edp_engine_api::plugin::Engine::known_status`].
+    pub fn known_status(&self, execution_id: &str) -> Option<StatusReport> {
+        self.client.take_told(execution_id)
+    }
+
+    /// [`cancel::cancel`] of a job of this supervisor: also forgets a
+    /// success told just before the cancel's mark, which a status read from
+    /// the directory no longer gives.
+    pub async fn cancel(&self, execution_id: &str, dir: &JobDir, grace: Duration) -> Result<()> {
+        let cancelled = cancel::cancel(dir, grace).await;
+        self.client.drop_told(execution_id);
+        cancelled
     }
 
     /// The job's status from its directory. A running job is watched, so

@@ -31,8 +31,8 @@
 //! - `checks`: the values that end up in paths, argv and environments.
 //! - `jobdir`: one job directory as an engine reads it, and where it is.
 //! - `hosted`: what an engine does for a job of the host supervisor (start
-//!   once, observe, watch); `client` its connections; `protocol` what they
-//!   say; `stage` the job's files.
+//!   once, observe, watch, cancel); `client` its connections; `protocol`
+//!   what they say; `told` the ends they told; `stage` the job's files.
 //! - `launch`, `job`, `watch`: the same for per-job supervisors.
 //! - `status`, `cancel`, `logs`: a job's status, killing it, its output.
 //! - `testing`: test support for engines built on this crate.
@@ -51,6 +51,7 @@ pub mod protocol;
 mod stage;
 pub mod status;
 pub mod testing;
+mod told;
 pub mod watch;
 
 pub use hosted::{HostSupervisor, JobPlan};

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::JobSpec;
+use crate::layout::{ExitRecord, JobSpec};
 
 /// Bumped when a message changes meaning; new optional fields do not.
 pub const VERSION: u32 = 1;
@@ -64,9 +64,13 @@ pub enum Message {
         outcome: Outcome,
     },
     /// The job's exit is recorded in its directory (or, for a job nobody
-    /// waited for, its process is gone).
+    /// waited for, its process is gone). `exit`: the record, when the
+    /// sender is the one that wrote it (the reaper of the job), so that the
+    /// engine knows the end without reading it back.
     Ended {
         execution_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit: Option<ExitRecord>,
     },
 }
 
@@ -127,4 +131,22 @@ fn with_socket_path<T>(state_dir: &Path, f: impl FnOnce(&Path) -> io::Result<T>)
     }
     let dir = File::open(state_dir)?;
     f(Path::new(&format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_told_by_a_supervisor_built_before_exit_records_were_sent_still_reads() {
+        // A running supervisor keeps serving engines of newer builds until
+        // it exits idle.
+        let old: Message = serde_json::from_str(r#"{"ended":{"execution_id":"a"}}"#).expect("an older end");
+        assert!(matches!(old, Message::Ended { ref execution_id, exit: None } if execution_id == "a"), "{old:?}");
+
+        let exit = ExitRecord { code: Some(0), ended_at_ms: 7, ..Default::default() };
+        let line = line(&Message::Ended { execution_id: "b".into(), exit: Some(exit.clone()) });
+        let new: Message = serde_json::from_slice(&line).expect("an end with its record");
+        assert!(matches!(new, Message::Ended { exit: Some(ref told), .. } if *told == exit), "{new:?}");
+    }
 }

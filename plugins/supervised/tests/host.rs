@@ -13,7 +13,7 @@ use common::*;
 use edp_engine_api::plugin::Result;
 use edp_engine_api::wire::JobStatus;
 use edp_supervised::protocol::{KEEPER_PID, WORKER_PID};
-use edp_supervised::{JobDir, cancel, layout};
+use edp_supervised::{JobDir, cancel, layout, status};
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::json;
 
@@ -73,6 +73,7 @@ async fn a_job_runs_with_the_engines_environment_and_its_end_is_told() {
     let dir = env.job_dir(ID);
 
     hints.expect_hint(ID, DEADLINE).await;
+    assert!(supervisor.known_status(ID).is_none(), "a failure's report needs its stderr, from the directory");
     let report = supervisor.observe(ID, &dir).await.expect("status");
     assert_eq!(report.status, JobStatus::Failed, "{:?}", report.info);
     assert_eq!(report.return_code, Some(3));
@@ -173,6 +174,36 @@ async fn launches_racing_across_engines_and_supervisors_start_each_job_once() {
         assert_eq!(fs::read_to_string(dir.file("runs")).expect("runs"), "run\n", "job {n} ran more than once");
     }
     assert_ne!(supervisor_pid(&env.state_dir(), KEEPER_PID), supervisor_pid(&other_state, KEEPER_PID));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_is_known_from_its_told_end_once_as_its_directory_tells_it() {
+    let env = Env::new();
+    let (supervisor, hints) = env.host_supervisor();
+    supervisor.start(ID, env.job(ID, "exit 0\n", &[]), nothing).await.expect("start");
+    hints.expect_hint(ID, DEADLINE).await;
+
+    let known = supervisor.known_status(ID).expect("a success told with its record is known");
+    let read = status::observe(&env.job_dir(ID)).expect("status").report;
+    assert_eq!(read.status, JobStatus::Succeeded, "{:?}", read.info);
+    assert_eq!(json!(known), json!(read), "the known report is the one the directory gives");
+    assert!(supervisor.known_status(ID).is_none(), "a known report is given once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_after_a_cancel_was_asked_is_not_known_but_read_as_killed() {
+    let env = Env::new();
+    let (supervisor, hints) = env.host_supervisor();
+    let dir = start_held(&env, &supervisor, 0).await;
+    // Marked as another edpd's cancel would, which this engine cannot know
+    // of; the job then exits 0 by itself before any signal.
+    fs::write(dir.file(layout::CANCEL_REQUESTED), b"").expect("cancel mark");
+    fs::write(dir.file("go"), b"").expect("go");
+    hints.expect_hint(ID, DEADLINE).await;
+
+    assert!(supervisor.known_status(ID).is_none(), "a report made despite the cancel's mark");
+    let report = supervisor.observe(ID, &dir).await.expect("status");
+    assert_eq!(report.status, JobStatus::Killed, "{:?}", report.info);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,11 +36,16 @@ pub fn run(worker: &Worker) {
             let _ = wait_exited(Child::One(pid), Wait::Poll, Reap::Yes);
             continue;
         };
-        if let Err(e) = write_exit_once(&job.dir, &ended.record()) {
-            log!("cannot record the exit of job {} in {}: {e}", job.execution_id, job.dir.display());
-        }
+        let record = ended.record();
+        let written = match write_exit_once(&job.dir, &record) {
+            Ok(written) => written,
+            Err(e) => {
+                log!("cannot record the exit of job {} in {}: {e}", job.execution_id, job.dir.display());
+                false
+            }
+        };
         signal_group(pid, Signal::TERM);
         let _ = wait_exited(Child::One(pid), Wait::Poll, Reap::Yes);
-        worker.reaped(pid, job.execution_id);
+        worker.reaped(pid, job.execution_id, written.then_some(record));
     }
 }

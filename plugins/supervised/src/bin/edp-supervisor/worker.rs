@@ -66,7 +66,7 @@ pub struct Worker {
     spawning: RwLock<()>,
     /// Set when a job is spawned, for a reaper that found no children.
     spawned: (Mutex<bool>, Condvar),
-    events: Mutex<Sender<String>>,
+    events: Mutex<Sender<Message>>,
     subscribers: Mutex<Vec<Subscriber>>,
     keeper: Mutex<Outbox>,
     leftovers: (Mutex<Leftovers>, Condvar),
@@ -124,7 +124,7 @@ pub fn run(setup: Setup) -> ! {
 }
 
 impl Worker {
-    fn new(events: Sender<String>, to_keeper: OwnedFd, adopted: HashMap<i32, Entry>) -> io::Result<Self> {
+    fn new(events: Sender<Message>, to_keeper: OwnedFd, adopted: HashMap<i32, Entry>) -> io::Result<Self> {
         let mut jobs = Jobs::default();
         for (pid, entry) in adopted {
             jobs.insert(pid, Job { entry, own: false });
@@ -144,7 +144,7 @@ impl Worker {
         })
     }
 
-    fn start_threads(self: &Arc<Self>, events: Receiver<String>, from_keeper: OwnedFd) -> io::Result<()> {
+    fn start_threads(self: &Arc<Self>, events: Receiver<Message>, from_keeper: OwnedFd) -> io::Result<()> {
         let w = self.clone();
         spawn_thread("edp-sup-reaper", move || reaper::run(&w))?;
         let w = self.clone();
@@ -358,7 +358,7 @@ impl Worker {
 
     /// The job's end is recorded (or will never be): tell the engines.
     pub fn ended(&self, execution_id: String) {
-        let _ = lock(&self.events).send(execution_id);
+        let _ = lock(&self.events).send(Message::Ended { execution_id, exit: None });
     }
 
     /// What the reaper needs to know of a child that ended: the job it is,
@@ -372,12 +372,13 @@ impl Worker {
         })
     }
 
-    /// The job `pid` was reaped, its exit recorded.
-    pub fn reaped(&self, pid: i32, execution_id: String) {
+    /// The job `pid` was reaped, its exit recorded: `exit` when this
+    /// worker's record is the one written.
+    pub fn reaped(&self, pid: i32, execution_id: String, exit: Option<ExitRecord>) {
         self.jobs().remove(pid);
         self.after_reap(pid);
         lock(&self.keeper).send(&ToKeeper::Reaped { pid });
-        self.ended(execution_id);
+        let _ = lock(&self.events).send(Message::Ended { execution_id, exit });
     }
 
     /// Leftovers of group `pgid` (which had SIGTERM) get SIGKILL later.
@@ -396,12 +397,12 @@ impl Worker {
         *spawned = false;
     }
 
-    fn broadcast(&self, events: &Receiver<String>) {
+    fn broadcast(&self, events: &Receiver<Message>) {
         while let Ok(first) = events.recv() {
             // What piled up meanwhile goes in the same write.
-            let mut bytes = protocol::line(&Message::Ended { execution_id: first });
+            let mut bytes = protocol::line(&first);
             while let Ok(more) = events.try_recv() {
-                bytes.extend(protocol::line(&Message::Ended { execution_id: more }));
+                bytes.extend(protocol::line(&more));
             }
             let subscribers: Vec<_> = lock(&self.subscribers).iter().map(|s| (s.id, s.stream.clone())).collect();
             for (id, stream) in subscribers {
