@@ -126,6 +126,14 @@ pub trait Engine: Send + Sync + Sized + 'static {
 
     fn validate(&self, job: JobRequest) -> impl Future<Output = Result<Validated>> + Send;
 
+    /// The answer to `validate` when it takes nothing but the request (no
+    /// file, no backend): then `validate` answers it at once, on the host's
+    /// thread, without a task on the plugin's runtime. `None` (the default)
+    /// runs `validate`. The same rules as [`Engine::known_status`].
+    fn validate_now(&self, _job: &JobRequest) -> Option<Result<Validated>> {
+        None
+    }
+
     /// Idempotent on `job.execution_id`: see [`crate::abi::JobEngine::run_job`].
     fn run_job(&self, job: JobRequest) -> impl Future<Output = Result<Launched>> + Send;
 
@@ -276,7 +284,7 @@ impl<E: Engine> JobEngine for Adapter<E> {
 
     fn validate(&self, job: RString) -> JsonFuture {
         let engine = self.engine.clone();
-        spawn_call(async move { engine.validate(parse(&job)?).await })
+        now_or_later(&job, |job| self.engine.validate_now(job), |job| async move { engine.validate(job).await })
     }
 
     fn run_job(&self, job: RString) -> JsonFuture {
@@ -286,15 +294,11 @@ impl<E: Engine> JobEngine for Adapter<E> {
 
     fn get_job_status(&self, handle: RString) -> JsonFuture {
         let engine = self.engine.clone();
-        let handle: JobHandle = match parse(&handle) {
-            Ok(handle) => handle,
-            Err(e) => return answered(Err(e)),
-        };
-        match catch_unwind(AssertUnwindSafe(|| engine.known_status(&handle))) {
-            Ok(Some(report)) => answered(to_json(&report)),
-            Ok(None) => spawn_call(async move { engine.get_job_status(handle).await }),
-            Err(panic) => answered(Err(panicked(panic))),
-        }
+        now_or_later(
+            &handle,
+            |handle| self.engine.known_status(handle).map(Ok),
+            |handle| async move { engine.get_job_status(handle).await },
+        )
     }
 
     fn cancel_job(&self, handle: RString) -> JsonFuture {
@@ -366,6 +370,30 @@ where
         outcome.map_err(EngineError::from).into()
     }
     .into_ffi()
+}
+
+/// A call the engine may answer at once (`now`: from memory, or from the
+/// request alone; a panic there is caught), else runs `later` on the
+/// plugin runtime. A malformed request is refused at once.
+fn now_or_later<Q, T, F>(
+    request: &str,
+    now: impl FnOnce(&Q) -> Option<Result<T>>,
+    later: impl FnOnce(Q) -> F,
+) -> JsonFuture
+where
+    Q: DeserializeOwned,
+    T: Serialize + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let request: Q = match parse(request) {
+        Ok(request) => request,
+        Err(e) => return answered(Err(e)),
+    };
+    match catch_unwind(AssertUnwindSafe(|| now(&request))) {
+        Ok(Some(reply)) => answered(reply.and_then(|reply| to_json(&reply))),
+        Ok(None) => spawn_call(later(request)),
+        Err(panic) => answered(Err(panicked(panic))),
+    }
 }
 
 /// A call answered without running anything: ready at the host's first
@@ -517,7 +545,16 @@ mod tests {
         }
 
         async fn validate(&self, _job: JobRequest) -> Result<Validated> {
-            Err(Error::unsupported("no jobs"))
+            self.runtime_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Validated { warnings: vec!["from the runtime".into()] })
+        }
+
+        fn validate_now(&self, job: &JobRequest) -> Option<Result<Validated>> {
+            match job.execution_id.as_str() {
+                "plain" => Some(Ok(Validated { warnings: vec!["from the request".into()] })),
+                "wrong" => Some(Err(Error::invalid_input("wrong from the request"))),
+                _ => None,
+            }
         }
 
         async fn run_job(&self, _job: JobRequest) -> Result<Launched> {
@@ -549,6 +586,13 @@ mod tests {
             .into()
     }
 
+    fn job(execution_id: &str) -> RString {
+        let cluster = serde_json::to_value(ClusterSpec::default()).expect("a cluster");
+        json!({"execution_id": execution_id, "job_type": "Shell", "template_name": "t", "cluster": cluster})
+            .to_string()
+            .into()
+    }
+
     /// Polls a call's future once, as the host's first poll does.
     fn first_poll(mut future: JsonFuture) -> Poll<EngineResult<RString>> {
         std::pin::Pin::new(&mut future).poll(&mut Context::from_waker(Waker::noop()))
@@ -576,6 +620,29 @@ mod tests {
 
         let other = report(adapter.get_job_status(handle("other")).await);
         assert_eq!(other.status, JobStatus::Running);
+        assert_eq!(engine.runtime_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_validation_that_needs_only_the_request_is_answered_at_once_without_the_runtime() {
+        let engine = Arc::new(Remembers::default());
+        let adapter = Adapter { engine: engine.clone() };
+        let warnings = |answer: EngineResult<RString>| match answer {
+            RResult::ROk(json) => serde_json::from_str::<Validated>(&json).expect("validated").warnings,
+            RResult::RErr(e) => panic!("an error: {}", e.message),
+        };
+
+        let Poll::Ready(answer) = first_poll(adapter.validate(job("plain"))) else {
+            panic!("a validation from the request must be ready at the first poll");
+        };
+        assert_eq!(warnings(answer), ["from the request"]);
+        let Poll::Ready(RResult::RErr(e)) = first_poll(adapter.validate(job("wrong"))) else {
+            panic!("a refusal from the request must be ready at the first poll");
+        };
+        assert!(e.kind == ErrorKind::INVALID_INPUT && e.message == "wrong from the request", "{}", e.message);
+        assert_eq!(engine.runtime_calls.load(Ordering::SeqCst), 0, "the runtime was used");
+
+        assert_eq!(warnings(adapter.validate(job("other")).await), ["from the runtime"]);
         assert_eq!(engine.runtime_calls.load(Ordering::SeqCst), 1);
     }
 

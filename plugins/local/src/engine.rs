@@ -88,6 +88,16 @@ impl Engine for LocalEngine {
         blocking(move || Ok(config.check(&settings))).await
     }
 
+    fn validate_now(&self, job: &JobRequest) -> Option<Result<Validated>> {
+        // A streaming job's input and output paths are checked on disk, by
+        // `validate`, off the host's thread.
+        match command::plan(job, &self.settings) {
+            Ok(plan) if plan.streaming.is_some() => None,
+            Ok(plan) => Some(Ok(Validated { warnings: plan.warnings })),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     async fn validate(&self, job: JobRequest) -> Result<Validated> {
         let plan = command::plan(&job, &self.settings)?;
         if let Some(spec) = plan.streaming.clone() {

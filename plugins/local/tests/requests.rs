@@ -16,6 +16,9 @@ async fn refused(engine: &LocalEngine, job: JobRequest) -> Error {
     let err = engine.validate(job.clone()).await.expect_err("validate refuses");
     let again = engine.run_job(job.clone()).await.expect_err("run_job refuses");
     assert_eq!((err.kind, &err.message), (again.kind, &again.message));
+    // What edpd is answered: none of these needs more than the request.
+    let now = engine.validate_now(&job).expect("decided from the request").expect_err("validate_now refuses");
+    assert_eq!((err.kind, &err.message), (now.kind, &now.message));
     err
 }
 
@@ -95,6 +98,7 @@ async fn bad_requests_are_refused_before_anything_is_written() {
     assert_eq!(refused(&engine, nul_arg).await.kind, ErrorKind::INVALID_INPUT);
 
     assert!(!env.work_dir().join(ID).exists(), "a refused request left a job directory");
+    assert!(engine.validate_now(&shell).is_some_and(|v| v.is_ok()));
     assert!(engine.validate(shell).await.is_ok());
 }
 

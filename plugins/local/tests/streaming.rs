@@ -258,6 +258,8 @@ async fn gzip_input_and_a_combiner_in_any_order_spilling_often() {
     // Without reading recursively, a subdirectory is refused up front.
     let mut flat = env.streaming_job(&id(7), &input, &env.root.path().join("out2"), configs, &[]);
     flat.configs.remove("mapreduce.input.fileinputformat.input.dir.recursive");
+    // Found on disk, so by `validate` on the plugin's runtime, never on edpd's thread.
+    assert!(engine.validate_now(&flat).is_none(), "a streaming job was validated from the request alone");
     let err = engine.validate(flat).await.expect_err("a subdirectory");
     assert_eq!(err.kind, ErrorKind::INVALID_INPUT);
     assert!(err.message.contains("recursive"), "{}", err.message);
