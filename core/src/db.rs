@@ -262,11 +262,13 @@ pub(crate) async fn sqlite_plan(
 }
 
 /// A fresh Postgres database with edpd's schema, for a test (on the
-/// server `EDP_TEST_PG_URL` names); [`ScratchPg::remove`] drops it.
+/// server `EDP_TEST_PG_URL` names), dropped when this goes: also when the
+/// test fails, so a failing test leaves no database behind.
 #[cfg(test)]
 pub(crate) struct ScratchPg {
-    /// The server's own database, where the test's is made and dropped.
+    /// The server's own database, where the test's is made.
     pub(crate) admin: DatabaseConnection,
+    admin_url: String,
     pub(crate) db: DatabaseConnection,
     pub(crate) name: String,
 }
@@ -282,16 +284,24 @@ impl ScratchPg {
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
         let db = Database::connect(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)).await.expect("connect");
         Migrator::up(&db, None).await.expect("migrate");
-        Self { admin, db, name }
+        Self { admin, admin_url, db, name }
     }
+}
 
-    pub(crate) async fn remove(self) {
-        use sea_orm::ConnectionTrait;
-        self.db.close().await.expect("close");
-        self.admin
-            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await
-            .expect("drop database");
+#[cfg(test)]
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        // Synchronous, so that it runs while a failed test unwinds too;
+        // FORCE ends the connections still open to it.
+        let dropped = std::process::Command::new("psql")
+            .arg(&self.admin_url)
+            .args(["-v", "ON_ERROR_STOP=1", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!("could not drop {}: {}", self.name, String::from_utf8_lossy(&out.stderr)),
+            Err(e) => eprintln!("could not drop {}: psql: {e}", self.name),
+        }
     }
 }
 

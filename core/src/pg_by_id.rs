@@ -270,7 +270,7 @@ mod tests {
     /// one Postgres cannot store.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_at_once_share_statements_and_each_gets_its_row() {
-        let (scratch, rows, reads) = with_executions(20).await;
+        let (_scratch, rows, reads) = with_executions(20).await;
         let reads = Arc::new(reads);
         let asked: Vec<String> = (0..300)
             .map(|i| match i % 11 {
@@ -292,7 +292,6 @@ mod tests {
         }
         let statements = reads.shared.statements.load(std::sync::atomic::Ordering::Relaxed);
         assert!(statements < 300, "{statements} statements for 300 reads at once");
-        scratch.remove().await;
     }
 
     /// A read sees every commit made before it began, while other reads
@@ -325,14 +324,13 @@ mod tests {
         for task in busy {
             task.await.expect("busy reads");
         }
-        scratch.remove().await;
     }
 
     /// Reads dropped while waiting (their clients went away) take nothing
     /// from the reads beside them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_dropped_part_way_lose_nothing_for_others() {
-        let (scratch, rows, reads) = with_executions(10).await;
+        let (_scratch, rows, reads) = with_executions(10).await;
         let reads = Arc::new(reads);
         let tasks: Vec<_> = (0..200)
             .map(|i| {
@@ -350,7 +348,6 @@ mod tests {
         }
         // And the reads go on.
         assert_eq!(reads.execution("e1", Extra::Whole).await.expect("read").as_ref(), Some(&rows[1]));
-        scratch.remove().await;
     }
 
     /// A statement that fails fails each read of its batch, as a database
@@ -373,6 +370,5 @@ mod tests {
         }
         scratch.db.execute_unprepared("ALTER TABLE gone RENAME TO job_executions").await.expect("rename back");
         assert_eq!(reads.execution("e0", Extra::Whole).await.expect("read").map(|r| r.id), Some("e0".to_owned()));
-        scratch.remove().await;
     }
 }

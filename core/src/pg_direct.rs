@@ -421,7 +421,6 @@ mod tests {
         assert_eq!(first.unwrap().try_get::<String>("", "id").unwrap(), newest.id);
         assert_eq!(all.clone().one(&reads).await.unwrap().as_ref(), Some(newest));
         assert_eq!(reads.counts(), (1, 1, CONNECTIONS as u32), "one connection, kept");
-        scratch.remove().await;
     }
 
     /// A read dropped while Postgres still works on it (its client went
@@ -440,7 +439,6 @@ mod tests {
         // The dropped read's backend ends once it finds its client gone:
         // only the new connection stays.
         wait_for_backends(&scratch, Purpose::Reads, 1).await;
-        scratch.remove().await;
     }
 
     /// A connection the server ended while it sat idle (a restart, a
@@ -454,7 +452,6 @@ mod tests {
 
         assert_eq!(one().all(&reads).await.unwrap(), vec![rows[1].clone()]);
         assert_eq!(reads.counts(), (1, 1, CONNECTIONS as u32), "the new connection is kept");
-        scratch.remove().await;
     }
 
     /// An unflushed write's connection the server ended while it sat idle
@@ -476,7 +473,6 @@ mod tests {
         let now = job_template::Entity::find_by_id("a").one(&scratch.db).await.unwrap().expect("a");
         assert_eq!(now.name, "second");
         assert_eq!(writes.counts(), (1, 1, CONNECTIONS as u32), "the new connection is kept");
-        scratch.remove().await;
     }
 
     /// Connections idle long enough are closed even when no statement
@@ -491,6 +487,5 @@ mod tests {
 
         wait_for_backends(&scratch, Purpose::Reads, 0).await;
         assert_eq!(reads.counts(), (0, 0, CONNECTIONS as u32));
-        scratch.remove().await;
     }
 }

@@ -344,6 +344,5 @@ pub(crate) mod tests {
             (Some(serde_json::json!({"user": "u"})), false, at)
         );
         assert!(linked("none").into_model::<Linked>().all(db).await.expect("none").is_empty());
-        scratch.remove().await;
     }
 }

@@ -117,6 +117,7 @@ async fn two_nodes_on_postgres_never_run_more_than_a_clusters_limit() {
     let name = format!("edp_sched_{}", uuid::Uuid::new_v4().simple());
     let admin = sea_orm::Database::connect(&admin_url).await.expect("admin connection");
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    let _dropped_at_the_end = DropDatabase { admin_url: admin_url.clone(), name: name.clone() };
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
 
     let dir = tempfile::tempdir().unwrap();
@@ -153,6 +154,21 @@ async fn two_nodes_on_postgres_never_run_more_than_a_clusters_limit() {
         assert_eq!(status(&n1, id).await, "SUCCEEDED", "job {id}");
         assert_eq!(script.jobs.lock().unwrap()[id].starts, 1, "job {id} started more than once");
     }
-    drop((n1, n2));
-    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
+
+/// Drops a test's database when it goes: also when the test fails.
+/// Synchronous (psql), so that it runs while a failed test unwinds too.
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::process::Command::new("psql").arg(&self.admin_url).args(["-c", &sql]).output();
+        if !dropped.is_ok_and(|out| out.status.success()) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
 }
