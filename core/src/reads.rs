@@ -1,6 +1,7 @@
 //! Where the API's reads go: job executions (every GET, list page and
-//! `find`, and a hinted job's row), and the catalog's lookups
-//! (`catalog::find`, a template's binaries).
+//! `find`, and a hinted job's row), the catalog's lookups
+//! (`catalog::find`, a template's binaries), and a scheduler pass's
+//! (due clusters, the next due time, a cluster's limit, running flows).
 //!
 //! - On an SQLite file, [`crate::sqlite_reads`]: rusqlite connections on
 //!   the calling thread, without sqlx's thread hand-offs.
@@ -95,6 +96,23 @@ where
     match edp.reads() {
         Reads::SqliteFile(reads) => reads.rows_as(select),
         orm => Ok(Box::pin(select.into_model::<M>().all(&orm.orm(edp.db()))).await?),
+    }
+}
+
+/// The rows of a query no `Select` makes (a `WITH` query), into `M`, its
+/// columns named as `E`'s (see [`SqliteReads::built_as`]).
+pub(crate) async fn query_as<E, M>(edp: &Edp, query: &impl sea_orm::StatementBuilder) -> Result<Vec<M>>
+where
+    E: EntityTrait,
+    M: DeserializeOwned + FromQueryResult + Send + Sync,
+{
+    match edp.reads() {
+        Reads::SqliteFile(reads) => reads.built_as::<E, M>(&DbBackend::Sqlite.build(query)),
+        orm => {
+            let conn = orm.orm(edp.db());
+            let statement = sea_orm::ConnectionTrait::get_database_backend(&conn).build(query);
+            Ok(Box::pin(M::find_by_statement(statement).all(&conn)).await?)
+        }
     }
 }
 

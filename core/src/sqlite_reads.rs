@@ -246,8 +246,28 @@ impl SqliteReads {
         M: DeserializeOwned,
     {
         let (sql, values) = statement(select)?;
+        self.statement_as::<E, M>(&sql, values)
+    }
+
+    /// As [`Self::rows_as`], for a statement built elsewhere (a `WITH`
+    /// query, which no `Select` makes): `E`'s columns are read by their
+    /// declared types, so an aggregate named as the column it is of (`MIN(x)
+    /// AS x`) is read as that column.
+    pub(crate) fn built_as<E, M>(&self, statement: &sea_orm::Statement) -> Result<Vec<M>>
+    where
+        E: EntityTrait,
+        M: DeserializeOwned,
+    {
+        self.statement_as::<E, M>(&statement.sql, values_of(statement)?)
+    }
+
+    fn statement_as<E, M>(&self, sql: &str, values: Vec<SqlValue>) -> Result<Vec<M>>
+    where
+        E: EntityTrait,
+        M: DeserializeOwned,
+    {
         let rows = self.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(sql)?;
             let columns: Vec<(String, Option<ColumnType>)> = stmt
                 .column_names()
                 .into_iter()
@@ -287,11 +307,15 @@ impl SqliteReads {
 /// The SQL sea-query builds for `select` on SQLite, and its bound values.
 fn statement<E: EntityTrait>(select: Select<E>) -> Result<(String, Vec<SqlValue>)> {
     let statement = select.build(DbBackend::Sqlite);
-    let values = match &statement.values {
-        Some(values) => values.0.iter().map(bind).collect::<Result<_>>()?,
-        None => Vec::new(),
-    };
+    let values = values_of(&statement)?;
     Ok((statement.sql, values))
+}
+
+fn values_of(statement: &sea_orm::Statement) -> Result<Vec<SqlValue>> {
+    match &statement.values {
+        Some(values) => values.0.iter().map(bind).collect(),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A bound value, encoded as sqlx-sqlite encodes it.
@@ -655,7 +679,7 @@ pub(crate) mod tests {
     /// numbers, times with and without fractions.
     #[tokio::test]
     async fn models_are_what_sea_orm_reads() {
-        use crate::entity::{cluster, data_source, job_binary, job_template, job_template_binary};
+        use crate::entity::{cluster, data_source, flow, job_binary, job_template, job_template_binary};
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path()).await;
         let at = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
@@ -729,8 +753,30 @@ pub(crate) mod tests {
                 job_binary_id: format!("b{i}"),
             };
             row.into_active_model().reset_all().insert(&db).await.unwrap();
+            // A flow, as a scheduler pass reads the running ones.
+            let row = flow::Model {
+                id: format!("f{i}"),
+                project_id: "p".into(),
+                name: format!("f{i}"),
+                status: "RUNNING".into(),
+                use_existing: i == 0,
+                force: json!(["a"]),
+                edges: json!([{"from": "a", "to": "b"}]),
+                cancel_requested: i == 1,
+                is_public: false,
+                is_protected: i == 1,
+                created_at: at,
+                updated_at: later,
+                end_time: (i == 1).then_some(later),
+                lease_owner: (i == 1).then(|| "n1".into()),
+                lease_expires_at: (i == 1).then_some(at),
+            };
+            row.into_active_model().reset_all().insert(&db).await.unwrap();
         }
         let reads = SqliteReads::of(&db).expect("an SQLite file");
+        let flows = flow::Entity::find().filter(flow::Column::Status.eq("RUNNING"));
+        assert_eq!(reads.models(flows.clone()).unwrap(), flows.all(&db).await.unwrap());
+        assert_eq!(reads.models(flow::Entity::find()).unwrap().len(), 2);
         let visible = Scope::member("other");
         let clusters = cluster::Entity::find()
             .filter(visible.visible(cluster::Column::ProjectId, cluster::Column::IsPublic))

@@ -27,8 +27,8 @@ use super::outputs::{self, Output};
 use super::state::{FlowStatus, JobState};
 
 pub(crate) async fn advance_all(edp: &Edp) -> Result<()> {
-    let running =
-        flow::Entity::find().filter(flow::Column::Status.eq(FlowStatus::Running.as_str())).all(edp.db()).await?;
+    let running = flow::Entity::find().filter(flow::Column::Status.eq(FlowStatus::Running.as_str()));
+    let running = crate::reads::all(edp, running).await?;
     for row in running {
         if !claim(edp, &row.id).await? {
             continue;

@@ -327,19 +327,21 @@ impl ClaimOn for crate::db::Conn<'_> {
 /// is the oldest of the first this node may take in each status's range:
 /// a seek per status, as many whatever the backlog.
 pub(crate) async fn due_clusters(edp: &Edp) -> Result<Vec<(String, DateTime<Utc>)>> {
-    let rows = edp.db().query_all(&due_clusters_query(&edp.settings().node_id, time::now())).await?;
-    let mut due = Vec::new();
-    for row in rows {
-        let oldest: Option<DateTime<Utc>> = row.try_get("", "oldest")?;
-        if let Some(oldest) = oldest {
-            due.push((row.try_get("", "cluster")?, oldest));
-        }
-    }
-    Ok(due)
+    let query = due_clusters_query(&edp.settings().node_id, time::now());
+    let rows: Vec<DueCluster> = crate::reads::query_as::<job_execution::Entity, _>(edp, &query).await?;
+    Ok(rows.into_iter().filter_map(|row| Some((row.cluster_id, row.next_action_at?))).collect())
+}
+
+/// A row of [`due_clusters_query`]: a cluster and its oldest due time,
+/// named as the columns they come from, so that they are read as those.
+#[derive(serde::Deserialize, sea_orm::FromQueryResult)]
+struct DueCluster {
+    cluster_id: String,
+    next_action_at: Option<DateTime<Utc>>,
 }
 
 /// [`due_clusters`]' statement: the clusters with a row due for `node` at
-/// `now`, each with its oldest due time (`cluster`, `oldest`).
+/// `now`, each with its oldest due time (`cluster_id`, `next_action_at`).
 fn due_clusters_query(node: &str, now: DateTime<Utc>) -> sea_orm::sea_query::WithQuery {
     use sea_orm::sea_query::{Alias, CommonTableExpression, Query, SelectStatement, UnionType, WithClause};
     let (jobs, walk, cluster) = (job_execution::Entity, Alias::new("due_walk"), Alias::new("cluster"));
@@ -381,8 +383,8 @@ fn due_clusters_query(node: &str, now: DateTime<Utc>) -> sea_orm::sea_query::Wit
     let oldest =
         Query::select().expr(Expr::col(oldest_in_status.clone()).min()).from_subquery(each, per_status).to_owned();
     let select = Query::select()
-        .column((walk.clone(), cluster.clone()))
-        .expr_as(Expr::SubQuery(None, Box::new(oldest.into())), Alias::new("oldest"))
+        .expr_as(walked(), C::ClusterId)
+        .expr_as(Expr::SubQuery(None, Box::new(oldest.into())), C::NextActionAt)
         .from(walk.clone())
         .and_where(walked().is_not_null())
         .to_owned();
@@ -395,14 +397,20 @@ pub(crate) async fn next_due(edp: &Edp) -> Result<Option<DateTime<Utc>>> {
     let now = time::now();
     // `db::single`: with `one` SQLite planned it again at each execution
     // (118 µs against 25 µs).
+    // Named as the column, so that it is read as one.
     let next = job_execution::Entity::find()
         .select_only()
-        .column_as(Expr::col(C::NextActionAt).min(), "next")
+        .column_as(Expr::col(C::NextActionAt).min(), C::NextActionAt)
         .filter(C::NextActionAt.gt(now))
         .filter(free(now))
-        .filter(mine(&edp.settings().node_id))
-        .into_tuple::<Option<DateTime<Utc>>>();
-    Ok(crate::db::single(next, edp.db()).await?.flatten())
+        .filter(mine(&edp.settings().node_id));
+    let next: Vec<NextDue> = crate::reads::all_as(edp, next).await?;
+    Ok(next.into_iter().next().and_then(|row| row.next_action_at))
+}
+
+#[derive(serde::Deserialize, sea_orm::FromQueryResult)]
+struct NextDue {
+    next_action_at: Option<DateTime<Utc>>,
 }
 
 /// At start: leases held under this node's id belong to a previous run of
@@ -660,6 +668,39 @@ mod tests {
         let rest = claim_due(&edp, "c", Work::Launches, 5).await.unwrap();
         assert_eq!(rest.iter().map(|c| c.row.id.as_str()).collect::<Vec<_>>(), ["job-2"]);
         assert!(claim_due(&edp, "c", Work::Launches, 5).await.unwrap().is_empty(), "none is taken twice");
+    }
+
+    /// A pass's reads on an SQLite file (rusqlite, on the calling thread)
+    /// give what sea-orm gives through sqlx: the clusters with due rows
+    /// with their oldest due times, and when the next row comes due.
+    #[tokio::test]
+    async fn a_passs_reads_on_an_sqlite_file_are_what_sea_orm_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let edp = node_with_a_template(dir.path()).await;
+        assert!(matches!(edp.reads(), crate::reads::Reads::SqliteFile(_)), "reads on the file");
+        assert_eq!(due_clusters(&edp).await.unwrap(), []);
+        assert_eq!(next_due(&edp).await.unwrap(), None);
+
+        let now = time::now();
+        let at = |ms: i64| now + chrono::Duration::milliseconds(ms) + chrono::Duration::microseconds(7);
+        for (n, cluster, due_in_ms) in [(1, "c", -30_123), (2, "c", -10_000), (3, "d", -5_500), (4, "d", 60_250)] {
+            let row = insert(&edp, n, false, None, Status::Pending, None).await;
+            let moved = job_execution::Entity::update_many()
+                .col_expr(C::ClusterId, Expr::val(cluster))
+                .col_expr(C::NextActionAt, Expr::val(at(due_in_ms)));
+            moved.filter(C::Id.eq(row.id)).exec(edp.db()).await.expect("due");
+        }
+        let by_sqlx: Vec<(String, DateTime<Utc>)> = {
+            let rows = edp.db().query_all(&due_clusters_query("n1", time::now())).await.unwrap();
+            let read = |row: &sea_orm::QueryResult| -> (String, Option<DateTime<Utc>>) {
+                (row.try_get("", "cluster_id").unwrap(), row.try_get("", "next_action_at").unwrap())
+            };
+            rows.iter().map(read).filter_map(|(cluster, oldest)| Some((cluster, oldest?))).collect()
+        };
+        let due = due_clusters(&edp).await.unwrap();
+        assert_eq!(due, by_sqlx);
+        assert_eq!(due, [("c".to_string(), at(-30_123)), ("d".to_string(), at(-5_500))]);
+        assert_eq!(next_due(&edp).await.unwrap(), Some(at(60_250)));
     }
 
     /// A node `n1` on an SQLite file in `dir`, with the template `t` its

@@ -203,9 +203,15 @@ async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<
     let limit = cluster::Entity::find_by_id(cluster_id)
         .select_only()
         .column(cluster::Column::Name)
-        .column(cluster::Column::MaxConcurrentJobs)
-        .into_tuple();
-    crate::db::single(limit, edp.db()).await
+        .column(cluster::Column::MaxConcurrentJobs);
+    let limit: Vec<Limit> = crate::reads::all_as(edp, limit).await?;
+    Ok(limit.into_iter().next().map(|limit| (limit.name, limit.max_concurrent_jobs)))
+}
+
+#[derive(serde::Deserialize, sea_orm::FromQueryResult)]
+struct Limit {
+    name: String,
+    max_concurrent_jobs: Option<i32>,
 }
 
 /// How many slots each of `projects` holds (`project_id`, `n`), from
