@@ -177,9 +177,10 @@ impl HostSupervisor {
     }
 
     /// [`cancel::cancel`] of a job of this supervisor: also forgets a
-    /// success told just before the cancel's mark, which a status read from
-    /// the directory no longer gives.
+    /// success told around the cancel's mark, which a status read from the
+    /// directory no longer gives.
     pub async fn cancel(&self, execution_id: &str, dir: &JobDir, grace: Duration) -> Result<()> {
+        self.client.drop_told(execution_id);
         let cancelled = cancel::cancel(dir, grace).await;
         self.client.drop_told(execution_id);
         cancelled
