@@ -5,6 +5,9 @@
 //! panics (an unguarded one would take edpd down), every call runs on the
 //! plugin's own tokio runtime (the host's is invisible from a plugin), a
 //! dropped call aborts its task, and `tracing` events go to the host's log.
+//! The one exception is opt-in: an engine may answer `validate` and
+//! `get_job_status` from memory on the host's thread
+//! ([`Engine::validate_now`], [`Engine::known_status`]), with no task at all.
 
 use std::any::Any;
 use std::future::Future;
