@@ -99,6 +99,18 @@ where
     }
 }
 
+/// The first row `select` gives into `M`, if any: for a statement that
+/// gives one row anyway (an aggregate, a lookup by key), without `one`'s
+/// bound `LIMIT ?`, which SQLite planned again at every execution (as
+/// [`crate::db::single`]).
+pub(crate) async fn first_as<E, M>(edp: &Edp, select: Select<E>) -> Result<Option<M>>
+where
+    E: EntityTrait,
+    M: DeserializeOwned + FromQueryResult + Send + Sync,
+{
+    Ok(all_as(edp, select).await?.into_iter().next())
+}
+
 /// The rows of a query no `Select` makes (a `WITH` query), into `M`, its
 /// columns named as `E`'s (see [`SqliteReads::built_as`]).
 pub(crate) async fn query_as<E, M>(edp: &Edp, query: &impl sea_orm::StatementBuilder) -> Result<Vec<M>>

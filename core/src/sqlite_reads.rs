@@ -245,8 +245,7 @@ impl SqliteReads {
         E: EntityTrait,
         M: DeserializeOwned,
     {
-        let (sql, values) = statement(select)?;
-        self.statement_as::<E, M>(&sql, values)
+        self.built_as::<E, M>(&select.build(DbBackend::Sqlite))
     }
 
     /// As [`Self::rows_as`], for a statement built elsewhere (a `WITH`
@@ -258,16 +257,9 @@ impl SqliteReads {
         E: EntityTrait,
         M: DeserializeOwned,
     {
-        self.statement_as::<E, M>(&statement.sql, values_of(statement)?)
-    }
-
-    fn statement_as<E, M>(&self, sql: &str, values: Vec<SqlValue>) -> Result<Vec<M>>
-    where
-        E: EntityTrait,
-        M: DeserializeOwned,
-    {
+        let values = values_of(statement)?;
         let rows = self.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
+            let mut stmt = conn.prepare_cached(&statement.sql)?;
             let columns: Vec<(String, Option<ColumnType>)> = stmt
                 .column_names()
                 .into_iter()

@@ -204,8 +204,8 @@ async fn limit_of(edp: &Edp, cluster_id: &str) -> Result<Option<(String, Option<
         .select_only()
         .column(cluster::Column::Name)
         .column(cluster::Column::MaxConcurrentJobs);
-    let limit: Vec<Limit> = crate::reads::all_as(edp, limit).await?;
-    Ok(limit.into_iter().next().map(|limit| (limit.name, limit.max_concurrent_jobs)))
+    let limit: Option<Limit> = crate::reads::first_as(edp, limit).await?;
+    Ok(limit.map(|limit| (limit.name, limit.max_concurrent_jobs)))
 }
 
 #[derive(serde::Deserialize, sea_orm::FromQueryResult)]

@@ -248,8 +248,8 @@ fn print_threads(
             let was = before.get(name).copied().unwrap_or_default();
             (
                 name.as_str(),
-                (now.switches - was.switches.min(now.switches)) as f64 / n,
-                (now.cpu_secs - was.cpu_secs) * 1e6 / n,
+                now.switches.saturating_sub(was.switches) as f64 / n,
+                (now.cpu_secs - was.cpu_secs).max(0.0) * 1e6 / n,
             )
         })
         .filter(|&(_, switches, cpu)| switches > 0.0 || cpu > 0.0)

@@ -358,7 +358,13 @@ impl Worker {
 
     /// The job's end is recorded (or will never be): tell the engines.
     pub fn ended(&self, execution_id: String) {
-        let _ = lock(&self.events).send(Message::Ended { execution_id, exit: None });
+        self.tell_end(execution_id, None);
+    }
+
+    /// Tells the engines of a job's end, with its exit record when we
+    /// wrote it.
+    fn tell_end(&self, execution_id: String, exit: Option<ExitRecord>) {
+        let _ = lock(&self.events).send(Message::Ended { execution_id, exit });
     }
 
     /// What the reaper needs to know of a child that ended: the job it is,
@@ -378,7 +384,7 @@ impl Worker {
         self.jobs().remove(pid);
         self.after_reap(pid);
         lock(&self.keeper).send(&ToKeeper::Reaped { pid });
-        let _ = lock(&self.events).send(Message::Ended { execution_id, exit });
+        self.tell_end(execution_id, exit);
     }
 
     /// Leftovers of group `pgid` (which had SIGTERM) get SIGKILL later.
